@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Opossum.Grains;
+
+namespace Opossum.Gateway.Chat;
+
+/// <summary>Validates chat input, hands it to the conversation grain and shapes the answer.</summary>
+public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog)
+{
+    /// <summary>Largest message accepted, in UTF-8 bytes.</summary>
+    public const int MaxMessageBytes = 32 * 1024;
+
+    /// <summary>Longest conversation id accepted.</summary>
+    public const int MaxConversationIdLength = 128;
+
+    public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId)
+    {
+        var started = Stopwatch.GetTimestamp();
+        Validate(input);
+
+        var startsConversation = input.ConversationId is null;
+        var conversationId = input.ConversationId ?? Guid.NewGuid().ToString("N");
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation);
+        var reply = await grains.GetGrain<IConversationGrain>(conversationId).Chat(command);
+
+        return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
+            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId);
+    }
+
+    /// <summary>Checks a conversation id from a client: printable, no longer than <see cref="MaxConversationIdLength"/>.</summary>
+    public static void ValidateConversationId(string id)
+    {
+        if (string.IsNullOrWhiteSpace(id))
+            throw OpossumException.BadInput("conversationId must not be empty; omit it to start a new conversation.");
+        if (id.Length > MaxConversationIdLength || id.Any(char.IsControl))
+            throw OpossumException.BadInput($"conversationId must be at most {MaxConversationIdLength} printable characters.");
+    }
+
+    private void Validate(ChatInput input)
+    {
+        if (string.IsNullOrWhiteSpace(input.Message))
+            throw OpossumException.BadInput("message must not be empty or whitespace.");
+        var bytes = Encoding.UTF8.GetByteCount(input.Message);
+        if (bytes > MaxMessageBytes)
+            throw OpossumException.BadInput($"message is {bytes} bytes; the limit is {MaxMessageBytes} bytes (32 KiB).");
+        if (input.ConversationId is not null)
+            ValidateConversationId(input.ConversationId);
+        if (input.Model is not null && catalog.Value.Find(input.Model) is null)
+            throw new OpossumException(ErrorCodes.ModelNotFound,
+                $"Model '{input.Model}' is not configured. Configured models: {string.Join(", ", catalog.Value.Models.Select(m => m.Name))}.");
+        if (input.ImageBase64 is not null)
+            throw OpossumException.BadInput("Image input is not supported by this server yet.");
+    }
+}

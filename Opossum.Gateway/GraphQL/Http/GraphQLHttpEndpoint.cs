@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Text.Json;
+using GraphQL;
+using GraphQL.Execution;
+using GraphQL.Transport;
+using GraphQLParser;
+using GraphQLParser.AST;
+using GraphQLParser.Exceptions;
+using Opossum.Gateway.GraphQL.Types;
+
+namespace Opossum.Gateway.GraphQL.Http;
+
+/// <summary>
+/// GraphQL over HTTP (https://graphql.github.io/graphql-over-http/): POST with JSON and GET with
+/// query parameters, content negotiation, mutations refused over GET, and the spec's status codes.
+/// </summary>
+public sealed class GraphQLHttpEndpoint(
+    IDocumentExecuter<OpossumSchema> executer,
+    IGraphQLTextSerializer serializer,
+    GraphQLErrorMapper errors)
+{
+    public static readonly ActivitySource Source = new("GraphQL");
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString());
+        if (responseType is null)
+        {
+            await WriteRequestErrorAsync(context, MediaTypes.Json, StatusCodes.Status406NotAcceptable,
+                $"Accept must allow {MediaTypes.GraphQLResponse} or {MediaTypes.Json}.");
+            return;
+        }
+
+        var isGet = HttpMethods.IsGet(context.Request.Method);
+        if (!isGet && !HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "GET, POST";
+            await WriteRequestErrorAsync(context, responseType, StatusCodes.Status405MethodNotAllowed, "GraphQL requests use GET or POST.");
+            return;
+        }
+
+        var (request, problem, status) = isGet ? ReadGet(context.Request) : await ReadPostAsync(context.Request);
+        if (request is null)
+        {
+            await WriteRequestErrorAsync(context, responseType, status, problem!);
+            return;
+        }
+
+        var document = TryParse(request.Query!);
+        var operation = document is null ? null : FindOperation(document, request.OperationName);
+        if (isGet && operation?.Operation is OperationType.Mutation or OperationType.Subscription)
+        {
+            context.Response.Headers.Allow = "POST";
+            await WriteRequestErrorAsync(context, responseType, StatusCodes.Status405MethodNotAllowed, "Mutations are only accepted over POST.");
+            return;
+        }
+
+        await ExecuteAsync(context, responseType, request, document, operation);
+    }
+
+    private async Task ExecuteAsync(HttpContext context, string responseType, GraphQLRequest request, GraphQLDocument? document, GraphQLOperationDefinition? operation)
+    {
+        var operationType = operation?.Operation.ToString().ToLowerInvariant();
+        var operationName = operation?.Name?.StringValue ?? request.OperationName;
+        using var activity = Source.StartActivity(operationName is null ? operationType ?? "GraphQL Operation" : $"{operationType} {operationName}");
+        activity?.SetTag("graphql.operation.type", operationType);
+        activity?.SetTag("graphql.operation.name", operationName);
+
+        var traceId = TraceIds.Current(context);
+        var result = await executer.ExecuteAsync(new ExecutionOptions
+        {
+            Query = request.Query,
+            Document = document,
+            OperationName = request.OperationName,
+            Variables = request.Variables,
+            Extensions = request.Extensions,
+            RequestServices = context.RequestServices,
+            UserContext = GraphQLRequestContext.Create(traceId),
+            CancellationToken = context.RequestAborted,
+            UnhandledExceptionDelegate = errors.MapAsync,
+        });
+
+        if (result.Errors is { Count: > 0 })
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, result.Errors[0].Message);
+            foreach (var error in result.Errors)
+                (error.Extensions ??= new Dictionary<string, object?>())["traceId"] = traceId;
+        }
+
+        // graphql-response+json: request errors (nothing executed) are 400; application/json: 200 for any well-formed request.
+        context.Response.StatusCode = !result.Executed && responseType == MediaTypes.GraphQLResponse
+            ? StatusCodes.Status400BadRequest
+            : StatusCodes.Status200OK;
+        context.Response.ContentType = responseType + "; charset=utf-8";
+        await serializer.WriteAsync(context.Response.Body, result, context.RequestAborted);
+    }
+
+    private (GraphQLRequest? Request, string? Problem, int Status) ReadGet(HttpRequest http)
+    {
+        var query = http.Query["query"].ToString();
+        if (string.IsNullOrWhiteSpace(query))
+            return (null, "The 'query' parameter is required.", StatusCodes.Status400BadRequest);
+        Inputs? variables = null;
+        if (http.Query["variables"].ToString() is { Length: > 0 } text)
+        {
+            try
+            {
+                using var parsed = JsonDocument.Parse(text);
+                if (parsed.RootElement.ValueKind != JsonValueKind.Object)
+                    return (null, "The 'variables' parameter must be a JSON object.", StatusCodes.Status400BadRequest);
+                variables = serializer.ReadNode<Inputs>(parsed.RootElement);
+            }
+            catch (JsonException ex)
+            {
+                return (null, $"The 'variables' parameter is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
+            }
+        }
+        var operationName = http.Query["operationName"].ToString();
+        return (new GraphQLRequest { Query = query, Variables = variables, OperationName = operationName.Length > 0 ? operationName : null }, null, 0);
+    }
+
+    private async Task<(GraphQLRequest? Request, string? Problem, int Status)> ReadPostAsync(HttpRequest http)
+    {
+        if (!MediaTypes.IsJsonRequest(http.ContentType))
+            return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
+
+        JsonDocument body;
+        try
+        {
+            body = await JsonDocument.ParseAsync(http.Body, cancellationToken: http.HttpContext.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
+        }
+
+        using (body)
+        {
+            var root = body.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                return (null, "The request body must be a JSON object.", StatusCodes.Status400BadRequest);
+            if (!root.TryGetProperty("query", out var query) || query.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(query.GetString()))
+                return (null, "The request body must have a non-empty string 'query'.", StatusCodes.Status400BadRequest);
+            if (!IsOptional(root, "operationName", JsonValueKind.String) || !IsOptional(root, "variables", JsonValueKind.Object) || !IsOptional(root, "extensions", JsonValueKind.Object))
+                return (null, "'operationName' must be a string, 'variables' and 'extensions' JSON objects (or null).", StatusCodes.Status400BadRequest);
+
+            return (new GraphQLRequest
+            {
+                Query = query.GetString(),
+                OperationName = root.TryGetProperty("operationName", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null,
+                Variables = root.TryGetProperty("variables", out var v) && v.ValueKind == JsonValueKind.Object ? serializer.ReadNode<Inputs>(v) : null,
+                Extensions = root.TryGetProperty("extensions", out var e) && e.ValueKind == JsonValueKind.Object ? serializer.ReadNode<Inputs>(e) : null,
+            }, null, 0);
+        }
+    }
+
+    private static bool IsOptional(JsonElement root, string property, JsonValueKind kind) =>
+        !root.TryGetProperty(property, out var value) || value.ValueKind == JsonValueKind.Null || value.ValueKind == kind;
+
+    private static GraphQLDocument? TryParse(string query)
+    {
+        try
+        {
+            return Parser.Parse(query);
+        }
+        catch (GraphQLParserException)
+        {
+            return null; // the executer reports the syntax error in the spec's shape
+        }
+    }
+
+    private static GraphQLOperationDefinition? FindOperation(GraphQLDocument document, string? operationName)
+    {
+        var operations = document.Definitions.OfType<GraphQLOperationDefinition>().ToList();
+        if (string.IsNullOrEmpty(operationName))
+            return operations.Count == 1 ? operations[0] : null;
+        return operations.FirstOrDefault(o => o.Name?.StringValue == operationName);
+    }
+
+    private async Task WriteRequestErrorAsync(HttpContext context, string responseType, int status, string message)
+    {
+        var error = new ExecutionError(message) { Code = "BAD_REQUEST" };
+        error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current(context) };
+        context.Response.StatusCode = status;
+        context.Response.ContentType = responseType + "; charset=utf-8";
+        await serializer.WriteAsync(context.Response.Body, new ExecutionResult(error), context.RequestAborted);
+    }
+}

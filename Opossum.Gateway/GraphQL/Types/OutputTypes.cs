@@ -1,0 +1,117 @@
+using GraphQL.Types;
+using Opossum.Gateway.Chat;
+using Opossum.Grains;
+
+namespace Opossum.Gateway.GraphQL.Types;
+
+public sealed class ChatResponseType : ObjectGraphType<ChatResponse>
+{
+    public ChatResponseType()
+    {
+        Name = "ChatResponse";
+        Field(x => x.Message);
+        Field(x => x.ConversationId, type: typeof(NonNullGraphType<IdGraphType>));
+        Field(x => x.BackendUsed);
+        Field(x => x.ModelUsed);
+        Field(x => x.Cached);
+        Field(x => x.TokensUsed, nullable: true);
+        Field(x => x.DurationMs);
+        Field(x => x.TraceId);
+    }
+}
+
+public sealed class ServiceStateType : EnumerationGraphType<ServiceState>
+{
+    public ServiceStateType() => Name = "ServiceState";
+}
+
+public sealed class ServiceHealthType : ObjectGraphType<ServiceHealth>
+{
+    public ServiceHealthType()
+    {
+        Name = "ServiceHealth";
+        Field(x => x.Name);
+        Field(x => x.Available);
+        Field<NonNullGraphType<ServiceStateType>>("state").Resolve(ctx => ctx.Source.State);
+        Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked?.UtcDateTime);
+        Field(x => x.LastError, nullable: true);
+        Field(x => x.ConsecutiveFailures);
+        Field(x => x.LatencyMs, nullable: true);
+    }
+}
+
+public sealed class ServiceStatusType : ObjectGraphType<ServiceStatusView>
+{
+    public ServiceStatusType()
+    {
+        Name = "ServiceStatus";
+        Field(x => x.OllamaAvailable);
+        Field(x => x.GeminiAvailable);
+        Field(x => x.AllServicesAvailable);
+        Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked);
+    }
+}
+
+public sealed class ModelInfoType : ObjectGraphType<ModelView>
+{
+    public ModelInfoType()
+    {
+        Name = "ModelInfo";
+        Field(x => x.Name);
+        Field(x => x.Backend);
+        Field(x => x.ApiName);
+        Field(x => x.Available);
+        Field(x => x.SupportsImages);
+    }
+}
+
+public sealed class CacheStatsType : ObjectGraphType<CacheCounts>
+{
+    public CacheStatsType()
+    {
+        Name = "CacheStats";
+        Field<NonNullGraphType<IntGraphType>>("hits").Resolve(ctx => (int)Math.Min(ctx.Source.Hits, int.MaxValue));
+        Field<NonNullGraphType<IntGraphType>>("misses").Resolve(ctx => (int)Math.Min(ctx.Source.Misses, int.MaxValue));
+        Field(x => x.HitRatio);
+    }
+}
+
+public sealed class ConversationType : ObjectGraphType<ConversationView>
+{
+    public ConversationType()
+    {
+        Name = "Conversation";
+        Field(x => x.Id, type: typeof(NonNullGraphType<IdGraphType>));
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<TurnType>>>>("turns").Resolve(ctx => ctx.Source.Turns);
+    }
+}
+
+public sealed class TurnType : ObjectGraphType<Turn>
+{
+    public TurnType()
+    {
+        Name = "Turn";
+        Field(x => x.Role);
+        Field(x => x.Content);
+        Field(x => x.Model, nullable: true);
+        Field<NonNullGraphType<DateTimeGraphType>>("at").Resolve(ctx => ctx.Source.At.UtcDateTime);
+    }
+}
+
+public sealed class TraceSummaryType : ObjectGraphType<TraceSummary>
+{
+    public TraceSummaryType()
+    {
+        Name = "TraceSummary";
+        Field(x => x.TraceId);
+        Field(x => x.RootName);
+        Field<NonNullGraphType<DateTimeGraphType>>("startTime").Resolve(ctx => ctx.Source.StartTime);
+        Field(x => x.DurationMs);
+        Field(x => x.SpanCount);
+        Field(x => x.Status);
+        Field(x => x.Services);
+    }
+}
+
+/// <summary>The <c>TraceSummary</c> of the GraphQL schema.</summary>
+public sealed record TraceSummary(string TraceId, string RootName, DateTime StartTime, double DurationMs, int SpanCount, string Status, string[] Services);

@@ -1,0 +1,45 @@
+using System.Text.Encodings.Web;
+using GraphQL;
+using Opossum.Gateway.Chat;
+using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.GraphQL.Types;
+using Opossum.Gateway.Health;
+using Opossum.Grains.Hosting;
+using Opossum.ServiceDefaults.Health;
+
+namespace Opossum.Gateway.Hosting;
+
+/// <summary>Wiring of the gateway: GraphQL, the cluster connection, health.</summary>
+public static class GatewayExtensions
+{
+    public static IHostApplicationBuilder AddOpossumGateway(this IHostApplicationBuilder builder)
+    {
+        // Standalone mode co-hosts a silo; cluster mode (a pure client) comes with Redis clustering.
+        builder.AddOpossumSilo();
+
+        builder.Services.AddOpossumModelCatalog(builder.Configuration);
+        builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddSingleton<StatusService>();
+        builder.Services.AddSingleton<GraphQLErrorMapper>();
+        builder.Services.AddSingleton<GraphQLHttpEndpoint>();
+        builder.Services.AddGraphQL(graphql => graphql
+            .AddSchema<OpossumSchema>()
+            .AddGraphTypes(typeof(OpossumSchema).Assembly)
+            .AddSystemTextJson(json => json.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+            .AddErrorInfoProvider(o =>
+            {
+                o.ExposeCodes = false;
+                o.ExposeExtensions = true;
+            }));
+        builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: [EndpointExtensions.ReadyTag]);
+        return builder;
+    }
+
+    public static WebApplication MapOpossumEndpoints(this WebApplication app)
+    {
+        app.MapOpossumDefaultEndpoints();
+        var endpoint = app.Services.GetRequiredService<GraphQLHttpEndpoint>();
+        app.Map("/graphql", endpoint.HandleAsync);
+        return app;
+    }
+}

@@ -1,0 +1,96 @@
+namespace Opossum.Grains;
+
+/// <summary>One chat message sent to a model: role is "system", "user" or "assistant".</summary>
+[GenerateSerializer, Immutable]
+public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)] string Content);
+
+/// <summary>What a client asks of a conversation.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ChatCommand(
+    [property: Id(0)] string Message,
+    [property: Id(1)] string? Model,
+    [property: Id(2)] bool NoCache,
+    [property: Id(3)] bool StartsConversation);
+
+/// <summary>What a model produced for one generation request.</summary>
+[GenerateSerializer, Immutable]
+public sealed record Generation(
+    [property: Id(0)] string Content,
+    [property: Id(1)] string Backend,
+    [property: Id(2)] string Model,
+    [property: Id(3)] int? InputTokens,
+    [property: Id(4)] int? OutputTokens)
+{
+    public int? TotalTokens => InputTokens is null && OutputTokens is null ? null : (InputTokens ?? 0) + (OutputTokens ?? 0);
+}
+
+/// <summary>A request for one model: the whole prompt context as chat messages.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GenerationRequest(
+    [property: Id(0)] string Model,
+    [property: Id(1)] IReadOnlyList<ChatMessage> Messages);
+
+/// <summary>An answer from the cache, or from the model when the cache had none.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool FromCache);
+
+/// <summary>The answer a conversation gives to one chat command.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ChatReply(
+    [property: Id(0)] string Message,
+    [property: Id(1)] string ConversationId,
+    [property: Id(2)] string Backend,
+    [property: Id(3)] string Model,
+    [property: Id(4)] bool Cached,
+    [property: Id(5)] int? TokensUsed);
+
+/// <summary>One turn of a conversation as stored.</summary>
+[GenerateSerializer, Immutable]
+public sealed record Turn(
+    [property: Id(0)] string Role,
+    [property: Id(1)] string Content,
+    [property: Id(2)] string? Model,
+    [property: Id(3)] DateTimeOffset At);
+
+/// <summary>A conversation as a client sees it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ConversationView([property: Id(0)] string Id, [property: Id(1)] IReadOnlyList<Turn> Turns);
+
+/// <summary>Availability of a backend service.</summary>
+public enum ServiceState
+{
+    Unknown = 0,
+    Online = 1,
+    Degraded = 2,
+    Offline = 3,
+}
+
+/// <summary>What a service grain knows about its backend.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ServiceHealth(
+    [property: Id(0)] string Name,
+    [property: Id(1)] ServiceState State,
+    [property: Id(2)] DateTimeOffset? LastChecked,
+    [property: Id(3)] string? LastError,
+    [property: Id(4)] int ConsecutiveFailures,
+    [property: Id(5)] double? LatencyMs)
+{
+    public bool Available => State is ServiceState.Online or ServiceState.Degraded;
+}
+
+/// <summary>Latency and error figures of one model grain since it was activated.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ModelStats(
+    [property: Id(0)] string Model,
+    [property: Id(1)] long Requests,
+    [property: Id(2)] long Errors,
+    [property: Id(3)] int InFlight,
+    [property: Id(4)] double? LastLatencyMs,
+    [property: Id(5)] double? AverageLatencyMs);
+
+/// <summary>Cluster-wide cache hit and miss counts.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CacheCounts([property: Id(0)] long Hits, [property: Id(1)] long Misses)
+{
+    public double HitRatio => Hits + Misses == 0 ? 0 : (double)Hits / (Hits + Misses);
+}

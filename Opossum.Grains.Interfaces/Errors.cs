@@ -1,0 +1,32 @@
+namespace Opossum.Grains;
+
+/// <summary>Error codes a client sees in <c>extensions.code</c>.</summary>
+public static class ErrorCodes
+{
+    public const string BadUserInput = "BAD_USER_INPUT";
+    public const string ModelNotFound = "MODEL_NOT_FOUND";
+    public const string BackendUnavailable = "BACKEND_UNAVAILABLE";
+    public const string ConversationNotFound = "CONVERSATION_NOT_FOUND";
+    public const string RateLimited = "RATE_LIMITED";
+    public const string Internal = "INTERNAL_SERVER_ERROR";
+}
+
+/// <summary>A failure with a client-facing code; crosses grain boundaries intact.</summary>
+[GenerateSerializer]
+public sealed class OpossumException : Exception
+{
+    public OpossumException(string code, string message) : base(message) => Code = code;
+
+    public OpossumException(string code, string message, Exception inner) : base(message, inner) => Code = code;
+
+    [Id(0)]
+    public string Code { get; }
+
+    public static OpossumException BadInput(string message) => new(ErrorCodes.BadUserInput, message);
+
+    public static OpossumException ModelNotFound(string model) =>
+        new(ErrorCodes.ModelNotFound, $"Model '{model}' is not configured.");
+
+    public static OpossumException ConversationNotFound(string id) =>
+        new(ErrorCodes.ConversationNotFound, $"Conversation '{id}' does not exist (it was never started or has ended). Omit conversationId to start a new one.");
+}

@@ -1,0 +1,54 @@
+using Orleans.Concurrency;
+
+namespace Opossum.Grains;
+
+/// <summary>A conversation: keeps the last turns and answers chat commands in their context.</summary>
+public interface IConversationGrain : IGrainWithStringKey
+{
+    /// <summary>Answers a message in the context of this conversation and records both turns.</summary>
+    Task<ChatReply> Chat(ChatCommand command);
+
+    /// <summary>The stored turns, or null when this conversation does not exist.</summary>
+    Task<ConversationView?> Get();
+
+    /// <summary>Forgets the conversation; false when there was nothing to forget.</summary>
+    Task<bool> End();
+}
+
+/// <summary>One cache entry, keyed by a hash of (model, prompt context); coalesces identical requests.</summary>
+public interface IResponseCacheGrain : IGrainWithStringKey
+{
+    /// <summary>The cached answer when fresh, otherwise one generation shared by all waiting callers.</summary>
+    Task<CachedGeneration> GetOrGenerate(GenerationRequest request);
+}
+
+/// <summary>Generation for one model with bounded concurrency.</summary>
+public interface IModelGrain : IGrainWithStringKey
+{
+    /// <summary>Generates an answer for the prompt context.</summary>
+    Task<Generation> Generate(GenerationRequest request);
+
+    /// <summary>Latency and error figures of this model.</summary>
+    Task<ModelStats> GetStats();
+}
+
+/// <summary>Availability of one backend service (ollama, gemini), checked on a timer.</summary>
+public interface IServiceGrain : IGrainWithStringKey
+{
+    /// <summary>The last known availability.</summary>
+    Task<ServiceHealth> GetHealth();
+
+    /// <summary>Checks the backend now and returns the result.</summary>
+    Task<ServiceHealth> Check();
+}
+
+/// <summary>Cluster-wide cache hit and miss counters (one grain, key 0).</summary>
+public interface ICacheStatsGrain : IGrainWithIntegerKey
+{
+    /// <summary>Counts one lookup.</summary>
+    [OneWay]
+    Task Record(bool hit);
+
+    /// <summary>The counts so far.</summary>
+    Task<CacheCounts> Get();
+}

@@ -1,0 +1,25 @@
+namespace Opossum.Grains.Backends;
+
+/// <summary>A model backend service (Ollama, Gemini) spoken to over its own HTTP API.</summary>
+public interface IChatBackend
+{
+    /// <summary>The service name: "ollama", "gemini".</summary>
+    string Name { get; }
+
+    /// <summary>Generates one answer; failures are <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE.</summary>
+    Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
+
+    /// <summary>Checks that the service answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>
+    Task CheckAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>An availability check that failed, with a reason fit for operators.</summary>
+public sealed class BackendCheckException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Finds the backend for a service name.</summary>
+public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
+{
+    private readonly Dictionary<string, IChatBackend> _byName = backends.ToDictionary(b => b.Name, StringComparer.Ordinal);
+
+    public IChatBackend? Find(string service) => _byName.GetValueOrDefault(service);
+}

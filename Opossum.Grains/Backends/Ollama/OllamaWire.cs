@@ -1,0 +1,27 @@
+using System.Text.Json.Serialization;
+
+namespace Opossum.Grains.Backends.Ollama;
+
+// Ollama's /api/chat wire format (non-streaming): https://github.com/ollama/ollama/blob/main/docs/api.md
+internal sealed record OllamaChatRequest(
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("messages")] IReadOnlyList<OllamaMessage> Messages,
+    [property: JsonPropertyName("stream")] bool Stream);
+
+internal sealed record OllamaMessage(
+    [property: JsonPropertyName("role")] string Role,
+    [property: JsonPropertyName("content")] string Content);
+
+internal sealed record OllamaChatResponse(
+    [property: JsonPropertyName("model")] string? Model,
+    [property: JsonPropertyName("message")] OllamaMessage? Message,
+    [property: JsonPropertyName("done")] bool Done,
+    [property: JsonPropertyName("prompt_eval_count")] int? PromptEvalCount,
+    [property: JsonPropertyName("eval_count")] int? EvalCount);
+
+internal sealed record OllamaError([property: JsonPropertyName("error")] string? Error);
+
+[JsonSerializable(typeof(OllamaChatRequest))]
+[JsonSerializable(typeof(OllamaChatResponse))]
+[JsonSerializable(typeof(OllamaError))]
+internal sealed partial class OllamaJsonContext : JsonSerializerContext;

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using static Opossum.Grains.Telemetry.OpossumTelemetry;
+
+namespace Opossum.Grains.Caching;
+
+/// <summary>Stored answer of one cache entry.</summary>
+[GenerateSerializer]
+public sealed class CacheEntryState
+{
+    [Id(0)] public Generation? Generation { get; set; }
+    [Id(1)] public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>
+/// One cache entry. Deliberately not reentrant: identical requests that arrive while the first is
+/// generating wait in the grain's queue and are then answered from the fresh entry, so N
+/// concurrent identical chats make one backend call.
+/// </summary>
+public sealed class ResponseCacheGrain(
+    [PersistentState("cache", ProviderNames.Storage)] IPersistentState<CacheEntryState> entry,
+    IOptions<CacheOptions> options,
+    TimeProvider time) : Grain, IResponseCacheGrain
+{
+    public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request)
+    {
+        using var activity = Source.StartActivity(Spans.CacheGet);
+        activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
+
+        var now = time.GetUtcNow();
+        var hit = entry.State.Generation is not null && entry.State.ExpiresAt > now;
+        activity?.SetTag(Tags.CacheHit, hit);
+        GrainFactory.GetGrain<ICacheStatsGrain>(0).Record(hit).Ignore();
+        if (hit)
+        {
+            CacheHits.Add(1);
+            return new CachedGeneration(entry.State.Generation!, FromCache: true);
+        }
+
+        CacheMisses.Add(1);
+        var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request);
+        entry.State.Generation = generation;
+        entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
+        await entry.WriteStateAsync();
+        return new CachedGeneration(generation, FromCache: false);
+    }
+}

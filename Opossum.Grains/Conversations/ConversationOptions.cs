@@ -1,0 +1,13 @@
+namespace Opossum.Grains.Conversations;
+
+/// <summary>Conversation settings (section <c>Opossum:Conversations</c>).</summary>
+public sealed class ConversationOptions
+{
+    public const string Section = "Opossum:Conversations";
+
+    /// <summary>Exchanges (a user turn and its answer) kept and sent to the model as context.</summary>
+    public int ContextExchanges { get; set; } = 5;
+
+    /// <summary>Optional system prompt sent first in every conversation.</summary>
+    public string? SystemPrompt { get; set; }
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Opossum.Grains.Availability;
+using Opossum.Grains.Backends;
+using Opossum.Grains.Backends.Ollama;
+using Opossum.Grains.Caching;
+using Opossum.Grains.Conversations;
+using Opossum.Grains.Models;
+using Orleans.Configuration;
+
+namespace Opossum.Grains.Hosting;
+
+/// <summary>Wiring for a silo that hosts Opossum's grains.</summary>
+public static class OpossumSiloExtensions
+{
+    /// <summary>Everything a silo needs to run Opossum's grains, except clustering.</summary>
+    public static ISiloBuilder AddOpossumGrains(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        silo.AddActivityPropagation();
+        silo.AddMemoryGrainStorage(ProviderNames.Storage);
+        silo.AddStartupTask<ServiceMonitorStartup>();
+        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = GrainCallTimeout(configuration));
+
+        var services = silo.Services;
+        services.AddOpossumModelCatalog(configuration);
+        services.TryAddTimeProvider();
+        services.AddOptions<ModelGrainOptions>().Bind(configuration.GetSection(ModelGrainOptions.Section))
+            .Validate(o => o.MaxConcurrency > 0, "Opossum:ModelGrain:MaxConcurrency must be at least 1.").ValidateOnStart();
+        services.AddOptions<CacheOptions>().Bind(configuration.GetSection(CacheOptions.Section))
+            .Validate(o => o.Ttl > TimeSpan.Zero, "Opossum:Cache:Ttl must be positive.").ValidateOnStart();
+        services.AddOptions<ConversationOptions>().Bind(configuration.GetSection(ConversationOptions.Section))
+            .Validate(o => o.ContextExchanges > 0, "Opossum:Conversations:ContextExchanges must be at least 1.").ValidateOnStart();
+        services.AddOptions<AvailabilityOptions>().Bind(configuration.GetSection(AvailabilityOptions.Section))
+            .Validate(o => o.CheckPeriod >= TimeSpan.FromSeconds(1), "Opossum:Availability:CheckPeriod must be at least 1 s.").ValidateOnStart();
+        services.AddOptions<OllamaOptions>().Bind(configuration.GetSection(OllamaOptions.Section))
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "OLLAMA_BASE_URL must be an absolute http(s) URL.")
+            .ValidateOnStart();
+
+        // Timeouts are the backend's own (per request); the handler's default 100 s must not cut them short.
+        services.AddHttpClient<OllamaBackend>(http => http.Timeout = Timeout.InfiniteTimeSpan);
+        services.AddSingleton<IChatBackend>(sp => sp.GetRequiredService<OllamaBackend>());
+        services.AddSingleton<BackendRegistry>();
+        return silo;
+    }
+
+    /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>
+    public static IServiceCollection AddOpossumModelCatalog(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ModelCatalogOptions>()
+            .Configure(o =>
+            {
+                o.Models = configuration.GetSection("Models").Get<List<ModelDefinition>>() ?? [];
+                o.DefaultModel = configuration["Opossum:DefaultModel"];
+            })
+            .Validate(o => !o.Validate().Any(), "The model catalog is invalid.")
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogValidator>();
+        return services;
+    }
+
+    /// <summary>How long a grain call may take: longer than the slowest backend request, so the backend's own timeout speaks first.</summary>
+    public static TimeSpan GrainCallTimeout(IConfiguration configuration)
+    {
+        var backend = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>()?.RequestTimeout ?? new OllamaOptions().RequestTimeout;
+        return backend + TimeSpan.FromSeconds(30);
+    }
+
+    private static void TryAddTimeProvider(this IServiceCollection services)
+    {
+        if (services.All(d => d.ServiceType != typeof(TimeProvider)))
+            services.AddSingleton(TimeProvider.System);
+    }
+
+    private sealed class ModelCatalogValidator : IValidateOptions<ModelCatalogOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ModelCatalogOptions options)
+        {
+            var problems = options.Validate().ToList();
+            return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+        }
+    }
+}
+
+/// <summary>Hosting of a whole Opossum silo in a process.</summary>
+public static class OpossumSiloHostingExtensions
+{
+    /// <summary>Runs a silo in this process with the configured clustering and Opossum's grains.</summary>
+    public static IHostApplicationBuilder AddOpossumSilo(this IHostApplicationBuilder builder)
+    {
+        var cluster = ClusterSettings.From(builder.Configuration);
+        if (cluster.Clustering != ClusterSettings.Localhost)
+            throw new InvalidOperationException($"OPOSSUM_CLUSTERING={cluster.Clustering} is not supported yet; use 'localhost'.");
+
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            silo.AddOpossumGrains(builder.Configuration);
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,8 @@
+namespace Opossum.Grains;
+
+/// <summary>Names of the Orleans providers the grains use.</summary>
+public static class ProviderNames
+{
+    /// <summary>Grain storage for conversations, cache entries and service availability.</summary>
+    public const string Storage = "opossum";
+}

@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Opossum.Grains.Telemetry;
+
+/// <summary>The ActivitySource and Meter named "Opossum", and every instrument, created once.</summary>
+public static class OpossumTelemetry
+{
+    public const string Name = "Opossum";
+
+    public static readonly ActivitySource Source = new(Name, typeof(OpossumTelemetry).Assembly.GetName().Version?.ToString());
+    public static readonly Meter Meter = new(Name);
+
+    public static readonly Counter<long> CacheHits =
+        Meter.CreateCounter<long>("opossum.cache.hits", description: "Chat answers served from the response cache.");
+    public static readonly Counter<long> CacheMisses =
+        Meter.CreateCounter<long>("opossum.cache.misses", description: "Chat requests the response cache could not answer.");
+    public static readonly Histogram<double> OperationDuration =
+        Meter.CreateHistogram<double>("gen_ai.client.operation.duration", "s", "Duration of GenAI operations (backend calls).");
+    public static readonly Histogram<long> TokenUsage =
+        Meter.CreateHistogram<long>("gen_ai.client.token.usage", "{token}", "Tokens used by GenAI operations, by type (input/output).");
+
+    private static readonly ConcurrentDictionary<string, int> ServiceAvailability = new(StringComparer.Ordinal);
+
+    static OpossumTelemetry()
+    {
+        Meter.CreateObservableGauge("opossum.service.available", ObserveAvailability,
+            description: "1 when the backend service is available (ONLINE or DEGRADED), else 0.");
+    }
+
+    /// <summary>Publishes a service's availability for the <c>opossum.service.available</c> gauge.</summary>
+    public static void SetServiceAvailable(string service, bool available) => ServiceAvailability[service] = available ? 1 : 0;
+
+    private static IEnumerable<Measurement<int>> ObserveAvailability() =>
+        ServiceAvailability.Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>(Tags.Service, kv.Key)));
+
+    /// <summary>Marks a span as failed with the exception recorded, as the telemetry contract asks.</summary>
+    public static void RecordFailure(this Activity? activity, Exception exception)
+    {
+        if (activity is null) return;
+        activity.AddException(exception);
+        activity.SetStatus(ActivityStatusCode.Error, exception.Message);
+    }
+
+    /// <summary>Span and metric attribute names.</summary>
+    public static class Tags
+    {
+        public const string PromptLength = "prompt.length";
+        public const string ModelName = "model.name";
+        public const string DurationSeconds = "duration_seconds";
+        public const string ResponseLength = "response.length";
+        public const string HttpUrl = "http.url";
+        public const string HttpMethod = "http.method";
+        public const string HttpStatusCode = "http.status_code";
+        public const string HttpResponseTime = "http.response_time";
+        public const string HasImage = "has_image";
+        public const string ImageSize = "image.size";
+        public const string ServiceName = "service.name";
+        public const string ServiceAvailable = "service.available";
+        public const string CacheKey = "cache.key";
+        public const string CacheHit = "cache.hit";
+        public const string Service = "service";
+        public const string GenAiOperationName = "gen_ai.operation.name";
+        public const string GenAiProviderName = "gen_ai.provider.name";
+        public const string GenAiRequestModel = "gen_ai.request.model";
+        public const string GenAiResponseModel = "gen_ai.response.model";
+        public const string GenAiInputTokens = "gen_ai.usage.input_tokens";
+        public const string GenAiOutputTokens = "gen_ai.usage.output_tokens";
+        public const string GenAiTokenType = "gen_ai.token.type";
+        public const string ErrorType = "error.type";
+    }
+
+    /// <summary>Span names of the telemetry contract.</summary>
+    public static class Spans
+    {
+        public const string ModelGenerate = "model.generate";
+        public const string ServiceCheck = "service.check";
+        public const string CacheGet = "cache.get";
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Opossum.ServiceDefaults.Configuration;
+
+/// <summary>
+/// The one place that maps the documented environment variables (DESIGN.md) onto configuration
+/// sections, so options bind from sections while operators set the short names.
+/// </summary>
+public static class OpossumEnvironment
+{
+    /// <summary>Documented variable -> configuration key.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Variables = new Dictionary<string, string>
+    {
+        ["OTEL_ENABLED"] = "Telemetry:Enabled",
+        ["OTEL_SERVICE_NAME"] = "Telemetry:ServiceName",
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "Telemetry:OtlpEndpoint",
+        ["ENV"] = "Telemetry:Environment",
+        ["OLLAMA_BASE_URL"] = "Backends:Ollama:BaseUrl",
+        ["GEMINI_API_KEY"] = "Backends:Gemini:ApiKey",
+        ["GEMINI_BASE_URL"] = "Backends:Gemini:BaseUrl",
+        ["OPOSSUM_DEFAULT_MODEL"] = "Opossum:DefaultModel",
+        ["OPOSSUM_CLUSTERING"] = "Opossum:Clustering",
+        ["REDIS_CONNECTION"] = "Opossum:RedisConnection",
+        ["OPOSSUM_SERVICE_ID"] = "Opossum:ServiceId",
+        ["OPOSSUM_CLUSTER_ID"] = "Opossum:ClusterId",
+        ["OPOSSUM_SILO_PORT"] = "Opossum:SiloPort",
+        ["OPOSSUM_GATEWAY_PORT"] = "Opossum:GatewayPort",
+    };
+
+    /// <summary>Copies every documented variable that is set (in any configuration source) onto its section key.</summary>
+    public static IConfigurationManager AddOpossumEnvironment(this IConfigurationManager configuration)
+    {
+        var mapped = new Dictionary<string, string?>();
+        foreach (var (variable, key) in Variables)
+        {
+            if (configuration[variable] is { Length: > 0 } value)
+                mapped[key] = value;
+        }
+        configuration.AddInMemoryCollection(mapped);
+        return configuration;
+    }
+}
