@@ -5,4 +5,7 @@ public static class ProviderNames
 {
     /// <summary>Grain storage for conversations, cache entries and service availability.</summary>
     public const string Storage = "opossum";
+
+    /// <summary>Key of the <see cref="TimeProvider"/> the grains read time from (Orleans keeps the unkeyed one for itself).</summary>
+    public const string Clock = "opossum";
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Concurrency;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
@@ -28,7 +29,7 @@ public sealed class ServiceGrain(
     [PersistentState("service", ProviderNames.Storage)] IPersistentState<ServiceHealthState> health,
     BackendRegistry backends,
     IOptions<AvailabilityOptions> options,
-    TimeProvider time,
+    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time,
     ILogger<ServiceGrain> logger) : Grain, IServiceGrain
 {
     private Task<ServiceHealth>? _runningCheck;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
@@ -20,7 +21,7 @@ public sealed class CacheEntryState
 public sealed class ResponseCacheGrain(
     [PersistentState("cache", ProviderNames.Storage)] IPersistentState<CacheEntryState> entry,
     IOptions<CacheOptions> options,
-    TimeProvider time) : Grain, IResponseCacheGrain
+    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IResponseCacheGrain
 {
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request)
     {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Caching;
 
@@ -19,7 +20,7 @@ public sealed class ConversationGrain(
     [PersistentState("conversation", ProviderNames.Storage)] IPersistentState<ConversationState> conversation,
     IOptions<ConversationOptions> options,
     IOptions<ModelCatalogOptions> catalog,
-    TimeProvider time) : Grain, IConversationGrain
+    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IConversationGrain
 {
     public async Task<ChatReply> Chat(ChatCommand command)
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Availability;
@@ -69,8 +70,7 @@ public static class OpossumSiloExtensions
 
     private static void TryAddTimeProvider(this IServiceCollection services)
     {
-        if (services.All(d => d.ServiceType != typeof(TimeProvider)))
-            services.AddSingleton(TimeProvider.System);
+        services.TryAddKeyedSingleton(ProviderNames.Clock, TimeProvider.System);
     }
 
     private sealed class ModelCatalogValidator : IValidateOptions<ModelCatalogOptions>

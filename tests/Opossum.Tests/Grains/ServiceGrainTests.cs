@@ -1,0 +1,62 @@
+using System.Net;
+using Opossum.Grains;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.Grains;
+
+[Collection(ClusterCollection.Name)]
+public sealed class ServiceGrainTests(ClusterFixture fixture)
+{
+    [Fact]
+    public async Task Availability_follows_the_backend_offline_and_back_online()
+    {
+        var ollama = fixture.Grains.GetGrain<IServiceGrain>("ollama");
+        try
+        {
+            var online = await ollama.Check();
+            Assert.Equal(ServiceState.Online, online.State);
+            Assert.True(online.Available);
+            Assert.NotNull(online.LatencyMs);
+
+            fixture.Ollama.TagsStatus = HttpStatusCode.InternalServerError;
+            var down = await ollama.Check();
+            var stillDown = await ollama.Check();
+
+            Assert.Equal(ServiceState.Offline, down.State);
+            Assert.False(down.Available);
+            Assert.Contains("HTTP 500", down.LastError);
+            Assert.Equal(1, down.ConsecutiveFailures);
+            Assert.Equal(2, stillDown.ConsecutiveFailures);
+            Assert.True(stillDown.LastChecked >= down.LastChecked);
+
+            fixture.Ollama.TagsStatus = HttpStatusCode.OK;
+            var back = await ollama.Check();
+            Assert.Equal(ServiceState.Online, back.State);
+            Assert.Equal(0, back.ConsecutiveFailures);
+            Assert.Null(back.LastError);
+            Assert.Equal(back, await ollama.GetHealth());
+        }
+        finally
+        {
+            fixture.Ollama.TagsStatus = HttpStatusCode.OK;
+        }
+    }
+
+    [Fact]
+    public async Task The_service_monitor_checks_without_being_asked()
+    {
+        // Silos activate the monitor of every configured service at start-up; its timer's first tick checks.
+        var health = await fixture.Grains.GetGrain<IServiceGrain>("ollama").GetHealth();
+        Assert.NotNull(health.LastChecked);
+        Assert.True(fixture.Ollama.TagsCalls > 0);
+    }
+
+    [Fact]
+    public async Task A_service_that_is_not_enabled_reports_offline_with_the_reason()
+    {
+        var health = await fixture.Grains.GetGrain<IServiceGrain>("gemini").Check();
+
+        Assert.Equal(ServiceState.Offline, health.State);
+        Assert.Contains("not enabled", health.LastError);
+    }
+}

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Opossum.Grains;
+using Opossum.Grains.Hosting;
+using Orleans.TestingHost;
+
+namespace Opossum.Tests.Support;
+
+/// <summary>
+/// A two-silo Orleans test cluster running Opossum's grains against a loopback Ollama-protocol server.
+/// Shared by the grain tests of one collection; the clock is a fake so TTLs are tested without waiting.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public const string Model = "gemma3:1b";
+    public const string BoundedModel = "bounded";
+    public const int BoundedModelConcurrency = 2;
+
+    public FakeOllama Ollama { get; private set; } = null!;
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public IGrainFactory Grains => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        Ollama = await FakeOllama.StartAsync();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Backends:Ollama:BaseUrl"] = Ollama.BaseUrl.ToString(),
+            ["Models:0:Name"] = Model,
+            ["Models:0:Backend"] = "ollama",
+            ["Models:1:Name"] = BoundedModel,
+            ["Models:1:Backend"] = "ollama",
+            ["Opossum:ModelGrain:MaxConcurrency"] = BoundedModelConcurrency.ToString(),
+            // Checks run on demand in tests; the timer's first tick happens at activation.
+            ["Opossum:Availability:CheckPeriod"] = "01:00:00",
+        }).Build();
+
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddOpossumGrains(configuration);
+            silo.Services.AddKeyedSingleton<TimeProvider>(ProviderNames.Clock, Clock);
+        });
+        builder.ConfigureClient(client => client.AddActivityPropagation());
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        await Ollama.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Opossum.Tests.Support;
+
+/// <summary>
+/// An HTTP server on loopback that speaks Ollama's wire protocol (<c>POST /api/chat</c>,
+/// <c>GET /api/tags</c>). Answers "echo: {last user message}" unless told otherwise, and counts
+/// what it was asked, so tests assert on what the backend really saw.
+/// </summary>
+public sealed class FakeOllama : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<ChatCall> _calls = new();
+    private readonly ConcurrentDictionary<string, int> _inFlight = new();
+    private readonly ConcurrentDictionary<string, int> _maxInFlight = new();
+
+    private FakeOllama(WebApplication app) => _app = app;
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>Delay before answering a chat whose last user message contains the key.</summary>
+    public ConcurrentDictionary<string, TimeSpan> Delays { get; } = new();
+
+    /// <summary>Status (with an Ollama error body) for a chat whose last user message contains the key.</summary>
+    public ConcurrentDictionary<string, (HttpStatusCode Status, string Error)> Failures { get; } = new();
+
+    /// <summary>Status of <c>GET /api/tags</c>; 200 unless a test says otherwise.</summary>
+    public HttpStatusCode TagsStatus { get; set; } = HttpStatusCode.OK;
+
+    public int TagsCalls;
+
+    public IReadOnlyCollection<ChatCall> Calls => _calls.ToArray();
+
+    public int CallsContaining(string text) => _calls.Count(c => c.LastUserMessage.Contains(text, StringComparison.Ordinal));
+
+    public int MaxInFlight(string model) => _maxInFlight.GetValueOrDefault(model);
+
+    public static async Task<FakeOllama> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var fake = new FakeOllama(app);
+        app.MapPost("/api/chat", fake.ChatAsync);
+        app.MapGet("/api/tags", fake.Tags);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        fake.BaseUrl = new Uri(address);
+        return fake;
+    }
+
+    private IResult Tags()
+    {
+        Interlocked.Increment(ref TagsCalls);
+        return TagsStatus == HttpStatusCode.OK
+            ? Results.Json(new { models = new[] { new { name = "gemma3:1b", model = "gemma3:1b", size = 815319791 } } })
+            : Results.Json(new { error = "tags unavailable" }, statusCode: (int)TagsStatus);
+    }
+
+    private async Task<IResult> ChatAsync(HttpRequest request)
+    {
+        var body = await JsonNode.ParseAsync(request.Body);
+        var model = body?["model"]?.GetValue<string>() ?? throw new InvalidOperationException("model is required");
+        if (body["stream"]?.GetValue<bool>() != false)
+            return Results.Json(new { error = "this fake answers only stream: false" }, statusCode: 400);
+        var messages = body["messages"]!.AsArray()
+            .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]!.GetValue<string>()))
+            .ToList();
+        var call = new ChatCall(model, messages);
+        _calls.Enqueue(call);
+
+        var now = _inFlight.AddOrUpdate(model, 1, (_, n) => n + 1);
+        _maxInFlight.AddOrUpdate(model, now, (_, max) => Math.Max(max, now));
+        try
+        {
+            var delay = Delays.Where(d => call.LastUserMessage.Contains(d.Key, StringComparison.Ordinal)).Select(d => d.Value).DefaultIfEmpty().Max();
+            if (delay > TimeSpan.Zero)
+                await Task.Delay(delay);
+            foreach (var (key, failure) in Failures)
+            {
+                if (call.LastUserMessage.Contains(key, StringComparison.Ordinal))
+                    return Results.Json(new { error = failure.Error }, statusCode: (int)failure.Status);
+            }
+            var content = "echo: " + call.LastUserMessage;
+            return Results.Json(new
+            {
+                model,
+                created_at = DateTime.UtcNow.ToString("O"),
+                message = new { role = "assistant", content },
+                done = true,
+                done_reason = "stop",
+                prompt_eval_count = messages.Sum(m => m.Content.Length),
+                eval_count = content.Length,
+            });
+        }
+        finally
+        {
+            _inFlight.AddOrUpdate(model, 0, (_, n) => n - 1);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+public sealed record FakeMessage(string Role, string Content);
+
+public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages)
+{
+    public string LastUserMessage => Messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Trace;
+using Opossum.Gateway.Hosting;
+
+namespace Opossum.Tests.Support;
+
+/// <summary>
+/// The real gateway (standalone mode, co-hosted silo) on a loopback port, spoken to over HTTP.
+/// Spans are also exported in memory so tests can read what a collector would receive.
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GatewayHost(WebApplication app, List<Activity> spans)
+    {
+        _app = app;
+        Spans = spans;
+    }
+
+    public HttpClient Http { get; private set; } = null!;
+
+    /// <summary>Every span the gateway process exported so far (lock it to read).</summary>
+    public List<Activity> Spans { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<GatewayHost> StartAsync(Uri ollama, IDictionary<string, string?>? settings = null)
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["urls"] = "http://127.0.0.1:0",
+            ["OLLAMA_BASE_URL"] = ollama.ToString(),
+            ["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(),
+            ["OPOSSUM_GATEWAY_PORT"] = FreePorts.Next().ToString(),
+            ["OPOSSUM_CLUSTER_ID"] = "test-" + Guid.NewGuid().ToString("N")[..8],
+            // Nothing listens there: export failures must not disturb the gateway.
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{FreePorts.Next()}/v1/traces",
+            ["Models:0:Name"] = "gemma3:1b",
+            ["Models:0:Backend"] = "ollama",
+            ["Models:0:ApiName"] = "gemma3:1b",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            config[key] = value;
+
+        var spans = new List<Activity>();
+        var app = GatewayApp.Build([], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(config);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var host = new GatewayHost(app, spans) { Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(90) } };
+        return host;
+    }
+
+    /// <summary>POSTs a GraphQL request as a typical client does (Accept: application/graphql-response+json).</summary>
+    public async Task<GraphQLResult> PostAsync(string query, object? variables = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { query, variables }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/graphql-response+json"));
+        using var response = await Http.SendAsync(request);
+        return await GraphQLResult.ReadAsync(response);
+    }
+
+    /// <summary>The chat mutation with every field of ChatResponse selected.</summary>
+    public Task<GraphQLResult> ChatAsync(object input) => PostAsync(
+        "mutation Chat($input: ChatInput!) { chat(input: $input) { message conversationId backendUsed modelUsed cached tokensUsed durationMs traceId } }",
+        new { input });
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>A GraphQL-over-HTTP response: status, content type and the JSON body.</summary>
+public sealed record GraphQLResult(int Status, string? ContentType, JsonNode? Body)
+{
+    public static async Task<GraphQLResult> ReadAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        JsonNode? body = null;
+        try
+        {
+            body = text.Length == 0 ? null : JsonNode.Parse(text);
+        }
+        catch (JsonException)
+        {
+            body = JsonValue.Create(text);
+        }
+        return new GraphQLResult((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+    }
+
+    public JsonNode? Data => Body?["data"];
+
+    public JsonArray Errors => Body?["errors"]?.AsArray() ?? [];
+
+    public string? ErrorCode => Errors.FirstOrDefault()?["extensions"]?["code"]?.GetValue<string>();
+
+    public string? ErrorMessage => Errors.FirstOrDefault()?["message"]?.GetValue<string>();
+
+    public override string ToString() => $"{Status} {ContentType} {Body?.ToJsonString()}";
+}
