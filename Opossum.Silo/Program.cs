@@ -3,7 +3,7 @@ using Opossum.ServiceDefaults.Configuration;
 using Opossum.ServiceDefaults.Health;
 using Opossum.ServiceDefaults.Telemetry;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Configuration.AddOpossumEnvironment();
 builder.AddOpossumTelemetry();
 builder.AddOpossumSilo();

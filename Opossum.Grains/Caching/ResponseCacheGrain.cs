@@ -25,24 +25,25 @@ public sealed class ResponseCacheGrain(
 {
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request)
     {
-        using var activity = Source.StartActivity(Spans.CacheGet);
-        activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
+        if (Lookup() is { } cached)
+            return new CachedGeneration(cached, FromCache: true);
 
-        var now = time.GetUtcNow();
-        var hit = entry.State.Generation is not null && entry.State.ExpiresAt > now;
-        activity?.SetTag(Tags.CacheHit, hit);
-        GrainFactory.GetGrain<ICacheStatsGrain>(0).Record(hit).Ignore();
-        if (hit)
-        {
-            CacheHits.Add(1);
-            return new CachedGeneration(entry.State.Generation!, FromCache: true);
-        }
-
-        CacheMisses.Add(1);
         var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request);
         entry.State.Generation = generation;
         entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
         await entry.WriteStateAsync();
         return new CachedGeneration(generation, FromCache: false);
+    }
+
+    // The cache.get span covers the lookup only; on a miss the generation is its sibling, not its child.
+    private Generation? Lookup()
+    {
+        using var activity = Source.StartActivity(Spans.CacheGet);
+        activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
+        var hit = entry.State.Generation is not null && entry.State.ExpiresAt > time.GetUtcNow();
+        activity?.SetTag(Tags.CacheHit, hit);
+        (hit ? CacheHits : CacheMisses).Add(1);
+        GrainFactory.GetGrain<ICacheStatsGrain>(0).Record(hit).Ignore();
+        return hit ? entry.State.Generation : null;
     }
 }

@@ -85,7 +85,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         }
         catch (HttpRequestException ex)
         {
-            throw new BackendCheckException($"unreachable at {options.Value.BaseUrl}: {ex.Message}", ex);
+            throw new BackendCheckException($"unreachable at {options.Value.BaseUrl}: {Innermost(ex)}", ex);
         }
     }
 
@@ -93,7 +93,10 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     {
         try
         {
-            return await http.PostAsJsonAsync(url, body, OllamaJsonContext.Default.OllamaChatRequest, timeout);
+            // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
+            using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, OllamaJsonContext.Default.OllamaChatRequest));
+            content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
+            return await http.PostAsync(url, content, timeout);
         }
         catch (OperationCanceledException ex) when (!caller.IsCancellationRequested)
         {
@@ -134,7 +137,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     {
         OperationCanceledException when caller.IsCancellationRequested => "the request was cancelled",
         OperationCanceledException => $"no answer within {options.Value.RequestTimeout.TotalSeconds:0.#} s",
-        HttpRequestException http => $"unreachable at {options.Value.BaseUrl}: {Truncate(http.Message)}",
+        HttpRequestException http => $"unreachable at {options.Value.BaseUrl}: {Truncate(Innermost(http))}",
         _ => Truncate(ex.Message),
     };
 
@@ -142,6 +145,8 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         inner is null
             ? new(ErrorCodes.BackendUnavailable, $"Backend 'ollama' failed: {reason}")
             : new(ErrorCodes.BackendUnavailable, $"Backend 'ollama' failed: {reason}", inner);
+
+    private static string Innermost(Exception ex) => ex.InnerException is { } inner ? Innermost(inner) : ex.Message;
 
     private static string Truncate(string text) => text.Length <= MaxReasonLength ? text : text[..MaxReasonLength] + "…";
 

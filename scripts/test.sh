@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of the solution and ends with one line: "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+results="$PWD/TestResults"
+rm -rf "$results"
+
+dotnet test Opossum.sln -c Release --logger "trx;LogFilePrefix=opossum" --results-directory "$results"
+status=$?
+
+passed=0
+failed=0
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+done
+
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]; then
+  echo "no test results were found in $results" >&2
+  status=1
+fi
+echo "tests: $passed passed, $failed failed"
+exit "$status"

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.Gateway;
+
+/// <summary>The GraphQL-over-HTTP specification's rules, as a client sees them.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
+{
+    private const string GraphQLResponse = "application/graphql-response+json";
+
+    private async Task<GraphQLResult> SendAsync(HttpMethod method, string uri, string? body = null, string contentType = "application/json", string? accept = GraphQLResponse)
+    {
+        using var request = new HttpRequestMessage(method, uri);
+        if (body is not null)
+            request.Content = new StringContent(body, Encoding.UTF8, contentType);
+        if (accept is not null)
+            request.Headers.TryAddWithoutValidation("Accept", accept);
+        using var response = await fixture.Gateway.Http.SendAsync(request);
+        var result = await GraphQLResult.ReadAsync(response);
+        if (response.Content.Headers.Allow.Count > 0)
+            return result with { ContentType = result.ContentType + " allow=" + string.Join(",", response.Content.Headers.Allow) };
+        return result;
+    }
+
+    [Fact]
+    public async Task A_query_over_GET_works()
+    {
+        var result = await SendAsync(HttpMethod.Get, "/graphql?query=" + Uri.EscapeDataString("{ models { name } }"));
+
+        Assert.Equal(200, result.Status);
+        Assert.Equal(GraphQLResponse, result.ContentType);
+        Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task GET_takes_variables_and_operation_name()
+    {
+        var query = Uri.EscapeDataString("query A { models { name } } query B($id: ID!) { conversation(id: $id) { id } }");
+        var variables = Uri.EscapeDataString("{\"id\":\"nobody\"}");
+
+        var result = await SendAsync(HttpMethod.Get, $"/graphql?query={query}&operationName=B&variables={variables}");
+
+        Assert.Equal(200, result.Status);
+        Assert.Empty(result.Errors);
+        Assert.Null(result.Data!["conversation"]);
+    }
+
+    [Fact]
+    public async Task A_mutation_over_GET_is_405_and_does_nothing()
+    {
+        var calls = fixture.Ollama.Calls.Count;
+        var mutation = Uri.EscapeDataString("mutation { chat(input: {message: \"over get\"}) { message } }");
+
+        using var response = await fixture.Gateway.Http.GetAsync("/graphql?query=" + mutation);
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Contains("POST", response.Content.Headers.Allow);
+        Assert.Equal(calls, fixture.Ollama.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Unparsable_JSON_is_400()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": ");
+
+        Assert.Equal(400, result.Status);
+        Assert.Contains("not valid JSON", result.ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"query\": 42}")]
+    [InlineData("[{\"query\": \"{ models { name } }\"}]")]
+    [InlineData("{\"query\": \"{ models { name } }\", \"variables\": \"nope\"}")]
+    public async Task A_body_that_is_not_a_GraphQL_request_is_400(string body)
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", body);
+
+        Assert.Equal(400, result.Status);
+        Assert.NotEmpty(result.Errors);
+    }
+
+    [Fact]
+    public async Task An_unparsable_document_is_400_with_a_syntax_error()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ models { name \"}");
+
+        Assert.Equal(400, result.Status);
+        Assert.Equal(GraphQLResponse, result.ContentType);
+        Assert.Equal("SYNTAX_ERROR", result.ErrorCode);
+        Assert.Null(result.Body!["data"]);
+    }
+
+    [Fact]
+    public async Task A_document_that_does_not_validate_is_400()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ noSuchField }\"}");
+
+        Assert.Equal(400, result.Status);
+        Assert.Contains("noSuchField", result.ErrorMessage);
+    }
+
+    [Fact]
+    public async Task An_unsupported_content_type_is_415()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{ models { name } }", contentType: "text/plain");
+
+        Assert.Equal(415, result.Status);
+    }
+
+    [Fact]
+    public async Task Without_an_Accept_header_the_answer_is_application_json()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ noSuchField }\"}", accept: null);
+
+        // application/json keeps 200 for request errors of a well-formed request (spec, legacy clients).
+        Assert.Equal(200, result.Status);
+        Assert.Equal("application/json", result.ContentType);
+        Assert.NotEmpty(result.Errors);
+    }
+
+    [Fact]
+    public async Task A_client_that_accepts_neither_media_type_gets_406()
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ models { name } }\"}", accept: "text/html");
+
+        Assert.Equal(406, result.Status);
+    }
+
+    [Fact]
+    public async Task Other_methods_are_405()
+    {
+        using var response = await fixture.Gateway.Http.PutAsync("/graphql", new StringContent("{}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Contains("GET", response.Content.Headers.Allow);
+    }
+}
