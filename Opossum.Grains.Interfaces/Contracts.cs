@@ -1,8 +1,12 @@
 namespace Opossum.Grains;
 
-/// <summary>One chat message sent to a model: role is "system", "user" or "assistant".</summary>
+/// <summary>One chat message sent to a model: role is "system", "user" or "assistant"; only the newest user message carries an image.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)] string Content);
+public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)] string Content, [property: Id(2)] ImageAttachment? Image = null);
+
+/// <summary>A validated image (JPEG or PNG, detected from its bytes) and its SHA-256, which is part of the cache key.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ImageAttachment([property: Id(0)] string MimeType, [property: Id(1)] byte[] Data, [property: Id(2)] string Sha256);
 
 /// <summary>What a client asks of a conversation.</summary>
 [GenerateSerializer, Immutable]
@@ -10,7 +14,8 @@ public sealed record ChatCommand(
     [property: Id(0)] string Message,
     [property: Id(1)] string? Model,
     [property: Id(2)] bool NoCache,
-    [property: Id(3)] bool StartsConversation);
+    [property: Id(3)] bool StartsConversation,
+    [property: Id(4)] ImageAttachment? Image = null);
 
 /// <summary>What a model produced for one generation request.</summary>
 [GenerateSerializer, Immutable]
@@ -42,15 +47,17 @@ public sealed record ChatReply(
     [property: Id(2)] string Backend,
     [property: Id(3)] string Model,
     [property: Id(4)] bool Cached,
-    [property: Id(5)] int? TokensUsed);
+    [property: Id(5)] int? TokensUsed,
+    [property: Id(6)] string? FallbackReason = null);
 
-/// <summary>One turn of a conversation as stored.</summary>
+/// <summary>One turn of a conversation as stored; an image is remembered by its hash only.</summary>
 [GenerateSerializer, Immutable]
 public sealed record Turn(
     [property: Id(0)] string Role,
     [property: Id(1)] string Content,
     [property: Id(2)] string? Model,
-    [property: Id(3)] DateTimeOffset At);
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] string? ImageSha256 = null);
 
 /// <summary>A conversation as a client sees it.</summary>
 [GenerateSerializer, Immutable]
@@ -75,6 +82,7 @@ public sealed record ServiceHealth(
     [property: Id(4)] int ConsecutiveFailures,
     [property: Id(5)] double? LatencyMs)
 {
+    /// <summary>Answers requests: ONLINE or DEGRADED. UNKNOWN (never checked) still gets traffic; OFFLINE (circuit open) does not.</summary>
     public bool Available => State is ServiceState.Online or ServiceState.Degraded;
 }
 

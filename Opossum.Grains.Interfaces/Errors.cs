@@ -15,12 +15,24 @@ public static class ErrorCodes
 [GenerateSerializer]
 public sealed class OpossumException : Exception
 {
-    public OpossumException(string code, string message) : base(message) => Code = code;
+    public OpossumException(string code, string message, bool serviceFault = false) : base(message)
+    {
+        Code = code;
+        ServiceFault = serviceFault;
+    }
 
-    public OpossumException(string code, string message, Exception inner) : base(message, inner) => Code = code;
+    public OpossumException(string code, string message, Exception inner, bool serviceFault = false) : base(message, inner)
+    {
+        Code = code;
+        ServiceFault = serviceFault;
+    }
 
     [Id(0)]
     public string Code { get; }
+
+    /// <summary>True when the backend service itself failed (unreachable, 5xx, timeout); such failures count towards opening its circuit.</summary>
+    [Id(1)]
+    public bool ServiceFault { get; }
 
     public static OpossumException BadInput(string message) => new(ErrorCodes.BadUserInput, message);
 

@@ -6,7 +6,7 @@ namespace Opossum.Grains;
 public interface IConversationGrain : IGrainWithStringKey
 {
     /// <summary>Answers a message in the context of this conversation and records both turns.</summary>
-    Task<ChatReply> Chat(ChatCommand command);
+    Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default);
 
     /// <summary>The stored turns, or null when this conversation does not exist.</summary>
     Task<ConversationView?> Get();
@@ -19,14 +19,14 @@ public interface IConversationGrain : IGrainWithStringKey
 public interface IResponseCacheGrain : IGrainWithStringKey
 {
     /// <summary>The cached answer when fresh, otherwise one generation shared by all waiting callers.</summary>
-    Task<CachedGeneration> GetOrGenerate(GenerationRequest request);
+    Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Generation for one model with bounded concurrency.</summary>
 public interface IModelGrain : IGrainWithStringKey
 {
     /// <summary>Generates an answer for the prompt context.</summary>
-    Task<Generation> Generate(GenerationRequest request);
+    Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Latency and error figures of this model.</summary>
     Task<ModelStats> GetStats();
@@ -38,8 +38,22 @@ public interface IServiceGrain : IGrainWithStringKey
     /// <summary>The last known availability.</summary>
     Task<ServiceHealth> GetHealth();
 
-    /// <summary>Checks the backend now and returns the result.</summary>
+    /// <summary>Checks the backend now (an operator's check skips the circuit's cool-down) and returns the result.</summary>
     Task<ServiceHealth> Check();
+
+    /// <summary>
+    /// Whether a generation may be sent now: true unless the circuit is open. When the cool-down
+    /// has passed, the first caller's probe decides (half-open).
+    /// </summary>
+    Task<bool> AllowRequest();
+
+    /// <summary>A generation succeeded (passive report).</summary>
+    [OneWay]
+    Task ReportSuccess();
+
+    /// <summary>A generation failed for a backend reason (passive report); counts towards opening the circuit.</summary>
+    [OneWay]
+    Task ReportFailure(string reason);
 }
 
 /// <summary>Cluster-wide cache hit and miss counters (one grain, key 0).</summary>

@@ -19,4 +19,5 @@ public sealed record ChatResponse(
     bool Cached,
     int? TokensUsed,
     double DurationMs,
-    string TraceId);
+    string TraceId,
+    string? FallbackReason);

@@ -14,18 +14,20 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     /// <summary>Longest conversation id accepted.</summary>
     public const int MaxConversationIdLength = 128;
 
-    public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId)
+    public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         Validate(input);
+        var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? Guid.NewGuid().ToString("N");
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation);
-        var reply = await grains.GetGrain<IConversationGrain>(conversationId).Chat(command);
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image);
+        // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
+        var reply = await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
-            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId);
+            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
     }
 
     /// <summary>Checks a conversation id from a client: printable, no longer than <see cref="MaxConversationIdLength"/>.</summary>
@@ -49,7 +51,5 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         if (input.Model is not null && catalog.Value.Find(input.Model) is null)
             throw new OpossumException(ErrorCodes.ModelNotFound,
                 $"Model '{input.Model}' is not configured. Configured models: {string.Join(", ", catalog.Value.Models.Select(m => m.Name))}.");
-        if (input.ImageBase64 is not null)
-            throw OpossumException.BadInput("Image input is not supported by this server yet.");
     }
 }

@@ -1,15 +1,15 @@
-using Microsoft.Extensions.DependencyInjection;
-using Orleans.Concurrency;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
+using Orleans.Concurrency;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Availability;
 
-/// <summary>Stored availability of one backend service.</summary>
+/// <summary>Stored availability of one backend service, including its circuit.</summary>
 [GenerateSerializer]
 public sealed class ServiceHealthState
 {
@@ -18,11 +18,17 @@ public sealed class ServiceHealthState
     [Id(2)] public string? LastError { get; set; }
     [Id(3)] public int ConsecutiveFailures { get; set; }
     [Id(4)] public double? LatencyMs { get; set; }
+    /// <summary>When the circuit last opened; null while closed.</summary>
+    [Id(5)] public DateTimeOffset? OpenedAt { get; set; }
 }
 
 /// <summary>
-/// Availability of one backend service, checked on a grain timer and on demand. Reentrant so that
-/// reads never wait behind a slow check; concurrent checks share one probe.
+/// Availability of one backend service: active checks on a grain timer and on demand, passive
+/// reports from every generation, and a circuit breaker. After <c>FailureThreshold</c> consecutive
+/// failures the service is OFFLINE and gets no traffic; once the cool-down has passed, one probe
+/// (half-open) closes the circuit again or re-opens it. Reentrant so reads never wait behind a
+/// slow check; concurrent checks share one probe. State is persisted, so a new activation (another
+/// silo, a restart) remembers an open circuit.
 /// </summary>
 [Reentrant]
 public sealed class ServiceGrain(
@@ -35,14 +41,18 @@ public sealed class ServiceGrain(
     private Task<ServiceHealth>? _runningCheck;
 
     private string Name => this.GetPrimaryKeyString();
+    private AvailabilityOptions Options => options.Value;
+    private ServiceHealthState S => health.State;
+    private bool CircuitOpen => S.OpenedAt is not null;
+    private bool CoolingDown => S.OpenedAt is { } opened && time.GetUtcNow() < opened + Options.CoolDown;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // Timer ticks start their own root traces by design; KeepAlive keeps the monitor running while idle.
-        this.RegisterGrainTimer(_ => Check(), new GrainTimerCreationOptions
+        this.RegisterGrainTimer(_ => CoolingDown ? Task.CompletedTask : Check(), new GrainTimerCreationOptions
         {
             DueTime = TimeSpan.Zero,
-            Period = options.Value.CheckPeriod,
+            Period = Options.CheckPeriod,
             Interleave = true,
             KeepAlive = true,
         });
@@ -55,11 +65,34 @@ public sealed class ServiceGrain(
     public Task<ServiceHealth> Check() =>
         _runningCheck is { IsCompleted: false } running ? running : _runningCheck = RunCheckAsync();
 
+    public async Task<bool> AllowRequest()
+    {
+        if (backends.Find(Name) is null) return false;
+        if (!CircuitOpen) return true;
+        if (CoolingDown) return false;
+        return (await Check()).Available; // half-open: one probe decides for everyone waiting on it
+    }
+
+    public async Task ReportSuccess()
+    {
+        if (CircuitOpen || (S.ConsecutiveFailures == 0 && S.State is ServiceState.Online or ServiceState.Degraded)) return;
+        S.ConsecutiveFailures = 0;
+        S.LastError = null;
+        if (S.State == ServiceState.Unknown) S.State = ServiceState.Online;
+        await SaveAsync();
+    }
+
+    public async Task ReportFailure(string reason)
+    {
+        if (CircuitOpen) return; // no traffic is sent while open; a straggler changes nothing
+        RecordFailure(reason);
+        await SaveAsync();
+    }
+
     private async Task<ServiceHealth> RunCheckAsync()
     {
         await ProbeAsync();
-        await health.WriteStateAsync();
-        Publish();
+        await SaveAsync();
         return Snapshot();
     }
 
@@ -71,40 +104,70 @@ public sealed class ServiceGrain(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var backend = backends.Find(Name) ?? throw new BackendCheckException($"service '{Name}' is not enabled on this server");
+            if (backends.Find(Name) is not { } backend)
+            {
+                // Not a failure of the service: it is switched off here. Say so, and never send it traffic.
+                S.State = ServiceState.Offline;
+                S.LastError = DisabledReason();
+                activity?.SetTag(Tags.ServiceAvailable, false);
+                activity?.AddEvent(new ActivityEvent("check_completed", tags: new() { ["result"] = "disabled" }));
+                return;
+            }
             await backend.CheckAsync(CancellationToken.None);
-            var state = health.State;
-            state.LatencyMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            state.State = ServiceState.Online;
-            state.LastError = null;
-            state.ConsecutiveFailures = 0;
+            var latency = Stopwatch.GetElapsedTime(started);
+            RecordSuccess(latency);
             activity?.SetTag(Tags.ServiceAvailable, true);
-            activity?.AddEvent(new ActivityEvent("check_completed", tags: new() { ["result"] = "available" }));
+            activity?.AddEvent(new ActivityEvent("check_completed", tags: new() { ["result"] = S.State == ServiceState.Degraded ? "degraded" : "available" }));
         }
         catch (BackendCheckException ex)
         {
-            var state = health.State;
-            if (state.State != ServiceState.Offline)
-                logger.LogWarning("Service {Service} is offline: {Reason}", Name, ex.Message);
-            state.LatencyMs = null;
-            state.State = ServiceState.Offline;
-            state.LastError = ex.Message;
-            state.ConsecutiveFailures++;
+            RecordFailure(ex.Message);
             activity?.SetTag(Tags.ServiceAvailable, false);
             activity?.AddEvent(new ActivityEvent("check_failed", tags: new() { ["error"] = ex.Message }));
             activity.RecordFailure(ex);
         }
         finally
         {
-            health.State.LastChecked = time.GetUtcNow();
+            S.LastChecked = time.GetUtcNow();
         }
+    }
+
+    private void RecordSuccess(TimeSpan latency)
+    {
+        if (CircuitOpen)
+            logger.LogInformation("Service {Service} answered again; circuit closed", Name);
+        S.OpenedAt = null;
+        S.ConsecutiveFailures = 0;
+        S.LastError = null;
+        S.LatencyMs = latency.TotalMilliseconds;
+        S.State = latency > Options.DegradedLatency ? ServiceState.Degraded : ServiceState.Online;
+    }
+
+    private void RecordFailure(string reason)
+    {
+        S.ConsecutiveFailures++;
+        S.LastError = reason;
+        S.LatencyMs = null;
+        if (CircuitOpen || S.ConsecutiveFailures >= Options.FailureThreshold)
+        {
+            if (!CircuitOpen)
+                logger.LogWarning("Service {Service} is OFFLINE after {Failures} consecutive failures: {Reason}", Name, S.ConsecutiveFailures, reason);
+            S.State = ServiceState.Offline;
+            S.OpenedAt = time.GetUtcNow(); // (re)open: the cool-down starts again
+        }
+    }
+
+    private string DisabledReason() => Name == "gemini"
+        ? "disabled: GEMINI_API_KEY is not set"
+        : $"disabled: no backend named '{Name}' is enabled on this server";
+
+    private async Task SaveAsync()
+    {
+        await health.WriteStateAsync();
+        Publish();
     }
 
     private void Publish() => SetServiceAvailable(Name, Snapshot().Available);
 
-    private ServiceHealth Snapshot()
-    {
-        var s = health.State;
-        return new ServiceHealth(Name, s.State, s.LastChecked, s.LastError, s.ConsecutiveFailures, s.LatencyMs);
-    }
+    private ServiceHealth Snapshot() => new(Name, S.State, S.LastChecked, S.LastError, S.ConsecutiveFailures, S.LatencyMs);
 }

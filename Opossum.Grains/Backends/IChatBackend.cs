@@ -6,6 +6,9 @@ public interface IChatBackend
     /// <summary>The service name: "ollama", "gemini".</summary>
     string Name { get; }
 
+    /// <summary>False when the backend is switched off by configuration (Gemini without a key).</summary>
+    bool Enabled => true;
+
     /// <summary>Generates one answer; failures are <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE.</summary>
     Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
 
@@ -19,7 +22,10 @@ public sealed class BackendCheckException(string message, Exception? inner = nul
 /// <summary>Finds the backend for a service name.</summary>
 public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
 {
-    private readonly Dictionary<string, IChatBackend> _byName = backends.ToDictionary(b => b.Name, StringComparer.Ordinal);
+    private readonly Dictionary<string, IChatBackend> _byName = backends.Where(b => b.Enabled).ToDictionary(b => b.Name, StringComparer.Ordinal);
 
+    /// <summary>The enabled backend of a service, or null when it is unknown or switched off.</summary>
     public IChatBackend? Find(string service) => _byName.GetValueOrDefault(service);
+
+    public bool IsEnabled(string service) => _byName.ContainsKey(service);
 }

@@ -5,7 +5,7 @@ using System.Text;
 
 namespace Opossum.Grains.Caching;
 
-/// <summary>The response cache key: SHA-256 (hex) of the model and the whole prompt context.</summary>
+/// <summary>The response cache key: SHA-256 (hex) of the model and the whole prompt context, image hashes included.</summary>
 public static class CacheKey
 {
     public static string For(GenerationRequest request)
@@ -16,6 +16,7 @@ public static class CacheKey
         {
             Append(hash, message.Role);
             Append(hash, message.Content);
+            Append(hash, message.Image?.Sha256 ?? "");
         }
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         hash.GetHashAndReset(digest);

@@ -23,12 +23,12 @@ public sealed class ResponseCacheGrain(
     IOptions<CacheOptions> options,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IResponseCacheGrain
 {
-    public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request)
+    public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
             return new CachedGeneration(cached, FromCache: true);
 
-        var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request);
+        var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
         entry.State.Generation = generation;
         entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
         await entry.WriteStateAsync();

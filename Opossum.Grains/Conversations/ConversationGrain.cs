@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Caching;
+using Opossum.Grains.Routing;
 
 namespace Opossum.Grains.Conversations;
 
@@ -13,39 +14,38 @@ public sealed class ConversationState
 }
 
 /// <summary>
-/// A conversation: keeps the last exchanges, sends them with each new message to the model
-/// (through the response cache unless the caller bypasses it) and records the answer.
+/// A conversation: keeps the last exchanges, sends them with each new message to the first model
+/// that can answer (through the response cache unless the caller bypasses it), and records the answer.
 /// </summary>
 public sealed class ConversationGrain(
     [PersistentState("conversation", ProviderNames.Storage)] IPersistentState<ConversationState> conversation,
     IOptions<ConversationOptions> options,
-    IOptions<ModelCatalogOptions> catalog,
+    ModelRouter router,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IConversationGrain
 {
-    public async Task<ChatReply> Chat(ChatCommand command)
+    public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
     {
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
 
-        var modelName = command.Model ?? catalog.Value.ResolveDefault();
-        if (catalog.Value.Find(modelName) is null)
-            throw OpossumException.ModelNotFound(modelName);
-
-        var request = new GenerationRequest(modelName, BuildContext(command.Message));
-        var (generation, cached) = command.NoCache
-            ? (await GrainFactory.GetGrain<IModelGrain>(modelName).Generate(request), false)
-            : await AskCacheAsync(request);
-
-        var now = time.GetUtcNow();
-        conversation.State.Started = true;
-        conversation.State.Turns.Add(new Turn("user", command.Message, null, now));
-        conversation.State.Turns.Add(new Turn("assistant", generation.Content, generation.Model, time.GetUtcNow()));
-        var keep = options.Value.ContextExchanges * 2;
-        if (conversation.State.Turns.Count > keep)
-            conversation.State.Turns.RemoveRange(0, conversation.State.Turns.Count - keep);
-        await conversation.WriteStateAsync();
-
-        return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached, generation.TotalTokens);
+        var candidates = router.Candidates(command.Model, command.Image is not null);
+        var messages = BuildContext(command);
+        var failures = new List<string>();
+        foreach (var model in candidates)
+        {
+            try
+            {
+                var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
+                await RecordAsync(command, generation);
+                return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
+                    generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures));
+            }
+            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+            {
+                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
+            }
+        }
+        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
     public Task<ConversationView?> Get() => Task.FromResult(
@@ -59,19 +59,34 @@ public sealed class ConversationGrain(
         return true;
     }
 
-    private async Task<(Generation, bool)> AskCacheAsync(GenerationRequest request)
+    private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
     {
-        var answer = await GrainFactory.GetGrain<IResponseCacheGrain>(CacheKey.For(request)).GetOrGenerate(request);
+        if (noCache)
+            return (await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
+        var answer = await GrainFactory.GetGrain<IResponseCacheGrain>(CacheKey.For(request)).GetOrGenerate(request, cancellationToken);
         return (answer.Generation, answer.FromCache);
     }
 
-    private List<ChatMessage> BuildContext(string message)
+    private async Task RecordAsync(ChatCommand command, Generation generation)
+    {
+        var turns = conversation.State.Turns;
+        conversation.State.Started = true;
+        turns.Add(new Turn("user", command.Message, null, time.GetUtcNow(), command.Image?.Sha256));
+        turns.Add(new Turn("assistant", generation.Content, generation.Model, time.GetUtcNow()));
+        var keep = options.Value.ContextExchanges * 2;
+        if (turns.Count > keep)
+            turns.RemoveRange(0, turns.Count - keep);
+        await conversation.WriteStateAsync();
+    }
+
+    // Earlier images are not resent: only their hash is kept, so context stays small.
+    private List<ChatMessage> BuildContext(ChatCommand command)
     {
         var messages = new List<ChatMessage>(conversation.State.Turns.Count + 2);
         if (!string.IsNullOrWhiteSpace(options.Value.SystemPrompt))
             messages.Add(new ChatMessage("system", options.Value.SystemPrompt));
         messages.AddRange(conversation.State.Turns.Select(t => new ChatMessage(t.Role, t.Content)));
-        messages.Add(new ChatMessage("user", message));
+        messages.Add(new ChatMessage("user", command.Message, command.Image));
         return messages;
     }
 }

@@ -5,7 +5,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Availability;
 using Opossum.Grains.Backends;
+using Opossum.Grains.Backends.Gemini;
 using Opossum.Grains.Backends.Ollama;
+using Opossum.Grains.Routing;
 using Opossum.Grains.Caching;
 using Opossum.Grains.Conversations;
 using Opossum.Grains.Models;
@@ -39,10 +41,22 @@ public static class OpossumSiloExtensions
             .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "OLLAMA_BASE_URL must be an absolute http(s) URL.")
             .ValidateOnStart();
 
+        services.AddOptions<GeminiOptions>().Bind(configuration.GetSection(GeminiOptions.Section))
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "GEMINI_BASE_URL must be an absolute http(s) URL.")
+            .ValidateOnStart();
+        services.AddOptions<RoutingOptions>().Bind(configuration.GetSection(RoutingOptions.Section))
+            .Validate(o => o.MaxFallbacks >= 0, "Opossum:Routing:MaxFallbacks must not be negative.").ValidateOnStart();
+        services.AddOptions<AvailabilityOptions>()
+            .Validate(o => o.FailureThreshold > 0, "Opossum:Availability:FailureThreshold must be at least 1.")
+            .Validate(o => o.CoolDown > TimeSpan.Zero, "Opossum:Availability:CoolDown must be positive.");
+
         // Timeouts are the backend's own (per request); the handler's default 100 s must not cut them short.
         services.AddHttpClient<OllamaBackend>(http => http.Timeout = Timeout.InfiniteTimeSpan);
+        services.AddHttpClient<GeminiBackend>(http => http.Timeout = Timeout.InfiniteTimeSpan);
         services.AddSingleton<IChatBackend>(sp => sp.GetRequiredService<OllamaBackend>());
+        services.AddSingleton<IChatBackend>(sp => sp.GetRequiredService<GeminiBackend>());
         services.AddSingleton<BackendRegistry>();
+        services.AddSingleton<ModelRouter>();
         return silo;
     }
 
@@ -64,8 +78,11 @@ public static class OpossumSiloExtensions
     /// <summary>How long a grain call may take: longer than the slowest backend request, so the backend's own timeout speaks first.</summary>
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
-        var backend = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>()?.RequestTimeout ?? new OllamaOptions().RequestTimeout;
-        return backend + TimeSpan.FromSeconds(30);
+        var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>()?.RequestTimeout ?? new OllamaOptions().RequestTimeout;
+        var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>()?.RequestTimeout ?? new GeminiOptions().RequestTimeout;
+        // A chat may try three models in turn.
+        var routing = configuration.GetSection(RoutingOptions.Section).Get<RoutingOptions>()?.MaxFallbacks ?? new RoutingOptions().MaxFallbacks;
+        return (ollama > gemini ? ollama : gemini) * (routing + 1) + TimeSpan.FromSeconds(30);
     }
 
     private static void TryAddTimeProvider(this IServiceCollection services)

@@ -1,15 +1,16 @@
-using Orleans.Concurrency;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
+using Orleans.Concurrency;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Models;
 
 /// <summary>
 /// Generation for one model. Reentrant so a slow generation never blocks the others; a semaphore
-/// bounds how many run at once against the backend.
+/// bounds how many run at once against the backend. Asks the service grain before sending (an
+/// open circuit refuses at once) and reports every outcome to it.
 /// </summary>
 [Reentrant]
 public sealed class ModelGrain(
@@ -24,25 +25,46 @@ public sealed class ModelGrain(
     private double? _lastLatencyMs;
     private double _totalLatencyMs;
 
-    public async Task<Generation> Generate(GenerationRequest request)
+    public async Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         var model = catalog.Value.Find(this.GetPrimaryKeyString()) ?? throw OpossumException.ModelNotFound(this.GetPrimaryKeyString());
-        var backend = backends.Find(model.Backend)
-            ?? throw new OpossumException(ErrorCodes.BackendUnavailable, $"Backend '{model.Backend}' of model '{model.Name}' is not enabled on this server.");
+        var service = GrainFactory.GetGrain<IServiceGrain>(model.Backend);
 
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
         activity?.SetTag(Tags.ModelName, model.Name);
 
         var started = Stopwatch.GetTimestamp();
-        await _slots.WaitAsync();
-        _inFlight++;
         _requests++;
         try
         {
-            var generation = await backend.GenerateAsync(model, request.Messages, CancellationToken.None);
-            activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
-            return generation;
+            var backend = backends.Find(model.Backend) ?? throw new OpossumException(ErrorCodes.BackendUnavailable,
+                $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
+            if (!await service.AllowRequest())
+                throw await CircuitOpenAsync(service);
+
+            await _slots.WaitAsync(cancellationToken);
+            _inFlight++;
+            try
+            {
+                var generation = await backend.GenerateAsync(model, request.Messages, cancellationToken);
+                activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
+                service.ReportSuccess().Ignore();
+                return generation;
+            }
+            catch (OpossumException ex) when (ex.ServiceFault)
+            {
+                service.ReportFailure(ex.Message).Ignore();
+                throw;
+            }
+            finally
+            {
+                _inFlight--;
+                _slots.Release();
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                _lastLatencyMs = elapsed.TotalMilliseconds;
+                _totalLatencyMs += elapsed.TotalMilliseconds;
+            }
         }
         catch (Exception ex)
         {
@@ -52,16 +74,18 @@ public sealed class ModelGrain(
         }
         finally
         {
-            _inFlight--;
-            _slots.Release();
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            _lastLatencyMs = elapsed.TotalMilliseconds;
-            _totalLatencyMs += elapsed.TotalMilliseconds;
-            activity?.SetTag(Tags.DurationSeconds, elapsed.TotalSeconds);
+            activity?.SetTag(Tags.DurationSeconds, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }
 
     public Task<ModelStats> GetStats() => Task.FromResult(new ModelStats(
         this.GetPrimaryKeyString(), _requests, _errors, _inFlight, _lastLatencyMs,
         _requests == 0 ? null : _totalLatencyMs / _requests));
+
+    private static async Task<OpossumException> CircuitOpenAsync(IServiceGrain service)
+    {
+        var health = await service.GetHealth();
+        return new OpossumException(ErrorCodes.BackendUnavailable,
+            $"Backend '{health.Name}' is OFFLINE (circuit open after {health.ConsecutiveFailures} consecutive failures; last error: {health.LastError}).");
+    }
 }

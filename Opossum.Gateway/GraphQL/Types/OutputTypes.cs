@@ -17,6 +17,8 @@ public sealed class ChatResponseType : ObjectGraphType<ChatResponse>
         Field(x => x.TokensUsed, nullable: true);
         Field(x => x.DurationMs);
         Field(x => x.TraceId);
+        Field(x => x.FallbackReason, nullable: true)
+            .Description("Why the first-choice model did not answer (null when it did): each model tried before the one that answered, with its failure.");
     }
 }
 

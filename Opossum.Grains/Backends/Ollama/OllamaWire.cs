@@ -10,7 +10,8 @@ internal sealed record OllamaChatRequest(
 
 internal sealed record OllamaMessage(
     [property: JsonPropertyName("role")] string Role,
-    [property: JsonPropertyName("content")] string Content);
+    [property: JsonPropertyName("content")] string Content,
+    [property: JsonPropertyName("images"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Images = null);
 
 internal sealed record OllamaChatResponse(
     [property: JsonPropertyName("model")] string? Model,

@@ -19,15 +19,18 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
             Assert.NotNull(online.LatencyMs);
 
             fixture.Ollama.TagsStatus = HttpStatusCode.InternalServerError;
+            var failing = await ollama.Check();
+            await ollama.Check();
             var down = await ollama.Check();
-            var stillDown = await ollama.Check();
 
+            // Two failures are counted but the circuit stays closed; the third opens it.
+            Assert.Equal(ServiceState.Online, failing.State);
+            Assert.Equal(1, failing.ConsecutiveFailures);
+            Assert.Contains("HTTP 500", failing.LastError);
             Assert.Equal(ServiceState.Offline, down.State);
             Assert.False(down.Available);
-            Assert.Contains("HTTP 500", down.LastError);
-            Assert.Equal(1, down.ConsecutiveFailures);
-            Assert.Equal(2, stillDown.ConsecutiveFailures);
-            Assert.True(stillDown.LastChecked >= down.LastChecked);
+            Assert.Equal(3, down.ConsecutiveFailures);
+            Assert.True(down.LastChecked >= failing.LastChecked);
 
             fixture.Ollama.TagsStatus = HttpStatusCode.OK;
             var back = await ollama.Check();
@@ -57,6 +60,7 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
         var health = await fixture.Grains.GetGrain<IServiceGrain>("gemini").Check();
 
         Assert.Equal(ServiceState.Offline, health.State);
-        Assert.Contains("not enabled", health.LastError);
+        Assert.Equal("disabled: GEMINI_API_KEY is not set", health.LastError);
+        Assert.False(await fixture.Grains.GetGrain<IServiceGrain>("gemini").AllowRequest());
     }
 }

@@ -56,6 +56,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var spans = new List<Activity>();
         var app = GatewayApp.Build([], builder =>
         {
+            // Only what the test says: neither the app's appsettings.json nor the machine's environment.
+            builder.Configuration.Sources.Clear();
             builder.Configuration.AddInMemoryCollection(config);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));

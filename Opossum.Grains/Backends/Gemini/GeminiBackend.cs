@@ -1,0 +1,133 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace Opossum.Grains.Backends.Gemini;
+
+/// <summary>
+/// Gemini over its REST API: <c>POST /v1beta/models/{apiName}:generateContent</c> to generate,
+/// <c>GET /v1beta/models</c> to check. The key travels only in the <c>x-goog-api-key</c> header and
+/// is scrubbed from every reason this class produces.
+/// </summary>
+public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> options) : IChatBackend
+{
+    public const string ServiceName = "gemini";
+    private const string KeyHeader = "x-goog-api-key";
+
+    public string Name => ServiceName;
+
+    public bool Enabled => Options.Enabled;
+
+    private GeminiOptions Options => options.Value;
+
+    public async Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
+    {
+        var url = BackendUrls.Combine(Options.BaseUrl, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:generateContent");
+        using var span = new BackendSpan(ServiceName, model, messages, url);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Options.RequestTimeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, url)
+            {
+                Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(messages), GeminiJsonContext.Default.GeminiRequest)),
+            };
+            request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
+            request.Headers.Add(KeyHeader, Options.ApiKey);
+            using var response = await http.SendAsync(request, timeout.Token);
+            span.Responded((int)response.StatusCode);
+
+            if (!response.IsSuccessStatusCode)
+                throw Failure($"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, timeout.Token)}", BackendFailures.IsServiceFault((int)response.StatusCode));
+
+            var answer = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiResponse, timeout.Token)
+                         ?? throw Failure("the answer was empty", serviceFault: false);
+            var generation = new Generation(ReadText(answer), ServiceName, model.Name,
+                answer.UsageMetadata?.PromptTokenCount, answer.UsageMetadata?.CandidatesTokenCount);
+            span.Succeeded(generation);
+            return generation;
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            span.Failed(ex);
+            throw; // the client went away: not a backend failure, no fallback
+        }
+        catch (Exception ex) when (ex is not OpossumException)
+        {
+            var failure = Failure(BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), serviceFault: true);
+            span.Failed(failure);
+            throw failure;
+        }
+        catch (OpossumException ex)
+        {
+            span.Failed(ex);
+            throw;
+        }
+    }
+
+    public async Task CheckAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Options.CheckTimeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, BackendUrls.Combine(Options.BaseUrl, "v1beta/models?pageSize=1"));
+            request.Headers.Add(KeyHeader, Options.ApiKey);
+            using var response = await http.SendAsync(request, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+                throw new BackendCheckException(Scrub($"GET /v1beta/models answered HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, timeout.Token)}"));
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException)
+        {
+            throw new BackendCheckException(Scrub(BackendFailures.Describe(ex, Options.BaseUrl, Options.CheckTimeout, cancellationToken)));
+        }
+    }
+
+    private static GeminiRequest ToWire(IReadOnlyList<ChatMessage> messages)
+    {
+        var system = messages.Where(m => m.Role == "system").Select(m => new GeminiPart(m.Content)).ToList();
+        var contents = messages.Where(m => m.Role != "system").Select(m =>
+        {
+            List<GeminiPart> parts = [new GeminiPart(m.Content)];
+            if (m.Image is { } image)
+                parts.Add(new GeminiPart(InlineData: new GeminiInlineData(image.MimeType, Convert.ToBase64String(image.Data))));
+            return new GeminiContent(m.Role == "assistant" ? "model" : "user", parts);
+        }).ToList();
+        return new GeminiRequest(contents, system.Count > 0 ? new GeminiContent(null, system) : null);
+    }
+
+    private string ReadText(GeminiResponse answer)
+    {
+        if (answer.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
+            throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
+        if (answer.Candidates is not { Count: > 0 } candidates)
+            throw Failure("the answer had no candidates", serviceFault: false);
+        var first = candidates[0];
+        var text = string.Concat(first.Content?.Parts?.Select(p => p.Text) ?? []);
+        if (text.Length == 0)
+            throw Failure(first.FinishReason is { Length: > 0 } reason ? $"the candidate had no text (finishReason {reason})" : "the candidate had no text", serviceFault: false);
+        return text;
+    }
+
+    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var body = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiErrorBody, cancellationToken);
+            return body?.Error is { } error
+                ? $" {error.Status}: {BackendFailures.Truncate(error.Message ?? "")}".TrimEnd(' ', ':')
+                : "";
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    private OpossumException Failure(string reason, bool serviceFault) =>
+        serviceFault ? BackendFailures.Unavailable(ServiceName, Scrub(reason)) : BackendFailures.Refused(ServiceName, Scrub(reason));
+
+    // Belt and braces: a provider error that echoes the key must not carry it any further.
+    private string Scrub(string text) =>
+        Options.ApiKey is { Length: > 0 } key ? text.Replace(key, "[redacted]", StringComparison.Ordinal) : text;
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Options;
+using Opossum.Grains.Backends;
+
+namespace Opossum.Grains.Routing;
+
+/// <summary>Chooses the models a request may be answered by, first choice first.</summary>
+public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<RoutingOptions> routing, BackendRegistry backends)
+{
+    private static readonly string[] PreferredBackends = ["gemini", "ollama"];
+
+    private ModelCatalogOptions Catalog => catalog.Value;
+
+    /// <summary>The fallback order: configured, or Gemini models before Ollama models before the rest.</summary>
+    public IReadOnlyList<ModelDefinition> Order =>
+        routing.Value.FallbackOrder.Count > 0
+            ? routing.Value.FallbackOrder.Select(name => Catalog.Find(name)).OfType<ModelDefinition>().ToList()
+            : Catalog.Models.OrderBy(m => Array.IndexOf(PreferredBackends, m.Backend) is var i && i < 0 ? int.MaxValue : i).ToList();
+
+    /// <summary>
+    /// The first choice (the named model, else OPOSSUM_DEFAULT_MODEL, else the first model of an enabled
+    /// backend in fallback order) followed by at most <c>MaxFallbacks</c> others; image requests only
+    /// among models that support images.
+    /// </summary>
+    public IReadOnlyList<ModelDefinition> Candidates(string? requested, bool hasImage)
+    {
+        var order = Order.Where(m => !hasImage || m.SupportsImages).ToList();
+        if (hasImage && order.Count == 0)
+            throw OpossumException.BadInput("No configured model supports images.");
+
+        ModelDefinition first;
+        if (requested is not null)
+        {
+            first = Catalog.Find(requested) ?? throw OpossumException.ModelNotFound(requested);
+            if (hasImage && !first.SupportsImages)
+                throw OpossumException.BadInput(
+                    $"Model '{first.Name}' does not take images. Models that do: {string.Join(", ", order.Select(m => m.Name))}.");
+        }
+        else
+        {
+            var preferred = Catalog.DefaultModel is { Length: > 0 } name ? Catalog.Find(name) : null;
+            first = preferred is not null && (!hasImage || preferred.SupportsImages)
+                ? preferred
+                : order.FirstOrDefault(m => backends.IsEnabled(m.Backend)) ?? order[0];
+        }
+
+        return order.Where(m => m != first).Take(routing.Value.MaxFallbacks).Prepend(first).ToList();
+    }
+}
