@@ -6,6 +6,9 @@ public static class ProviderNames
     /// <summary>Grain storage for conversations, cache entries and service availability.</summary>
     public const string Storage = "opossum";
 
+    /// <summary>Grain storage for response cache entries (expires with the cache TTL in Redis).</summary>
+    public const string CacheStorage = "opossum-cache";
+
     /// <summary>Key of the <see cref="TimeProvider"/> the grains read time from (Orleans keeps the unkeyed one for itself).</summary>
     public const string Clock = "opossum";
 }

@@ -3,6 +3,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# Tests start real redis-server processes on loopback.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server is missing: installing it (apt-get)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y redis-server || {
+    echo "could not install redis-server; install it and run again" >&2
+    echo "tests: 0 passed, 0 failed"
+    exit 1
+  }
+fi
+
 results="$PWD/TestResults"
 rm -rf "$results"
 

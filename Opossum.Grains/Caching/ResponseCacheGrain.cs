@@ -19,7 +19,7 @@ public sealed class CacheEntryState
 /// concurrent identical chats make one backend call.
 /// </summary>
 public sealed class ResponseCacheGrain(
-    [PersistentState("cache", ProviderNames.Storage)] IPersistentState<CacheEntryState> entry,
+    [PersistentState("cache", ProviderNames.CacheStorage)] IPersistentState<CacheEntryState> entry,
     IOptions<CacheOptions> options,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IResponseCacheGrain
 {

@@ -12,6 +12,7 @@ using Opossum.Grains.Caching;
 using Opossum.Grains.Conversations;
 using Opossum.Grains.Models;
 using Orleans.Configuration;
+using StackExchange.Redis;
 
 namespace Opossum.Grains.Hosting;
 
@@ -22,7 +23,7 @@ public static class OpossumSiloExtensions
     public static ISiloBuilder AddOpossumGrains(this ISiloBuilder silo, IConfiguration configuration)
     {
         silo.AddActivityPropagation();
-        silo.AddMemoryGrainStorage(ProviderNames.Storage);
+        silo.AddOpossumStorage(configuration);
         silo.AddStartupTask<ServiceMonitorStartup>();
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = GrainCallTimeout(configuration));
 
@@ -57,6 +58,35 @@ public static class OpossumSiloExtensions
         services.AddSingleton<IChatBackend>(sp => sp.GetRequiredService<GeminiBackend>());
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<ModelRouter>();
+        return silo;
+    }
+
+    /// <summary>
+    /// Grain storage: Redis when <c>REDIS_CONNECTION</c> is set (state survives silos), otherwise in
+    /// memory (standalone mode). Cache entries get their own provider so Redis expires them with the TTL.
+    /// </summary>
+    public static ISiloBuilder AddOpossumStorage(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var redis = configuration["Opossum:RedisConnection"];
+        if (string.IsNullOrWhiteSpace(redis))
+        {
+            silo.AddMemoryGrainStorage(ProviderNames.Storage);
+            silo.AddMemoryGrainStorage(ProviderNames.CacheStorage);
+            return silo;
+        }
+
+        var ttl = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>()?.Ttl ?? new CacheOptions().Ttl;
+        silo.AddRedisGrainStorage(ProviderNames.Storage, o =>
+        {
+            o.ConfigurationOptions = ConfigurationOptions.Parse(redis);
+            o.DeleteStateOnClear = true;
+        });
+        silo.AddRedisGrainStorage(ProviderNames.CacheStorage, o =>
+        {
+            o.ConfigurationOptions = ConfigurationOptions.Parse(redis);
+            o.DeleteStateOnClear = true;
+            o.EntryExpiry = ttl;
+        });
         return silo;
     }
 

@@ -37,7 +37,13 @@ public sealed class FakeOllama : IAsyncDisposable
     /// <summary>Status of <c>GET /api/tags</c>; 200 unless a test says otherwise.</summary>
     public HttpStatusCode TagsStatus { get; set; } = HttpStatusCode.OK;
 
+    /// <summary>Delay before <c>GET /api/tags</c> answers.</summary>
+    public TimeSpan TagsDelay { get; set; }
+
     public int TagsCalls;
+
+    /// <summary>Chats whose client went away before the answer was ready.</summary>
+    public int Aborted;
 
     public IReadOnlyCollection<ChatCall> Calls => _calls.ToArray();
 
@@ -60,9 +66,11 @@ public sealed class FakeOllama : IAsyncDisposable
         return fake;
     }
 
-    private IResult Tags()
+    private async Task<IResult> Tags()
     {
         Interlocked.Increment(ref TagsCalls);
+        if (TagsDelay > TimeSpan.Zero)
+            await Task.Delay(TagsDelay);
         return TagsStatus == HttpStatusCode.OK
             ? Results.Json(new { models = new[] { new { name = "gemma3:1b", model = "gemma3:1b", size = 815319791 } } })
             : Results.Json(new { error = "tags unavailable" }, statusCode: (int)TagsStatus);
@@ -77,7 +85,8 @@ public sealed class FakeOllama : IAsyncDisposable
         var messages = body["messages"]!.AsArray()
             .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]!.GetValue<string>()))
             .ToList();
-        var call = new ChatCall(model, messages);
+        var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
+        var call = new ChatCall(model, messages, images);
         _calls.Enqueue(call);
 
         var now = _inFlight.AddOrUpdate(model, 1, (_, n) => n + 1);
@@ -86,7 +95,17 @@ public sealed class FakeOllama : IAsyncDisposable
         {
             var delay = Delays.Where(d => call.LastUserMessage.Contains(d.Key, StringComparison.Ordinal)).Select(d => d.Value).DefaultIfEmpty().Max();
             if (delay > TimeSpan.Zero)
-                await Task.Delay(delay);
+            {
+                try
+                {
+                    await Task.Delay(delay, request.HttpContext.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    Interlocked.Increment(ref Aborted);
+                    return Results.Empty;
+                }
+            }
             foreach (var (key, failure) in Failures)
             {
                 if (call.LastUserMessage.Contains(key, StringComparison.Ordinal))
@@ -119,7 +138,7 @@ public sealed class FakeOllama : IAsyncDisposable
 
 public sealed record FakeMessage(string Role, string Content);
 
-public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages)
+public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0)
 {
     public string LastUserMessage => Messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
 }

@@ -22,10 +22,11 @@ public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private GatewayHost(WebApplication app, List<Activity> spans)
+    private GatewayHost(WebApplication app, List<Activity> spans, CapturedLogs logs)
     {
         _app = app;
         Spans = spans;
+        Logs = logs;
     }
 
     public HttpClient Http { get; private set; } = null!;
@@ -35,8 +36,12 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Every log line the gateway process wrote, at every level.</summary>
+    public CapturedLogs Logs { get; }
+
     public static async Task<GatewayHost> StartAsync(Uri ollama, IDictionary<string, string?>? settings = null)
     {
+        var logs = new CapturedLogs();
         var config = new Dictionary<string, string?>
         {
             ["urls"] = "http://127.0.0.1:0",
@@ -59,12 +64,16 @@ public sealed class GatewayHost : IAsyncDisposable
             // Only what the test says: neither the app's appsettings.json nor the machine's environment.
             builder.Configuration.Sources.Clear();
             builder.Configuration.AddInMemoryCollection(config);
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddProvider(logs);
+            // Debug everywhere and Trace for HttpClient (which logs request headers there): what an operator might turn on.
+            builder.Logging.SetMinimumLevel(LogLevel.Debug);
+            builder.Logging.AddFilter("System.Net.Http", LogLevel.Trace);
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var host = new GatewayHost(app, spans) { Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(90) } };
+        var host = new GatewayHost(app, spans, logs) { Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(90) } };
         return host;
     }
 

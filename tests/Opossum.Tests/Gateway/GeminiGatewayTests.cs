@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.Gateway;
+
+/// <summary>A gateway with both backends: Gemini (with a key) and Ollama, both on loopback.</summary>
+public sealed class GeminiGatewayFixture : IAsyncLifetime
+{
+    public FakeOllama Ollama { get; private set; } = null!;
+    public FakeGemini Gemini { get; private set; } = null!;
+    public GatewayHost Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Ollama = await FakeOllama.StartAsync();
+        Gemini = await FakeGemini.StartAsync();
+        Gateway = await GatewayHost.StartAsync(Ollama.BaseUrl, new Dictionary<string, string?>
+        {
+            ["GEMINI_API_KEY"] = FakeGemini.ApiKey,
+            ["GEMINI_BASE_URL"] = Gemini.BaseUrl.ToString(),
+            ["Models:0:Name"] = "gemini-thinking",
+            ["Models:0:Backend"] = "gemini",
+            ["Models:0:ApiName"] = "gemini-2.0-flash",
+            ["Models:0:SupportsImages"] = "true",
+            ["Models:1:Name"] = "gemma3:1b",
+            ["Models:1:Backend"] = "ollama",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Ollama.DisposeAsync();
+        await Gemini.DisposeAsync();
+    }
+}
+
+public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFixture<GeminiGatewayFixture>
+{
+    private GatewayHost Gateway => fixture.Gateway;
+
+    private static string Base64(byte[] data) => Convert.ToBase64String(data);
+
+    [Fact]
+    public async Task An_image_chat_is_answered_by_gemini()
+    {
+        var prompt = $"what is this {Guid.NewGuid():N}";
+
+        var result = await Gateway.ChatAsync(new { message = prompt, imageBase64 = Base64(Images.Png) });
+
+        Assert.Empty(result.Errors);
+        Assert.Equal("gemini", result.Data!["chat"]!["backendUsed"]!.GetValue<string>());
+        Assert.Equal(["image/png"], fixture.Gemini.Calls.Single(c => c.LastUserText == prompt).ImageTypes);
+    }
+
+    [Fact]
+    public async Task A_data_url_is_accepted_and_the_type_comes_from_the_bytes()
+    {
+        var prompt = $"data url {Guid.NewGuid():N}";
+
+        var result = await Gateway.ChatAsync(new { message = prompt, imageBase64 = "data:image/png;base64," + Base64(Images.Jpeg) });
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(["image/jpeg"], fixture.Gemini.Calls.Single(c => c.LastUserText == prompt).ImageTypes);
+    }
+
+    [Theory]
+    [InlineData("not base64 at all!", "not valid base64")]
+    [InlineData("R0lGODlhAQABAAAAADs=", "JPEG or PNG")]
+    public async Task A_bad_image_is_bad_user_input(string image, string reason)
+    {
+        var result = await Gateway.ChatAsync(new { message = "look", imageBase64 = image });
+
+        ChatErrorTests.AssertError(result, "BAD_USER_INPUT", reason);
+    }
+
+    [Fact]
+    public async Task An_image_over_4_MiB_is_bad_user_input()
+    {
+        var big = new byte[4 * 1024 * 1024 + 1];
+        Images.Png.CopyTo(big, 0);
+
+        var result = await Gateway.ChatAsync(new { message = "look", imageBase64 = Base64(big) });
+
+        ChatErrorTests.AssertError(result, "BAD_USER_INPUT", "4 MiB");
+    }
+
+    [Fact]
+    public async Task A_fallback_is_visible_in_the_response()
+    {
+        var prompt = $"fallback over http {Guid.NewGuid():N}";
+        fixture.Gemini.Behaviours[prompt] = new(GeminiFailure.ServerError);
+
+        var result = await Gateway.PostAsync(
+            "mutation($m: String!) { chat(input: {message: $m}) { backendUsed modelUsed fallbackReason } }", new { m = prompt });
+
+        var chat = result.Data!["chat"]!;
+        Assert.Equal("ollama", chat["backendUsed"]!.GetValue<string>());
+        Assert.Contains("gemini-thinking (gemini)", chat["fallbackReason"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task The_gemini_key_appears_in_no_span_and_no_log_line()
+    {
+        fixture.Gemini.Behaviours["key leak 503"] = new(GeminiFailure.ServerError);
+        await Gateway.ChatAsync(new { message = $"key leak ok {Guid.NewGuid():N}" });
+        await Gateway.ChatAsync(new { message = $"key leak 503 {Guid.NewGuid():N}" });
+        await Gateway.PostAsync("mutation { forceServiceCheck(service: \"gemini\") { state } }");
+        await Gateway.ChatAsync(new { message = "key leak image", imageBase64 = Base64(Images.Png) });
+
+        List<Activity> spans;
+        lock (Gateway.Spans) spans = Gateway.Spans.ToList();
+        Assert.Contains(spans, s => s.DisplayName == "gemini.generate");
+        var spanText = spans.SelectMany(s => s.TagObjects.Select(t => $"{t.Key}={t.Value}")
+            .Concat(s.Events.SelectMany(e => e.Tags.Select(t => $"{e.Name} {t.Key}={t.Value}")))
+            .Append(s.StatusDescription ?? "").Append(s.DisplayName));
+        Assert.DoesNotContain(spanText, t => t.Contains(FakeGemini.ApiKey));
+        Assert.NotEmpty(fixture.Gateway.Logs.Lines);
+        Assert.DoesNotContain(fixture.Gateway.Logs.Lines, l => l.Contains(FakeGemini.ApiKey));
+        Assert.Contains(fixture.Gateway.Logs.Lines, l => l.Contains("x-goog-api-key")); // the header was logged, its value redacted
+    }
+
+    [Fact]
+    public async Task Both_services_are_monitored()
+    {
+        var result = await Gateway.PostAsync("{ services { name state } serviceStatus { geminiAvailable ollamaAvailable allServicesAvailable } }");
+
+        Assert.Equal(["gemini", "ollama"], result.Data!["services"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()).Order());
+        Assert.True(result.Data!["serviceStatus"]!["geminiAvailable"]!.GetValue<bool>());
+        Assert.True(result.Data!["serviceStatus"]!["allServicesAvailable"]!.GetValue<bool>());
+    }
+}
+
+/// <summary>Gemini configured as a model but no key: disabled, said so, and requests go to Ollama.</summary>
+public sealed class GeminiDisabledTests : IAsyncLifetime
+{
+    private FakeOllama _ollama = null!;
+    private GatewayHost _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _ollama = await FakeOllama.StartAsync();
+        _gateway = await GatewayHost.StartAsync(_ollama.BaseUrl, new Dictionary<string, string?>
+        {
+            ["Models:0:Name"] = "gemini-thinking",
+            ["Models:0:Backend"] = "gemini",
+            ["Models:1:Name"] = "gemma3:1b",
+            ["Models:1:Backend"] = "ollama",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _ollama.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Gemini_is_reported_disabled_and_chats_default_to_ollama()
+    {
+        var services = await _gateway.PostAsync("mutation { forceServiceCheck(service: \"gemini\") { name state lastError } }");
+        var chat = await _gateway.ChatAsync(new { message = "hello without gemini" });
+        var named = await _gateway.PostAsync("mutation { chat(input: {message: \"named\", model: \"gemini-thinking\"}) { backendUsed fallbackReason } }");
+
+        var gemini = services.Data!["forceServiceCheck"]![0]!;
+        Assert.Equal("OFFLINE", gemini["state"]!.GetValue<string>());
+        Assert.Equal("disabled: GEMINI_API_KEY is not set", gemini["lastError"]!.GetValue<string>());
+        Assert.Equal("ollama", chat.Data!["chat"]!["backendUsed"]!.GetValue<string>());
+        Assert.Equal("ollama", named.Data!["chat"]!["backendUsed"]!.GetValue<string>());
+        Assert.Contains("GEMINI_API_KEY is not set", named.Data!["chat"]!["fallbackReason"]!.GetValue<string>());
+    }
+}

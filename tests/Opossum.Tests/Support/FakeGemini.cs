@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Opossum.Tests.Support;
+
+/// <summary>
+/// An HTTP server on loopback that speaks Gemini's REST protocol (<c>generateContent</c>,
+/// <c>GET /v1beta/models</c>), checks the <c>x-goog-api-key</c> header, and can be told to fail
+/// the ways Gemini does.
+/// </summary>
+public sealed class FakeGemini : IAsyncDisposable
+{
+    public const string ApiKey = "AIzaSyFAKE-opossum-test-key-0123456789";
+
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<GeminiCall> _calls = new();
+
+    private FakeGemini(WebApplication app) => _app = app;
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>How to answer a prompt containing the key.</summary>
+    public ConcurrentDictionary<string, GeminiBehaviour> Behaviours { get; } = new();
+
+    public HttpStatusCode ModelsStatus { get; set; } = HttpStatusCode.OK;
+
+    public IReadOnlyCollection<GeminiCall> Calls => _calls.ToArray();
+
+    /// <summary>Every request's path and query, to prove the key never travels in the URL.</summary>
+    public ConcurrentQueue<string> RequestTargets { get; } = new();
+
+    public int CallsContaining(string text) => _calls.Count(c => c.LastUserText.Contains(text, StringComparison.Ordinal));
+
+    public static async Task<FakeGemini> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var fake = new FakeGemini(app);
+        app.Use(async (context, next) =>
+        {
+            fake.RequestTargets.Enqueue(context.Request.Path + context.Request.QueryString);
+            if (context.Request.Headers["x-goog-api-key"] != ApiKey)
+            {
+                context.Response.StatusCode = 400;
+                await context.Response.WriteAsJsonAsync(new { error = new { code = 400, message = "API key not valid. Please pass a valid API key.", status = "INVALID_ARGUMENT" } });
+                return;
+            }
+            await next();
+        });
+        app.MapGet("/v1beta/models", fake.Models);
+        app.MapPost("/v1beta/models/{*target}", fake.GenerateAsync);
+        await app.StartAsync();
+        fake.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return fake;
+    }
+
+    private IResult Models() => ModelsStatus == HttpStatusCode.OK
+        ? Results.Json(new { models = new[] { new { name = "models/gemini-2.0-flash" } } })
+        : Results.Json(new { error = new { code = (int)ModelsStatus, message = "backend error", status = "UNAVAILABLE" } }, statusCode: (int)ModelsStatus);
+
+    private async Task<IResult> GenerateAsync(string target, HttpRequest request)
+    {
+        if (!target.EndsWith(":generateContent", StringComparison.Ordinal))
+            return Results.NotFound();
+        var body = await JsonNode.ParseAsync(request.Body);
+        var contents = body!["contents"]!.AsArray();
+        var last = contents[^1]!;
+        var parts = last["parts"]!.AsArray();
+        var call = new GeminiCall(
+            target[..^":generateContent".Length],
+            contents.Select(c => c!["role"]?.GetValue<string>() ?? "").ToList(),
+            parts.Where(p => p!["text"] is not null).Select(p => p!["text"]!.GetValue<string>()).LastOrDefault() ?? "",
+            parts.Where(p => p!["inline_data"] is not null).Select(p => p!["inline_data"]!["mime_type"]!.GetValue<string>()).ToList(),
+            body["systemInstruction"]?["parts"]?[0]?["text"]?.GetValue<string>());
+        _calls.Enqueue(call);
+
+        var behaviour = Behaviours.Where(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal)).Select(b => b.Value).FirstOrDefault();
+        if (behaviour?.Delay is { } delay)
+            await Task.Delay(delay, request.HttpContext.RequestAborted);
+        return behaviour?.Kind switch
+        {
+            GeminiFailure.ServerError => Results.Json(new { error = new { code = 503, message = "The model is overloaded.", status = "UNAVAILABLE" } }, statusCode: 503),
+            GeminiFailure.EmptyCandidates => Results.Json(new { candidates = Array.Empty<object>(), usageMetadata = new { promptTokenCount = 4 } }),
+            GeminiFailure.Blocked => Results.Json(new { promptFeedback = new { blockReason = "SAFETY" }, usageMetadata = new { promptTokenCount = 4 } }),
+            _ => Results.Json(new
+            {
+                candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = "gemini: " + call.LastUserText } } }, finishReason = "STOP" } },
+                usageMetadata = new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 },
+            }),
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked }
+
+public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null);
+
+public sealed record GeminiCall(string Model, IReadOnlyList<string> Roles, string LastUserText, IReadOnlyList<string> ImageTypes, string? SystemInstruction);
