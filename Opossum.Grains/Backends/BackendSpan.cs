@@ -60,3 +60,41 @@ public sealed class BackendSpan : IDisposable
         _activity?.Dispose();
     }
 }
+
+/// <summary>The shape every backend call shares: a deadline, and every failure typed and recorded on the span.</summary>
+public static class BackendCall
+{
+    /// <summary>
+    /// Runs <paramref name="call"/> with the backend's timeout. The caller's cancellation passes through
+    /// untouched (the client went away: not a backend failure, no fallback); anything else unexpected
+    /// becomes the failure <paramref name="toFailure"/> makes of it.
+    /// </summary>
+    public static async Task<Generation> RunAsync(BackendSpan span, TimeSpan timeout, CancellationToken caller,
+        Func<CancellationToken, Task<Generation>> call, Func<Exception, OpossumException> toFailure)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            var generation = await call(deadline.Token);
+            span.Succeeded(generation);
+            return generation;
+        }
+        catch (OperationCanceledException ex) when (caller.IsCancellationRequested)
+        {
+            span.Failed(ex);
+            throw;
+        }
+        catch (OpossumException ex)
+        {
+            span.Failed(ex);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            var failure = toFailure(ex);
+            span.Failed(failure);
+            throw failure;
+        }
+    }
+}

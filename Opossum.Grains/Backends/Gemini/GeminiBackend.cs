@@ -24,9 +24,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     {
         var url = BackendUrls.Combine(Options.BaseUrl, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:generateContent");
         using var span = new BackendSpan(ServiceName, model, messages, url);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.RequestTimeout);
-        try
+        return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, url)
             {
@@ -34,35 +32,17 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             };
             request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
             request.Headers.Add(KeyHeader, Options.ApiKey);
-            using var response = await http.SendAsync(request, timeout.Token);
+            using var response = await http.SendAsync(request, token);
             span.Responded((int)response.StatusCode);
 
             if (!response.IsSuccessStatusCode)
-                throw Failure($"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, timeout.Token)}", BackendFailures.IsServiceFault((int)response.StatusCode));
+                throw Failure($"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.IsServiceFault((int)response.StatusCode));
 
-            var answer = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiResponse, timeout.Token)
+            var answer = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiResponse, token)
                          ?? throw Failure("the answer was empty", serviceFault: false);
-            var generation = new Generation(ReadText(answer), ServiceName, model.Name,
+            return new Generation(ReadText(answer), ServiceName, model.Name,
                 answer.UsageMetadata?.PromptTokenCount, answer.UsageMetadata?.CandidatesTokenCount);
-            span.Succeeded(generation);
-            return generation;
-        }
-        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
-        {
-            span.Failed(ex);
-            throw; // the client went away: not a backend failure, no fallback
-        }
-        catch (Exception ex) when (ex is not OpossumException)
-        {
-            var failure = Failure(BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), serviceFault: true);
-            span.Failed(failure);
-            throw failure;
-        }
-        catch (OpossumException ex)
-        {
-            span.Failed(ex);
-            throw;
-        }
+        }, ex => Failure(BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), serviceFault: true));
     }
 
     public async Task CheckAsync(CancellationToken cancellationToken)

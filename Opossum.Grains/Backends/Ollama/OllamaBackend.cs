@@ -17,43 +17,23 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     {
         var url = BackendUrls.Combine(Options.BaseUrl, "api/chat");
         using var span = new BackendSpan(ServiceName, model, messages, url);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Options.RequestTimeout);
-        try
+        return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
         {
             var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: false);
             // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
             using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, OllamaJsonContext.Default.OllamaChatRequest));
             content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
-            using var response = await http.PostAsync(url, content, timeout.Token);
+            using var response = await http.PostAsync(url, content, token);
             span.Responded((int)response.StatusCode);
 
             if (!response.IsSuccessStatusCode)
-                throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode, $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, timeout.Token)}");
+                throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode, $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}");
 
-            var answer = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, timeout.Token);
+            var answer = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
             if (answer?.Message?.Content is not { } text)
                 throw BackendFailures.Refused(ServiceName, "the answer had no message.content");
-            var generation = new Generation(text, ServiceName, model.Name, answer.PromptEvalCount, answer.EvalCount);
-            span.Succeeded(generation);
-            return generation;
-        }
-        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
-        {
-            span.Failed(ex);
-            throw; // the client went away: not a backend failure, no fallback
-        }
-        catch (Exception ex) when (ex is not OpossumException)
-        {
-            var failure = BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), ex);
-            span.Failed(failure);
-            throw failure;
-        }
-        catch (OpossumException ex)
-        {
-            span.Failed(ex);
-            throw;
-        }
+            return new Generation(text, ServiceName, model.Name, answer.PromptEvalCount, answer.EvalCount);
+        }, ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), ex));
     }
 
     public async Task CheckAsync(CancellationToken cancellationToken)
