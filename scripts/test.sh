@@ -3,13 +3,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# Tests start real redis-server processes on loopback.
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server is missing: installing it (apt-get)"
+# Tests start real redis-server processes on loopback and validate /metrics with promtool.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} (apt-get)"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y redis-server || {
-    echo "could not install redis-server; install it and run again" >&2
+  $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}" || {
+    echo "could not install ${missing[*]}; install it and run again" >&2
     echo "tests: 0 passed, 0 failed"
     exit 1
   }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry;
 using Opossum.Grains;
 
 namespace Opossum.Gateway.Health;
@@ -8,6 +9,8 @@ public sealed class ClusterReadyCheck(IGrainFactory grains) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        // Probes come every few seconds; their grain call must not become a trace of its own.
+        using var quiet = SuppressInstrumentationScope.Begin();
         try
         {
             await grains.GetGrain<ICacheStatsGrain>(0).Get().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);

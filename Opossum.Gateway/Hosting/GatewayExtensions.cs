@@ -6,6 +6,7 @@ using Opossum.Gateway.GraphQL.Types;
 using Opossum.Gateway.Health;
 using Opossum.Grains.Hosting;
 using Opossum.ServiceDefaults.Health;
+using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Gateway.Hosting;
 
@@ -40,6 +41,17 @@ public static class GatewayExtensions
         app.MapOpossumDefaultEndpoints();
         var endpoint = app.Services.GetRequiredService<GraphQLHttpEndpoint>();
         app.Map("/graphql", endpoint.HandleAsync);
+        app.MapGet("/traces/recent", RecentTracesAsync);
         return app;
+    }
+
+    private static async Task<IResult> RecentTracesAsync(HttpContext context, int? limit)
+    {
+        var n = limit ?? TraceQuery.DefaultLimit;
+        if (TraceQuery.Problem(n) is { } problem)
+            return Results.Json(new { error = problem }, statusCode: StatusCodes.Status400BadRequest);
+        if (context.RequestServices.GetService<ITraceSummaryStore>() is not { } store)
+            return Results.Json(new { error = "OpenTelemetry is disabled (OTEL_ENABLED=false); no traces are kept." }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        return Results.Json(await store.RecentAsync(n, context.RequestAborted));
     }
 }

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Opossum.Grains.Telemetry;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Caching;
@@ -21,18 +23,39 @@ public sealed class CacheEntryState
 public sealed class ResponseCacheGrain(
     [PersistentState("cache", ProviderNames.CacheStorage)] IPersistentState<CacheEntryState> entry,
     IOptions<CacheOptions> options,
+    CacheCounters counters,
+    ILogger<ResponseCacheGrain> logger,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IResponseCacheGrain
 {
+    private Task _pendingWrite = Task.CompletedTask;
+
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
             return new CachedGeneration(cached, FromCache: true);
 
         var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
+        await _pendingWrite;
         entry.State.Generation = generation;
         entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
-        await entry.WriteStateAsync();
+        // The activation answers from memory at once; persisting the entry happens behind the response, in the request's trace.
+        _pendingWrite = BackgroundWork.Run("cache.write", WriteEntryAsync);
         return new CachedGeneration(generation, FromCache: false);
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _pendingWrite;
+
+    private async Task WriteEntryAsync()
+    {
+        try
+        {
+            await entry.WriteStateAsync();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A lost write costs one regeneration elsewhere, never an answer: the entry is still served from memory here.
+            logger.LogWarning(ex, "Could not persist cache entry {Key}", this.GetPrimaryKeyString());
+        }
     }
 
     // The cache.get span covers the lookup only; on a miss the generation is its sibling, not its child.
@@ -42,8 +65,7 @@ public sealed class ResponseCacheGrain(
         activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
         var hit = entry.State.Generation is not null && entry.State.ExpiresAt > time.GetUtcNow();
         activity?.SetTag(Tags.CacheHit, hit);
-        (hit ? CacheHits : CacheMisses).Add(1);
-        GrainFactory.GetGrain<ICacheStatsGrain>(0).Record(hit).Ignore();
+        counters.Record(hit);
         return hit ? entry.State.Generation : null;
     }
 }

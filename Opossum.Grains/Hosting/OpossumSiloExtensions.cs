@@ -58,6 +58,7 @@ public static class OpossumSiloExtensions
         services.AddSingleton<IChatBackend>(sp => sp.GetRequiredService<GeminiBackend>());
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<ModelRouter>();
+        services.AddSingleton<CacheCounters>();
         return silo;
     }
 
@@ -76,6 +77,7 @@ public static class OpossumSiloExtensions
         }
 
         var ttl = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>()?.Ttl ?? new CacheOptions().Ttl;
+        silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
         silo.AddRedisGrainStorage(ProviderNames.Storage, o =>
         {
             o.ConfigurationOptions = ConfigurationOptions.Parse(redis);

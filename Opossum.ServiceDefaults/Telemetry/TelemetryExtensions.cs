@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using StackExchange.Redis;
 
 namespace Opossum.ServiceDefaults.Telemetry;
 
@@ -27,6 +29,18 @@ public static class TelemetryExtensions
         if (!settings.Enabled)
             return builder;
 
+        if (builder.Configuration["Opossum:RedisConnection"] is { Length: > 0 } redis)
+        {
+            builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+            builder.Services.AddSingleton<RedisTraceSummaryStore>();
+            builder.Services.AddSingleton<ITraceSummaryStore>(sp => sp.GetRequiredService<RedisTraceSummaryStore>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisTraceSummaryStore>());
+        }
+        else
+        {
+            builder.Services.AddSingleton<ITraceSummaryStore, InMemoryTraceSummaryStore>();
+        }
+
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource
                 .AddService(settings.ServiceName, serviceVersion: settings.ServiceVersion, autoGenerateServiceInstanceId: true)
@@ -36,6 +50,8 @@ public static class TelemetryExtensions
                 ]))
             .WithTracing(tracing => tracing
                 .AddSource(TraceSources)
+                .AddProcessor(new UntracedGrainCallProcessor())
+                .AddProcessor(sp => new TraceSummaryProcessor(sp.GetRequiredService<ITraceSummaryStore>(), settings.ServiceName))
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsUntracedPath(context.Request.Path))
                 .AddHttpClientInstrumentation()
                 .AddOtlpExporter(o =>
@@ -48,7 +64,7 @@ public static class TelemetryExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddPrometheusExporter()
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0)
                 .AddOtlpExporter(o =>
                 {
                     o.Protocol = OtlpExportProtocol.HttpProtobuf;

@@ -41,9 +41,7 @@ public sealed record TelemetrySettings(bool Enabled, string ServiceName, string 
 
     private static string InformationalVersion()
     {
-        var assembly = Assembly.GetEntryAssembly() ?? typeof(TelemetrySettings).Assembly;
-        var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-        // The SDK appends "+<commit>"; keep it, it says exactly what runs.
-        return version;
+        // Every Opossum assembly carries the same version (Directory.Build.props); the SDK appends "+<commit>" when it knows it.
+        return typeof(TelemetrySettings).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
     }
 }

@@ -1,6 +1,7 @@
 using GraphQL.Types;
 using Opossum.Gateway.Chat;
 using Opossum.Grains;
+using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Gateway.GraphQL.Types;
 
@@ -111,9 +112,6 @@ public sealed class TraceSummaryType : ObjectGraphType<TraceSummary>
         Field(x => x.DurationMs);
         Field(x => x.SpanCount);
         Field(x => x.Status);
-        Field(x => x.Services);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<StringGraphType>>>>("services").Resolve(ctx => ctx.Source.Services);
     }
 }
-
-/// <summary>The <c>TraceSummary</c> of the GraphQL schema.</summary>
-public sealed record TraceSummary(string TraceId, string RootName, DateTime StartTime, double DurationMs, int SpanCount, string Status, string[] Services);

@@ -1,6 +1,8 @@
 using GraphQL;
 using GraphQL.Types;
 using Opossum.Gateway.Chat;
+using Opossum.Grains;
+using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Gateway.GraphQL.Types;
 
@@ -21,8 +23,16 @@ public sealed class QueryType : ObjectGraphType
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id")));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<TraceSummaryType>>>>("recentTraces")
-            .Argument<IntGraphType>("limit", a => a.DefaultValue = 10)
-            .Resolve(_ => throw new ExecutionError("recentTraces is not available yet.") { Code = "NOT_IMPLEMENTED" });
+            .Argument<IntGraphType>("limit", a => a.DefaultValue = TraceQuery.DefaultLimit)
+            .ResolveAsync(async ctx =>
+            {
+                var limit = ctx.GetArgument("limit", TraceQuery.DefaultLimit);
+                if (TraceQuery.Problem(limit) is { } problem)
+                    throw OpossumException.BadInput(problem);
+                var store = ctx.RequestServices!.GetService<ITraceSummaryStore>()
+                            ?? throw new ExecutionError("OpenTelemetry is disabled (OTEL_ENABLED=false); no traces are kept.") { Code = "TELEMETRY_DISABLED" };
+                return await store.RecentAsync(limit, ctx.CancellationToken);
+            });
     }
 
     private static StatusService Status(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<StatusService>();

@@ -101,13 +101,16 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task The_gemini_key_appears_in_no_span_and_no_log_line()
+    public async Task Neither_the_gemini_key_nor_prompt_text_appears_in_any_span_or_log_line()
     {
+        string[] prompts = [$"key leak ok {Guid.NewGuid():N}", $"key leak 503 {Guid.NewGuid():N}", $"key leak image {Guid.NewGuid():N}", $"key leak ollama {Guid.NewGuid():N}"];
         fixture.Gemini.Behaviours["key leak 503"] = new(GeminiFailure.ServerError);
-        await Gateway.ChatAsync(new { message = $"key leak ok {Guid.NewGuid():N}" });
-        await Gateway.ChatAsync(new { message = $"key leak 503 {Guid.NewGuid():N}" });
+        fixture.Ollama.Failures["key leak 503"] = (HttpStatusCode.InternalServerError, "failed too");
+        await Gateway.ChatAsync(new { message = prompts[0] });
+        await Gateway.ChatAsync(new { message = prompts[1] });
         await Gateway.PostAsync("mutation { forceServiceCheck(service: \"gemini\") { state } }");
-        await Gateway.ChatAsync(new { message = "key leak image", imageBase64 = Base64(Images.Png) });
+        await Gateway.ChatAsync(new { message = prompts[2], imageBase64 = Base64(Images.Png) });
+        await Gateway.ChatAsync(new { message = prompts[3], model = "gemma3:1b" });
 
         List<Activity> spans;
         lock (Gateway.Spans) spans = Gateway.Spans.ToList();
@@ -116,8 +119,10 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
             .Concat(s.Events.SelectMany(e => e.Tags.Select(t => $"{e.Name} {t.Key}={t.Value}")))
             .Append(s.StatusDescription ?? "").Append(s.DisplayName));
         Assert.DoesNotContain(spanText, t => t.Contains(FakeGemini.ApiKey));
+        Assert.DoesNotContain(spanText, t => prompts.Any(p => t.Contains(p)));
         Assert.NotEmpty(fixture.Gateway.Logs.Lines);
         Assert.DoesNotContain(fixture.Gateway.Logs.Lines, l => l.Contains(FakeGemini.ApiKey));
+        Assert.DoesNotContain(fixture.Gateway.Logs.Lines, l => prompts.Any(p => l.Contains(p)));
         Assert.Contains(fixture.Gateway.Logs.Lines, l => l.Contains("x-goog-api-key")); // the header was logged, its value redacted
     }
 

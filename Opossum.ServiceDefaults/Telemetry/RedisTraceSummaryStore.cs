@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Opossum.ServiceDefaults.Telemetry;
+
+/// <summary>
+/// Trace summaries shared by every process of a cluster: each process merges its spans into a Redis
+/// hash per trace (earliest span = root, latest end, count, status, services) and the list
+/// <c>traces:recent</c> holds trace ids newest first, trimmed to <see cref="Capacity"/>.
+/// Spans are written in small batches off the request path; a Redis outage loses summaries, never requests.
+/// </summary>
+public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger<RedisTraceSummaryStore> logger) : BackgroundService, ITraceSummaryStore
+{
+    public const string RecentKey = "traces:recent";
+    public const int Capacity = 1000;
+    private static readonly TimeSpan KeepFor = TimeSpan.FromDays(1);
+
+    // Merges one span into its trace; the first span a cluster sees of a trace puts the trace on the list.
+    private static readonly LuaScript Merge = LuaScript.Prepare("""
+        local key = @key
+        if redis.call('HSETNX', key, 'traceId', @traceId) == 1 then
+          redis.call('LPUSH', @recent, @traceId)
+          redis.call('LTRIM', @recent, 0, tonumber(@capacity) - 1)
+        end
+        local start = tonumber(redis.call('HGET', key, 'start'))
+        if not start or tonumber(@start) < start then
+          redis.call('HSET', key, 'start', @start, 'root', @name)
+        end
+        local finish = tonumber(redis.call('HGET', key, 'end'))
+        if not finish or tonumber(@finish) > finish then
+          redis.call('HSET', key, 'end', @finish)
+        end
+        redis.call('HINCRBY', key, 'count', 1)
+        if @error == '1' then redis.call('HSET', key, 'status', 'ERROR') end
+        for service in string.gmatch(@services, '[^,]+') do redis.call('SADD', @servicesKey, service) end
+        redis.call('PEXPIRE', key, tonumber(@ttl))
+        redis.call('PEXPIRE', @servicesKey, tonumber(@ttl))
+        return 1
+        """);
+
+    private readonly Channel<SpanRecord> _pending = Channel.CreateBounded<SpanRecord>(
+        new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    public void Record(SpanRecord span) => _pending.Writer.TryWrite(span);
+
+    public async Task<IReadOnlyList<TraceSummary>> RecentAsync(int limit, CancellationToken cancellationToken)
+    {
+        var db = redis.GetDatabase();
+        var ids = await db.ListRangeAsync(RecentKey, 0, limit - 1);
+        var traces = await Task.WhenAll(ids.Select(async id =>
+            (Hash: await db.HashGetAllAsync(TraceKey(id!)), Services: await db.SetMembersAsync(ServicesKey(id!)))));
+        return traces.Select(t => ToSummary(t.Hash, t.Services)).OfType<TraceSummary>().OrderByDescending(s => s.StartTime).ToList();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var db = redis.GetDatabase();
+        try
+        {
+            while (await _pending.Reader.WaitToReadAsync(stoppingToken))
+            {
+                var batch = new List<Task>();
+                while (batch.Count < 500 && _pending.Reader.TryRead(out var span))
+                    batch.Add(db.ScriptEvaluateAsync(Merge, Parameters(span)));
+                try
+                {
+                    await Task.WhenAll(batch);
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                {
+                    logger.LogWarning("Could not store {Count} span summaries in Redis: {Reason}", batch.Count, ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static object Parameters(SpanRecord span) => new
+    {
+        key = (RedisKey)TraceKey(span.TraceId),
+        servicesKey = (RedisKey)ServicesKey(span.TraceId),
+        recent = (RedisKey)RecentKey,
+        traceId = span.TraceId,
+        capacity = Capacity,
+        start = ToMicros(span.Start),
+        finish = ToMicros(span.End),
+        name = span.Name,
+        error = span.Error ? "1" : "0",
+        services = string.Join(',', span.Services),
+        ttl = (long)KeepFor.TotalMilliseconds,
+    };
+
+    private static string TraceKey(string traceId) => "traces:trace:" + traceId;
+
+    private static string ServicesKey(string traceId) => "traces:trace:" + traceId + ":services";
+
+    private static long ToMicros(DateTime time) => (time.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+
+    private static TraceSummary? ToSummary(HashEntry[] entries, RedisValue[] serviceNames)
+    {
+        var map = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString());
+        if (!map.TryGetValue("traceId", out var id) || !map.TryGetValue("start", out var start) || !map.TryGetValue("end", out var end))
+            return null;
+        var startTime = DateTime.UnixEpoch.AddTicks(long.Parse(start, CultureInfo.InvariantCulture) * 10);
+        var endTime = DateTime.UnixEpoch.AddTicks(long.Parse(end, CultureInfo.InvariantCulture) * 10);
+        var services = serviceNames.Select(s => s.ToString()).Order(StringComparer.Ordinal).ToList();
+        return new TraceSummary(id, map.GetValueOrDefault("root") ?? "", DateTime.SpecifyKind(startTime, DateTimeKind.Utc),
+            (endTime - startTime).TotalMilliseconds, int.Parse(map.GetValueOrDefault("count") ?? "0", CultureInfo.InvariantCulture),
+            map.GetValueOrDefault("status") ?? "OK", services);
+    }
+}

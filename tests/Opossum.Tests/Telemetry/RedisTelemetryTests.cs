@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Opossum.Grains.Caching;
+using Opossum.ServiceDefaults.Telemetry;
+using Opossum.Tests.Support;
+using StackExchange.Redis;
+
+namespace Opossum.Tests.Telemetry;
+
+/// <summary>Cluster-mode telemetry kept in Redis: trace summaries from every process, and the aggregated cache counters.</summary>
+[Collection(RoutingCollection.Name)]
+public sealed class RedisTelemetryTests(RoutingFixture fixture)
+{
+    [Fact]
+    public async Task Spans_from_two_processes_merge_into_one_summary_in_traces_recent()
+    {
+        using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
+        var gateway = new RedisTraceSummaryStore(redis, NullLogger<RedisTraceSummaryStore>.Instance);
+        var silo = new RedisTraceSummaryStore(redis, NullLogger<RedisTraceSummaryStore>.Instance);
+        await gateway.StartAsync(CancellationToken.None);
+        await silo.StartAsync(CancellationToken.None);
+        try
+        {
+            var traceId = Guid.NewGuid().ToString("N");
+            var t0 = DateTime.UtcNow;
+            silo.Record(new SpanRecord(traceId, "model.generate", t0.AddMilliseconds(5), t0.AddMilliseconds(80), true, ["opossum-silo", "ollama"]));
+            gateway.Record(new SpanRecord(traceId, "POST /graphql", t0, t0.AddMilliseconds(100), false, ["opossum-gateway"]));
+            gateway.Record(new SpanRecord(traceId, "mutation Chat", t0.AddMilliseconds(1), t0.AddMilliseconds(99), false, ["opossum-gateway"]));
+
+            TraceSummary? summary = null;
+            for (var i = 0; i < 100 && summary?.SpanCount != 3; i++)
+            {
+                await Task.Delay(20);
+                summary = (await gateway.RecentAsync(10, CancellationToken.None)).FirstOrDefault(s => s.TraceId == traceId);
+            }
+
+            Assert.NotNull(summary);
+            Assert.Equal("POST /graphql", summary.RootName);
+            Assert.Equal(3, summary.SpanCount);
+            Assert.Equal(100, summary.DurationMs, 1);
+            Assert.Equal("ERROR", summary.Status);
+            Assert.Equal(["ollama", "opossum-gateway", "opossum-silo"], summary.Services);
+            Assert.Contains(traceId, (await redis.GetDatabase().ListRangeAsync(RedisTraceSummaryStore.RecentKey, 0, 0)).Select(v => v.ToString()));
+        }
+        finally
+        {
+            await gateway.StopAsync(CancellationToken.None);
+            await silo.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task Cache_hits_and_misses_are_counted_in_redis()
+    {
+        using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
+        var db = redis.GetDatabase();
+        var hits = (long)await db.StringGetAsync(CacheCounters.RedisHits);
+        var misses = (long)await db.StringGetAsync(CacheCounters.RedisMisses);
+        var prompt = $"count me in redis {Guid.NewGuid():N}";
+
+        await fixture.ChatAsync(prompt, noCache: false);
+        await fixture.ChatAsync(prompt, noCache: false);
+        await fixture.ChatAsync(prompt, noCache: false);
+
+        for (var i = 0; i < 100 && (long)await db.StringGetAsync(CacheCounters.RedisHits) < hits + 2; i++)
+            await Task.Delay(20);
+        Assert.Equal(hits + 2, (long)await db.StringGetAsync(CacheCounters.RedisHits));
+        Assert.Equal(misses + 1, (long)await db.StringGetAsync(CacheCounters.RedisMisses));
+    }
+}

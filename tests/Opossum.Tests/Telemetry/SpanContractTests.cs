@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Opossum.Tests.Gateway;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.Telemetry;
+
+/// <summary>The telemetry contract of DESIGN.md, read from the spans the gateway exports.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class SpanContractTests(GatewayFixture fixture)
+{
+    private List<Activity> Exported()
+    {
+        lock (fixture.Gateway.Spans) return fixture.Gateway.Spans.ToList();
+    }
+
+    private async Task<List<Activity>> TraceAsync(string traceId, Func<List<Activity>, bool> complete)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            var spans = Exported().Where(s => s.TraceId.ToHexString() == traceId).ToList();
+            if (complete(spans)) return spans;
+            await Task.Delay(50);
+        }
+        throw new Xunit.Sdk.XunitException($"trace {traceId} was not exported completely");
+    }
+
+    [Fact]
+    public async Task One_chat_exports_the_whole_span_tree_with_the_contract_attributes()
+    {
+        var prompt = $"the whole tree {Guid.NewGuid():N}";
+        var result = await fixture.Gateway.ChatAsync(new { message = prompt });
+        var traceId = result.Data!["chat"]!["traceId"]!.GetValue<string>();
+        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "cache.write"));
+        Activity One(string name) => Assert.Single(spans, s => s.DisplayName == name);
+        Activity ParentOf(Activity span) => Assert.Single(spans, s => s.SpanId == span.ParentSpanId);
+
+        var server = One("POST /graphql");
+        var operation = One("mutation Chat");
+        Assert.Equal(server, ParentOf(operation));
+        Assert.Equal("mutation", operation.GetTagItem("graphql.operation.type"));
+        Assert.Equal("Chat", operation.GetTagItem("graphql.operation.name"));
+        Assert.DoesNotContain(operation.TagObjects, t => t.Value is string v && v.Contains("chat(input"));
+
+        var cacheGet = One("cache.get");
+        Assert.Matches("^[0-9a-f]{64}$", (string)cacheGet.GetTagItem("cache.key")!);
+        Assert.Equal(false, cacheGet.GetTagItem("cache.hit"));
+
+        var model = One("model.generate");
+        Assert.Equal("gemma3:1b", model.GetTagItem("model.name"));
+        Assert.Equal(prompt.Length, model.GetTagItem("prompt.length"));
+        Assert.Equal(("echo: " + prompt).Length, model.GetTagItem("response.length"));
+        Assert.IsType<double>(model.GetTagItem("duration_seconds"));
+
+        var ollama = One("ollama.generate");
+        Assert.Equal(model, ParentOf(ollama));
+        Assert.Equal(ActivityKind.Client, ollama.Kind);
+        Assert.Equal("chat", ollama.GetTagItem("gen_ai.operation.name"));
+        Assert.Equal("ollama", ollama.GetTagItem("gen_ai.provider.name"));
+        Assert.Equal("gemma3:1b", ollama.GetTagItem("gen_ai.request.model"));
+        Assert.Equal(prompt.Length, ollama.GetTagItem("gen_ai.usage.input_tokens"));
+        Assert.Equal(("echo: " + prompt).Length, ollama.GetTagItem("gen_ai.usage.output_tokens"));
+        Assert.Equal("POST", ollama.GetTagItem("http.method"));
+        Assert.Equal(200, ollama.GetTagItem("http.status_code"));
+        Assert.EndsWith("/api/chat", (string)ollama.GetTagItem("http.url")!);
+        Assert.Equal(false, ollama.GetTagItem("has_image"));
+        Assert.IsType<double>(ollama.GetTagItem("http.response_time"));
+        var http = Assert.Single(spans, s => s.Source.Name == "System.Net.Http" && s.ParentSpanId == ollama.SpanId);
+        Assert.Equal(ActivityKind.Client, http.Kind);
+
+        // Writing the cache entry happens behind the response, yet stays in the request's trace.
+        var write = One("cache.write");
+        Assert.Contains(spans, s => s.SpanId == write.ParentSpanId);
+        Assert.True(write.StartTimeUtc >= cacheGet.StartTimeUtc);
+    }
+
+    [Fact]
+    public async Task A_failed_generation_is_recorded_as_an_error_with_the_exception()
+    {
+        var prompt = $"fail the span {Guid.NewGuid():N}";
+        fixture.Ollama.Failures[prompt] = (System.Net.HttpStatusCode.InternalServerError, "kaput");
+
+        var result = await fixture.Gateway.ChatAsync(new { message = prompt, noCache = true });
+        var traceId = result.Errors[0]!["extensions"]!["traceId"]!.GetValue<string>();
+        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "model.generate"));
+
+        foreach (var name in new[] { "ollama.generate", "model.generate" })
+        {
+            var span = Assert.Single(spans, s => s.DisplayName == name);
+            Assert.Equal(ActivityStatusCode.Error, span.Status);
+            Assert.Contains("HTTP 500", span.StatusDescription);
+            Assert.Contains(span.Events, e => e.Name == "exception" && e.Tags.Any(t => t.Key == "exception.message" && ((string)t.Value!).Contains("kaput")));
+        }
+    }
+
+    [Fact]
+    public async Task A_service_check_span_carries_the_service_and_its_events()
+    {
+        await fixture.Gateway.PostAsync("mutation { forceServiceCheck(service: \"ollama\") { state } }");
+
+        var check = await Eventually(() => Exported().LastOrDefault(s => s.DisplayName == "service.check" && Equals(s.GetTagItem("service.name"), "ollama")));
+        Assert.Equal(true, check.GetTagItem("service.available"));
+        Assert.Equal(["check_started", "check_completed"], check.Events.Select(e => e.Name));
+        Assert.Equal("available", check.Events.Last().Tags.Single(t => t.Key == "result").Value);
+    }
+
+    private static async Task<Activity> Eventually(Func<Activity?> find)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (find() is { } found) return found;
+            await Task.Delay(50);
+        }
+        throw new Xunit.Sdk.XunitException("span not exported");
+    }
+}
