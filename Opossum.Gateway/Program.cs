@@ -1,3 +1,4 @@
 using Opossum.Gateway.Hosting;
+using Opossum.ServiceDefaults.Hosting;
 
-GatewayApp.Build(args).Run();
+return StartupGuard.Run("opossum-gateway", () => GatewayApp.Build(args));

@@ -1,4 +1,6 @@
+using Opossum.Grains.Hosting;
 using Opossum.ServiceDefaults.Configuration;
+using Opossum.ServiceDefaults.Hosting;
 using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Gateway.Hosting;
@@ -15,8 +17,17 @@ public static class GatewayApp
         });
         customize?.Invoke(builder);
         builder.Configuration.AddOpossumEnvironment();
+        var urls = DefaultUrls.Apply(builder, "http://localhost:8000");
+        var cluster = ClusterSettings.From(builder.Configuration);
+        // Standalone mode co-hosts a silo, whose Orleans ports must be free too.
+        StartupGuard.EnsurePortsFree([
+            .. StartupGuard.PortsOf(urls).Select(p => ("ASPNETCORE_URLS", p)),
+            .. cluster.Clustering == ClusterSettings.Localhost
+                ? new[] { ("OPOSSUM_SILO_PORT", cluster.SiloPort), ("OPOSSUM_GATEWAY_PORT", cluster.GatewayPort) }
+                : []]);
         builder.AddOpossumTelemetry();
         builder.AddOpossumGateway();
+        builder.Logging.AddStartupFailureFilter();
 
         var app = builder.Build();
         app.MapOpossumEndpoints();

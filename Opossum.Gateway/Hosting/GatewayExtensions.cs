@@ -15,8 +15,7 @@ public static class GatewayExtensions
 {
     public static IHostApplicationBuilder AddOpossumGateway(this IHostApplicationBuilder builder)
     {
-        // Standalone mode co-hosts a silo; cluster mode (a pure client) comes with Redis clustering.
-        builder.AddOpossumSilo();
+        builder.AddOpossumCluster();
 
         builder.Services.AddOpossumModelCatalog(builder.Configuration);
         builder.Services.AddSingleton<ChatService>();
@@ -32,7 +31,9 @@ public static class GatewayExtensions
                 o.ExposeCodes = false;
                 o.ExposeExtensions = true;
             }));
-        builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: [EndpointExtensions.ReadyTag]);
+        var health = builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: [EndpointExtensions.ReadyTag]);
+        if (ClusterSettings.From(builder.Configuration).RedisConnection is not null)
+            health.AddCheck<RedisReadyCheck>("redis", tags: [EndpointExtensions.ReadyTag]);
         return builder;
     }
 

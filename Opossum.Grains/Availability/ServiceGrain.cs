@@ -49,9 +49,11 @@ public sealed class ServiceGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // Timer ticks start their own root traces by design; KeepAlive keeps the monitor running while idle.
+        // A re-activation (another silo took over) keeps the persisted result until it is due again.
+        var sinceLastCheck = S.LastChecked is { } last ? time.GetUtcNow() - last : Options.CheckPeriod;
         this.RegisterGrainTimer(_ => CoolingDown ? Task.CompletedTask : Check(), new GrainTimerCreationOptions
         {
-            DueTime = TimeSpan.Zero,
+            DueTime = sinceLastCheck >= Options.CheckPeriod || sinceLastCheck < TimeSpan.Zero ? TimeSpan.Zero : Options.CheckPeriod - sinceLastCheck,
             Period = Options.CheckPeriod,
             Interleave = true,
             KeepAlive = true,

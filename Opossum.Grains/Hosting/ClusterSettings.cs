@@ -1,9 +1,14 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
+using StackExchange.Redis;
 
 namespace Opossum.Grains.Hosting;
 
 /// <summary>Cluster identity and ports (section <c>Opossum</c>, env <c>OPOSSUM_*</c>).</summary>
-public sealed record ClusterSettings(string Clustering, string ServiceId, string ClusterId, int SiloPort, int GatewayPort)
+public sealed record ClusterSettings(string Clustering, string ServiceId, string ClusterId, int SiloPort, int GatewayPort,
+    string? RedisConnection, string? AdvertisedIp)
 {
     public const string Localhost = "localhost";
     public const string Redis = "redis";
@@ -19,7 +24,44 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
             section["ServiceId"] is { Length: > 0 } service ? service : "opossum",
             section["ClusterId"] is { Length: > 0 } cluster ? cluster : "dev",
             Port(section, "SiloPort", "OPOSSUM_SILO_PORT", 11111),
-            Port(section, "GatewayPort", "OPOSSUM_GATEWAY_PORT", 30000));
+            Port(section, "GatewayPort", "OPOSSUM_GATEWAY_PORT", 30000),
+            section["RedisConnection"] is { Length: > 0 } redis ? redis : null,
+            section["AdvertisedIp"] is { Length: > 0 } ip ? ip : null);
+    }
+
+    /// <summary>The parsed <c>REDIS_CONNECTION</c>; redis clustering cannot do without it.</summary>
+    public ConfigurationOptions RequireRedis()
+    {
+        if (RedisConnection is null)
+            throw new InvalidOperationException("OPOSSUM_CLUSTERING=redis needs REDIS_CONNECTION (e.g. localhost:6379).");
+        return ParseRedis(RedisConnection);
+    }
+
+    public static ConfigurationOptions ParseRedis(string connection)
+    {
+        try
+        {
+            var options = ConfigurationOptions.Parse(connection);
+            if (options.EndPoints.Count == 0)
+                throw new ArgumentException("no host:port in it");
+            return options;
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidOperationException($"REDIS_CONNECTION '{connection}' is not a valid StackExchange.Redis connection string: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The address other silos and clients reach this silo at: <c>OPOSSUM_ADVERTISED_IP</c>, else this host's first non-loopback IPv4.</summary>
+    public IPAddress AdvertisedAddress()
+    {
+        if (AdvertisedIp is not null)
+            return IPAddress.TryParse(AdvertisedIp, out var ip) ? ip : throw new InvalidOperationException($"OPOSSUM_ADVERTISED_IP must be an IP address, not '{AdvertisedIp}'.");
+        return NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? IPAddress.Loopback;
     }
 
     private static int Port(IConfigurationSection section, string key, string variable, int fallback)

@@ -77,15 +77,15 @@ public static class OpossumSiloExtensions
         }
 
         var ttl = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>()?.Ttl ?? new CacheOptions().Ttl;
-        silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+        silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(ClusterSettings.ParseRedis(redis)));
         silo.AddRedisGrainStorage(ProviderNames.Storage, o =>
         {
-            o.ConfigurationOptions = ConfigurationOptions.Parse(redis);
+            o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
             o.DeleteStateOnClear = true;
         });
         silo.AddRedisGrainStorage(ProviderNames.CacheStorage, o =>
         {
-            o.ConfigurationOptions = ConfigurationOptions.Parse(redis);
+            o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
             o.DeleteStateOnClear = true;
             o.EntryExpiry = ttl;
         });
@@ -107,14 +107,19 @@ public static class OpossumSiloExtensions
         return services;
     }
 
-    /// <summary>How long a grain call may take: longer than the slowest backend request, so the backend's own timeout speaks first.</summary>
+    /// <summary>
+    /// How long a grain call may take (<c>Opossum:GrainCallTimeout</c>): by default the slowest backend's
+    /// timeout plus 30 s, so a backend's own timeout speaks first. It also bounds how long a client waits
+    /// when a silo dies under a gateway-forwarded call (dotnet/orleans#10165), so it is not made longer
+    /// to cover a chat that falls back through several slow models.
+    /// </summary>
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
+        if (configuration.GetValue<TimeSpan?>("Opossum:GrainCallTimeout") is { } configured)
+            return configured;
         var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>()?.RequestTimeout ?? new OllamaOptions().RequestTimeout;
         var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>()?.RequestTimeout ?? new GeminiOptions().RequestTimeout;
-        // A chat may try three models in turn.
-        var routing = configuration.GetSection(RoutingOptions.Section).Get<RoutingOptions>()?.MaxFallbacks ?? new RoutingOptions().MaxFallbacks;
-        return (ollama > gemini ? ollama : gemini) * (routing + 1) + TimeSpan.FromSeconds(30);
+        return (ollama > gemini ? ollama : gemini) + TimeSpan.FromSeconds(30);
     }
 
     private static void TryAddTimeProvider(this IServiceCollection services)
@@ -135,17 +140,37 @@ public static class OpossumSiloExtensions
 /// <summary>Hosting of a whole Opossum silo in a process.</summary>
 public static class OpossumSiloHostingExtensions
 {
-    /// <summary>Runs a silo in this process with the configured clustering and Opossum's grains.</summary>
-    public static IHostApplicationBuilder AddOpossumSilo(this IHostApplicationBuilder builder)
+    /// <summary>
+    /// Runs a silo in this process: localhost clustering (standalone), or Redis clustering when
+    /// <c>OPOSSUM_CLUSTERING=redis</c>, with Opossum's grains.
+    /// </summary>
+    public static IHostApplicationBuilder AddOpossumSilo(this IHostApplicationBuilder builder, Action<ISiloBuilder>? configure = null)
     {
         var cluster = ClusterSettings.From(builder.Configuration);
-        if (cluster.Clustering != ClusterSettings.Localhost)
-            throw new InvalidOperationException($"OPOSSUM_CLUSTERING={cluster.Clustering} is not supported yet; use 'localhost'.");
-
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            if (cluster.Clustering == ClusterSettings.Redis)
+            {
+                var redis = cluster.RequireRedis();
+                silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
+                silo.Configure<ClusterOptions>(o =>
+                {
+                    o.ServiceId = cluster.ServiceId;
+                    o.ClusterId = cluster.ClusterId;
+                });
+                silo.ConfigureEndpoints(cluster.AdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                // Operators tune failure detection with Orleans__Membership__* (e.g. ProbeTimeout, NumMissedProbesLimit).
+                silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
+                // A stopping silo tells its clients first and gives answers in flight time to get back through it.
+                silo.Configure<SiloMessagingOptions>(o => o.ClientGatewayShutdownNotificationTimeout = TimeSpan.FromSeconds(10));
+                silo.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Orleans:Messaging"));
+            }
+            else
+            {
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            }
             silo.AddOpossumGrains(builder.Configuration);
+            configure?.Invoke(silo);
         });
         return builder;
     }

@@ -25,6 +25,7 @@ public static class OpossumEnvironment
         ["OPOSSUM_CLUSTER_ID"] = "Opossum:ClusterId",
         ["OPOSSUM_SILO_PORT"] = "Opossum:SiloPort",
         ["OPOSSUM_GATEWAY_PORT"] = "Opossum:GatewayPort",
+        ["OPOSSUM_ADVERTISED_IP"] = "Opossum:AdvertisedIp",
     };
 
     /// <summary>Copies every documented variable that is set (in any configuration source) onto its section key.</summary>
