@@ -136,6 +136,13 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
             .AsArray().Single(s => s!["name"]!.GetValue<string>() == "ollama")!;
         Assert.Equal(before.ToJsonString(), after.ToJsonString());
 
+        // Each silo serves its own /metrics and the Orleans Dashboard for operators.
+        using var siloHttp = new HttpClient { BaseAddress = silo3.Http };
+        var siloMetrics = await siloHttp.GetStringAsync("/metrics");
+        Assert.Contains("gen_ai_client_operation_duration_seconds_bucket", siloMetrics);
+        Assert.Contains("orleans_", siloMetrics);
+        Assert.Contains("<title>Orleans Dashboard</title>", await siloHttp.GetStringAsync("/dashboard/"));
+
         // Cluster-mode traces: one chat's summary in Redis covers the gateway's and the silos' spans.
         var chat = await GraphQL(http, "mutation { chat(input: {message: \"trace across processes\"}) { traceId } }");
         var traceId = chat!["data"]!["chat"]!["traceId"]!.GetValue<string>();
