@@ -59,9 +59,8 @@ public interface IServiceGrain : IGrainWithStringKey
 /// <summary>Cluster-wide cache hit and miss counters (one grain, key 0).</summary>
 public interface ICacheStatsGrain : IGrainWithIntegerKey
 {
-    /// <summary>Counts one lookup.</summary>
-    [OneWay]
-    Task Record(bool hit);
+    /// <summary>Adds the lookups one silo counted since its last report.</summary>
+    Task Add(long hits, long misses);
 
     /// <summary>The counts so far.</summary>
     Task<CacheCounts> Get();

@@ -22,6 +22,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();
+        builder.Services.AddSingleton<DocumentCache>();
         builder.Services.AddGraphQL(graphql => graphql
             .AddSchema<OpossumSchema>()
             .AddGraphTypes(typeof(OpossumSchema).Assembly)

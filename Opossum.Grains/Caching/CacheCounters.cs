@@ -1,25 +1,85 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Caching;
 
 /// <summary>
-/// Counts cache hits and misses everywhere they are read: the process's OpenTelemetry counters, the
-/// cluster-wide stats grain (for <c>cacheStats</c>) and, when Redis is configured, the aggregated
+/// Counts cache hits and misses everywhere they are read: the process's OpenTelemetry counters (at
+/// once), and — batched once a second so the hit path makes no extra grain call or Redis round trip —
+/// the cluster-wide stats grain (for <c>cacheStats</c>) and, when Redis is configured, the aggregated
 /// Redis counters <c>metrics:cache:hits</c> / <c>metrics:cache:misses</c>.
 /// </summary>
-public sealed class CacheCounters(IGrainFactory grains, IServiceProvider services)
+public sealed class CacheCounters : IAsyncDisposable
 {
     public const string RedisHits = "metrics:cache:hits";
     public const string RedisMisses = "metrics:cache:misses";
+    public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(1);
 
-    private readonly IConnectionMultiplexer? _redis = services.GetService<IConnectionMultiplexer>();
+    private readonly IGrainFactory _grains;
+    private readonly IConnectionMultiplexer? _redis;
+    private readonly ILogger<CacheCounters> _logger;
+    private readonly PeriodicTimer _timer = new(FlushPeriod);
+    private readonly Task _flushing;
+    private long _hits;
+    private long _misses;
+
+    public CacheCounters(IGrainFactory grains, IServiceProvider services, ILogger<CacheCounters> logger)
+    {
+        _grains = grains;
+        _redis = services.GetService<IConnectionMultiplexer>();
+        _logger = logger;
+        _flushing = FlushPeriodicallyAsync();
+    }
 
     public void Record(bool hit)
     {
         (hit ? CacheHits : CacheMisses).Add(1);
-        grains.GetGrain<ICacheStatsGrain>(0).Record(hit).Ignore();
-        _redis?.GetDatabase().StringIncrement(hit ? RedisHits : RedisMisses, flags: CommandFlags.FireAndForget);
+        Interlocked.Increment(ref hit ? ref _hits : ref _misses);
+    }
+
+    private async Task FlushPeriodicallyAsync()
+    {
+        while (await _timer.WaitForNextTickAsync())
+            await FlushAsync();
+    }
+
+    private async Task FlushAsync()
+    {
+        var hits = Interlocked.Exchange(ref _hits, 0);
+        var misses = Interlocked.Exchange(ref _misses, 0);
+        if (hits == 0 && misses == 0) return;
+        try
+        {
+            await _grains.GetGrain<ICacheStatsGrain>(0).Add(hits, misses);
+            if (_redis is not null)
+            {
+                var db = _redis.GetDatabase();
+                if (hits > 0) db.StringIncrement(RedisHits, hits, CommandFlags.FireAndForget);
+                if (misses > 0) db.StringIncrement(RedisMisses, misses, CommandFlags.FireAndForget);
+            }
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or RedisException)
+        {
+            // Put them back: the next flush tries again.
+            Interlocked.Add(ref _hits, hits);
+            Interlocked.Add(ref _misses, misses);
+            _logger.LogWarning("Could not flush cache counters: {Reason}", ex.Message);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _timer.Dispose();
+        await _flushing;
+        try
+        {
+            await FlushAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The silo is already gone at shutdown: these last counts die with the process's own counters.
+        }
     }
 }

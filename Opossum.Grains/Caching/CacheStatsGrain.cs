@@ -6,10 +6,10 @@ public sealed class CacheStatsGrain : Grain, ICacheStatsGrain
     private long _hits;
     private long _misses;
 
-    public Task Record(bool hit)
+    public Task Add(long hits, long misses)
     {
-        if (hit) _hits++;
-        else _misses++;
+        _hits += hits;
+        _misses += misses;
         return Task.CompletedTask;
     }
 

@@ -17,8 +17,9 @@ public sealed class ConversationState
 /// A conversation: keeps the last exchanges, sends them with each new message to the first model
 /// that can answer (through the response cache unless the caller bypasses it), and records the answer.
 /// </summary>
+[CollectionAgeLimit(Minutes = 10)]
 public sealed class ConversationGrain(
-    [PersistentState("conversation", ProviderNames.Storage)] IPersistentState<ConversationState> conversation,
+    [PersistentState("conversation", ProviderNames.ConversationStorage)] IPersistentState<ConversationState> conversation,
     IOptions<ConversationOptions> options,
     ModelRouter router,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IConversationGrain
@@ -37,6 +38,10 @@ public sealed class ConversationGrain(
             {
                 var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
                 await RecordAsync(command, generation);
+                // Most conversations are one-shot (clients that send no conversationId): do not keep their
+                // activation around; the few that continue are re-activated from storage.
+                if (command.StartsConversation)
+                    DeactivateOnIdle();
                 return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
                     generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures));
             }

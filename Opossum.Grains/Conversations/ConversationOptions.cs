@@ -10,4 +10,10 @@ public sealed class ConversationOptions
 
     /// <summary>Optional system prompt sent first in every conversation.</summary>
     public string? SystemPrompt { get; set; }
+
+    /// <summary>A conversation not continued for this long is forgotten (Redis key expiry; memory sweep).</summary>
+    public TimeSpan IdleExpiry { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Standalone mode only: conversations kept in memory at most; the longest idle go first.</summary>
+    public int MaxInMemory { get; set; } = 100_000;
 }

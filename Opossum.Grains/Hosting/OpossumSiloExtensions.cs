@@ -8,6 +8,8 @@ using Opossum.Grains.Backends;
 using Opossum.Grains.Backends.Gemini;
 using Opossum.Grains.Backends.Ollama;
 using Opossum.Grains.Routing;
+using Opossum.Grains.Storage;
+using Orleans.Runtime.Hosting;
 using Opossum.Grains.Caching;
 using Opossum.Grains.Conversations;
 using Opossum.Grains.Models;
@@ -63,33 +65,40 @@ public static class OpossumSiloExtensions
     }
 
     /// <summary>
-    /// Grain storage: Redis when <c>REDIS_CONNECTION</c> is set (state survives silos), otherwise in
-    /// memory (standalone mode). Cache entries get their own provider so Redis expires them with the TTL.
+    /// Grain storage: Redis when <c>REDIS_CONNECTION</c> is set (state survives silos), otherwise this
+    /// process's memory (standalone mode). Conversations and cache entries have providers of their own
+    /// so that they expire (idle expiry, cache TTL) and, in memory, stay bounded in number.
     /// </summary>
     public static ISiloBuilder AddOpossumStorage(this ISiloBuilder silo, IConfiguration configuration)
     {
         var redis = configuration["Opossum:RedisConnection"];
+        var conversations = configuration.GetSection(ConversationOptions.Section).Get<ConversationOptions>() ?? new ConversationOptions();
+        var ttl = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>()?.Ttl ?? new CacheOptions().Ttl;
         if (string.IsNullOrWhiteSpace(redis))
         {
-            silo.AddMemoryGrainStorage(ProviderNames.Storage);
-            silo.AddMemoryGrainStorage(ProviderNames.CacheStorage);
+            AddLocal(ProviderNames.Storage, new LocalStorageLimits(null, null));
+            AddLocal(ProviderNames.ConversationStorage, new LocalStorageLimits(conversations.IdleExpiry, conversations.MaxInMemory));
+            AddLocal(ProviderNames.CacheStorage, new LocalStorageLimits(ttl, null));
             return silo;
         }
 
-        var ttl = configuration.GetSection(CacheOptions.Section).Get<CacheOptions>()?.Ttl ?? new CacheOptions().Ttl;
         silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(ClusterSettings.ParseRedis(redis)));
-        silo.AddRedisGrainStorage(ProviderNames.Storage, o =>
-        {
-            o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
-            o.DeleteStateOnClear = true;
-        });
-        silo.AddRedisGrainStorage(ProviderNames.CacheStorage, o =>
-        {
-            o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
-            o.DeleteStateOnClear = true;
-            o.EntryExpiry = ttl;
-        });
+        AddRedis(ProviderNames.Storage, null);
+        AddRedis(ProviderNames.ConversationStorage, conversations.IdleExpiry);
+        AddRedis(ProviderNames.CacheStorage, ttl);
         return silo;
+
+        void AddLocal(string name, LocalStorageLimits limits) =>
+            silo.Services.AddGrainStorage(name, (sp, _) => new LocalMemoryGrainStorage(
+                sp.GetRequiredService<Orleans.Serialization.Serializer>(), limits, sp.GetRequiredKeyedService<TimeProvider>(ProviderNames.Clock)));
+
+        void AddRedis(string name, TimeSpan? expiry) =>
+            silo.AddRedisGrainStorage(name, o =>
+            {
+                o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
+                o.DeleteStateOnClear = true;
+                o.EntryExpiry = expiry;
+            });
     }
 
     /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>

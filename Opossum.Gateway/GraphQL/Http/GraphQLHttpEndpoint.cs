@@ -17,7 +17,8 @@ namespace Opossum.Gateway.GraphQL.Http;
 public sealed class GraphQLHttpEndpoint(
     IDocumentExecuter<OpossumSchema> executer,
     IGraphQLTextSerializer serializer,
-    GraphQLErrorMapper errors)
+    GraphQLErrorMapper errors,
+    DocumentCache documents)
 {
     public static readonly ActivitySource Source = new("GraphQL");
 
@@ -46,7 +47,9 @@ public sealed class GraphQLHttpEndpoint(
             return;
         }
 
-        var document = TryParse(request.Query!);
+        var cached = documents.TryGet(request.Query!, out var document);
+        if (!cached)
+            document = TryParse(request.Query!);
         var operation = document is null ? null : FindOperation(document, request.OperationName);
         if (isGet && operation?.Operation is OperationType.Mutation or OperationType.Subscription)
         {
@@ -55,10 +58,11 @@ public sealed class GraphQLHttpEndpoint(
             return;
         }
 
-        await ExecuteAsync(context, responseType, request, document, operation);
+        await ExecuteAsync(context, responseType, request, document, operation, cached);
     }
 
-    private async Task ExecuteAsync(HttpContext context, string responseType, GraphQLRequest request, GraphQLDocument? document, GraphQLOperationDefinition? operation)
+    private async Task ExecuteAsync(HttpContext context, string responseType, GraphQLRequest request, GraphQLDocument? document,
+        GraphQLOperationDefinition? operation, bool cached)
     {
         var operationType = operation?.Operation.ToString().ToLowerInvariant();
         var operationName = operation?.Name?.StringValue ?? request.OperationName;
@@ -67,7 +71,7 @@ public sealed class GraphQLHttpEndpoint(
         activity?.SetTag("graphql.operation.name", operationName);
 
         var traceId = TraceIds.Current(context);
-        var result = await executer.ExecuteAsync(new ExecutionOptions
+        var options = new ExecutionOptions
         {
             Query = request.Query,
             Document = document,
@@ -78,7 +82,13 @@ public sealed class GraphQLHttpEndpoint(
             UserContext = GraphQLRequestContext.Create(traceId),
             CancellationToken = context.RequestAborted,
             UnhandledExceptionDelegate = errors.MapAsync,
-        });
+        };
+        if (cached)
+            options.ValidationRules = options.CachedDocumentValidationRules ?? [];
+        var result = await executer.ExecuteAsync(options);
+        // Executed means the document parsed and validated: worth keeping.
+        if (!cached && result.Executed && document is not null)
+            documents.Add(request.Query!, document);
 
         if (result.Errors is { Count: > 0 })
         {

@@ -117,11 +117,11 @@ public sealed class ChatOverHttpTests(GatewayFixture fixture)
 
     private static async Task<GraphQLResult> Eventually(Func<Task<GraphQLResult>> read, Func<GraphQLResult, bool> done)
     {
-        for (var i = 0; i < 50; i++)
+        for (var i = 0; i < 100; i++)
         {
             var result = await read();
             if (done(result)) return result;
-            await Task.Delay(20);
+            await Task.Delay(50);
         }
         return await read();
     }

@@ -139,3 +139,25 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.Contains("GET", response.Content.Headers.Allow);
     }
 }
+
+/// <summary>Documents are parsed and validated once; what varies per request is still checked every time.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class DocumentCacheTests(GatewayFixture fixture)
+{
+    [Fact]
+    public async Task A_cached_document_still_coerces_and_checks_each_requests_variables()
+    {
+        const string query = "mutation Cached($input: ChatInput!) { chat(input: $input) { message } }";
+        var good = await fixture.Gateway.PostAsync(query, new { input = new { message = $"cached doc {Guid.NewGuid():N}" } });
+        var again = await fixture.Gateway.PostAsync(query, new { input = new { message = $"cached doc {Guid.NewGuid():N}" } });
+        var missing = await fixture.Gateway.PostAsync(query, new { input = new { model = "gemma3:1b" } });
+        var wrongType = await fixture.Gateway.PostAsync(query, new { input = new { message = new[] { 1, 2 } } });
+
+        Assert.Empty(good.Errors);
+        Assert.StartsWith("echo: cached doc", again.Data!["chat"]!["message"]!.GetValue<string>());
+        Assert.NotEmpty(missing.Errors);
+        Assert.Null(missing.Data?["chat"]);
+        Assert.NotEmpty(wrongType.Errors);
+        Assert.Equal(0, fixture.Ollama.CallsContaining("System.Int32"));
+    }
+}

@@ -94,13 +94,13 @@ public sealed class ResponseCacheTests(ClusterFixture fixture)
 
     private async Task<CacheCounts> WaitForCountsAsync(long hits, long misses)
     {
-        // Counting is one-way (fire and forget); give it a moment to land.
+        // Silos report their counts once a second; give them time to land.
         var stats = fixture.Grains.GetGrain<ICacheStatsGrain>(0);
-        for (var i = 0; i < 50; i++)
+        for (var i = 0; i < 100; i++)
         {
             var counts = await stats.Get();
             if (counts.Hits >= hits && counts.Misses >= misses) return counts;
-            await Task.Delay(20);
+            await Task.Delay(50);
         }
         return await stats.Get();
     }
