@@ -1,0 +1,30 @@
+namespace Opossum.Bench;
+
+/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --soak N, --backend-latency MS.</summary>
+public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, TimeSpan Warmup, TimeSpan Duration, TimeSpan SoakWarmup, TimeSpan Soak, int BackendLatencyMs)
+{
+    public static BenchOptions Parse(string[] args)
+    {
+        var smoke = args.Contains("--smoke");
+        int Value(string name, int fallback)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) && v > 0
+                ? v
+                : i >= 0 ? throw new ArgumentException($"{name} needs a positive number") : fallback;
+        }
+        return new BenchOptions(
+            smoke,
+            args.Contains("--cluster"),
+            Value("--concurrency", 64),
+            TimeSpan.FromSeconds(Value("--warmup", smoke ? 1 : 5)),
+            TimeSpan.FromSeconds(Value("--seconds", smoke ? 2 : 20)),
+            TimeSpan.FromSeconds(Value("--soak-warmup", smoke ? 1 : 20)),
+            TimeSpan.FromSeconds(Value("--soak", smoke ? 3 : 300)),
+            Value("--backend-latency", 50));
+    }
+
+    public string Describe() =>
+        $"{(Cluster ? "cluster" : "standalone")}, concurrency {Concurrency}, {Warmup.TotalSeconds:0} s warm-up + {Duration.TotalSeconds:0} s per scenario, " +
+        $"soak {Soak.TotalSeconds:0} s, backend latency {BackendLatencyMs} ms{(Smoke ? " (smoke)" : "")}";
+}

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
+namespace Opossum.Bench;
+
+/// <summary>A running Opossum under test: standalone (one gateway process) or cluster (redis + 2 silos + gateway).</summary>
+public sealed class Deployment : IAsyncDisposable
+{
+    private readonly List<ChildProcess> _processes = [];
+    private IHost? _client;
+
+    public required Uri Gateway { get; init; }
+    public required ChildProcess GatewayProcess { get; init; }
+    public required string Mode { get; init; }
+    private string ClusterId { get; init; } = "";
+    private int OrleansGatewayPort { get; init; }
+    private string? Redis { get; init; }
+
+    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink)
+    {
+        var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..6];
+        var common = new Dictionary<string, string>
+        {
+            ["OLLAMA_BASE_URL"] = ollama.ToString(),
+            ["OTEL_ENABLED"] = tracing ? "true" : "false",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.ToString(),
+            ["OPOSSUM_CLUSTER_ID"] = clusterId,
+            ["Logging__LogLevel__Default"] = "Warning",
+            // 64 concurrent misses must not queue behind the default bound of 4 generations per model.
+            ["Opossum__ModelGrain__MaxConcurrency"] = "512",
+        };
+        var processes = new List<ChildProcess>();
+        string? redis = null;
+        int orleansGateway;
+        if (cluster)
+        {
+            var redisPort = Ports.Free();
+            var redisServer = ChildProcess.Start("redis", "redis-server", $"--port {redisPort} --bind 127.0.0.1 --save \"\" --appendonly no");
+            processes.Add(redisServer);
+            await redisServer.WaitForPortAsync(redisPort, TimeSpan.FromSeconds(10));
+            redis = $"127.0.0.1:{redisPort}";
+            common["OPOSSUM_CLUSTERING"] = "redis";
+            common["REDIS_CONNECTION"] = redis;
+            common["OPOSSUM_ADVERTISED_IP"] = "127.0.0.1";
+            var silos = new List<(ChildProcess, Uri)>();
+            orleansGateway = 0;
+            for (var i = 1; i <= 2; i++)
+            {
+                var http = Ports.Free();
+                var gatewayPort = Ports.Free();
+                orleansGateway = gatewayPort;
+                var env = new Dictionary<string, string>(common)
+                {
+                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{http}",
+                    ["OPOSSUM_SILO_PORT"] = Ports.Free().ToString(),
+                    ["OPOSSUM_GATEWAY_PORT"] = gatewayPort.ToString(),
+                    ["OTEL_SERVICE_NAME"] = $"opossum-silo-{i}",
+                };
+                var silo = ChildProcess.Start($"silo-{i}", "dotnet", $"\"{ChildProcess.Assembly("Opossum.Silo")}\"", env);
+                processes.Add(silo);
+                silos.Add((silo, new Uri($"http://127.0.0.1:{http}/health")));
+            }
+            foreach (var (silo, health) in silos)
+                await silo.WaitForHttpAsync(health, TimeSpan.FromSeconds(60));
+        }
+        else
+        {
+            orleansGateway = Ports.Free();
+            common["OPOSSUM_SILO_PORT"] = Ports.Free().ToString();
+            common["OPOSSUM_GATEWAY_PORT"] = orleansGateway.ToString();
+        }
+
+        var port = Ports.Free();
+        var gatewayEnv = new Dictionary<string, string>(common) { ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}", ["OTEL_SERVICE_NAME"] = "opossum-gateway" };
+        var gateway = ChildProcess.Start("gateway", "dotnet", $"\"{ChildProcess.Assembly("Opossum.Gateway")}\"", gatewayEnv);
+        processes.Add(gateway);
+        var url = new Uri($"http://127.0.0.1:{port}");
+        await gateway.WaitForHttpAsync(new Uri(url, "/health/ready"), TimeSpan.FromSeconds(60));
+
+        var deployment = new Deployment
+        {
+            Gateway = url,
+            GatewayProcess = gateway,
+            Mode = cluster ? "cluster (redis + 2 silos + gateway)" : "standalone",
+            ClusterId = clusterId,
+            OrleansGatewayPort = orleansGateway,
+            Redis = redis,
+        };
+        deployment._processes.AddRange(processes);
+        return deployment;
+    }
+
+    /// <summary>Activations per grain type across the cluster, read through the management grain as an operator would.</summary>
+    public async Task<Dictionary<string, int>> ActivationsAsync()
+    {
+        if (_client is null)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.ClearProviders();
+            builder.UseOrleansClient(client =>
+            {
+                if (Redis is null)
+                    client.UseLocalhostClustering(OrleansGatewayPort, "opossum", ClusterId);
+                else
+                {
+                    client.UseRedisClustering(Redis);
+                    client.Configure<Orleans.Configuration.ClusterOptions>(o => { o.ServiceId = "opossum"; o.ClusterId = ClusterId; });
+                }
+            });
+            _client = builder.Build();
+            await _client.StartAsync();
+        }
+        var management = _client.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
+        var statistics = await management.GetSimpleGrainStatistics();
+        return statistics.GroupBy(s => ShortName(s.GrainType)).ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
+    }
+
+    private static string ShortName(string grainType) => grainType.Split(',')[0].Split('.').Last();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+        {
+            await _client.StopAsync();
+            _client.Dispose();
+        }
+        foreach (var process in Enumerable.Reverse(_processes))
+            await process.DisposeAsync();
+    }
+}

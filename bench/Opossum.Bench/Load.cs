@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+
+namespace Opossum.Bench;
+
+/// <summary>Closed-loop load: a fixed number of workers each sending one request after another.</summary>
+public static class Load
+{
+    public static HttpClient Client(int concurrency) => new(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = concurrency,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        UseProxy = false,
+    })
+    { Timeout = TimeSpan.FromSeconds(60) };
+
+    public static HttpRequestMessage Post(Uri url, byte[] body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body), Version = HttpVersion.Version11 };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.Accept.ParseAdd("application/graphql-response+json");
+        return request;
+    }
+
+    public static byte[] Json(string text) => Encoding.UTF8.GetBytes(text);
+
+    public static async Task<Measurement> RunAsync(string name, HttpClient http, Func<int, HttpRequestMessage> request,
+        int concurrency, TimeSpan warmup, TimeSpan duration)
+    {
+        var clock = Stopwatch.StartNew();
+        var measureFrom = warmup;
+        var stopAt = warmup + duration;
+        var latencies = new List<long>[concurrency];
+        var errors = 0L;
+        string? firstError = null;
+        var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
+        {
+            var mine = latencies[w] = new List<long>(4096);
+            for (var n = 0; clock.Elapsed < stopAt; n++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var ok = false;
+                string? problem = null;
+                try
+                {
+                    using var message = request(w * 1_000_000 + n);
+                    using var response = await http.SendAsync(message);
+                    var body = await response.Content.ReadAsStringAsync();
+                    ok = response.IsSuccessStatusCode && !body.Contains("\"errors\"", StringComparison.Ordinal);
+                    if (!ok) problem = $"{(int)response.StatusCode} {body[..Math.Min(body.Length, 200)]}";
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    problem = ex.Message;
+                }
+                var elapsed = Stopwatch.GetTimestamp() - started;
+                if (clock.Elapsed < measureFrom) continue;
+                if (ok) mine.Add(elapsed);
+                else
+                {
+                    Interlocked.Increment(ref errors);
+                    Interlocked.CompareExchange(ref firstError, problem, null);
+                }
+            }
+        })).ToList();
+        await Task.WhenAll(workers);
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        return new Measurement(name, concurrency, duration.TotalSeconds, all.Length / duration.TotalSeconds,
+            Percentile(all, 0.50), Percentile(all, 0.90), Percentile(all, 0.99), errors, firstError);
+    }
+
+    private static double Percentile(long[] sorted, double p) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))] * 1000.0 / Stopwatch.Frequency;
+}
+
+/// <summary>One scenario's figures; latencies in milliseconds.</summary>
+public sealed record Measurement(string Scenario, int Concurrency, double Seconds, double Throughput, double P50, double P90, double P99, long Errors, string? FirstError);

@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Hosting;
+using System.Text.Json;
+using Opossum.Bench;
+
+// Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with.
+if (args is ["--serve-ceiling", var portText, var bytesText])
+{
+    var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText));
+    await ceiling.WaitForShutdownAsync();
+    return 0;
+}
+
+var options = BenchOptions.Parse(args);
+Console.WriteLine($"Opossum benchmark: {options.Describe()}");
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024 * 1024.0):0.#} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+
+var backendLatency = TimeSpan.FromMilliseconds(options.BackendLatencyMs);
+var ollama = new Servers.Ollama(backendLatency);
+await using var backend = await Servers.StartAsync(ollama.Map);
+await using var sink = await Servers.StartAsync(Servers.MapSink);
+using var http = Load.Client(Math.Max(options.Concurrency, 200));
+var results = new List<Measurement>();
+var report = new Dictionary<string, object?>
+{
+    ["machine"] = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+    ["options"] = options,
+    ["startedAt"] = DateTimeOffset.UtcNow,
+};
+
+const string ChatQuery = "mutation Chat($input: ChatInput!) { chat(input: $input) { message conversationId cached } }";
+byte[] Chat(string message, bool noCache = false) =>
+    Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, variables = new { input = new { message, noCache } } }));
+var cachedPrompt = Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, variables = new { input = new { message = "What is an opossum?" } } }));
+var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
+
+// --- tracing on (exporting to a loopback sink): the configuration production runs.
+await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address()))
+{
+    var graphql = new Uri(deployment.Gateway, "/graphql");
+    var rssStart = deployment.GatewayProcess.RssMiB();
+    using (var prime = await http.SendAsync(Load.Post(graphql, cachedPrompt)))
+    {
+        var body = await prime.Content.ReadAsByteArrayAsync();
+        report["chatResponseBytes"] = body.Length;
+
+        // --- ceiling: same harness, same body size, nothing behind it.
+        var ceilingPort = Ports.Free();
+        await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
+        await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
+        var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
+        results.Add(await Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
+        Console.WriteLine(results[^1]);
+    }
+
+    results.Add(await Load.RunAsync("cache-hit", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
+    Console.WriteLine(results[^1]);
+    results.Add(await Load.RunAsync("miss-overhead", http, _ => Load.Post(graphql, missPrompt), options.Concurrency, options.Warmup, options.Duration));
+    Console.WriteLine(results[^1]);
+
+    // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
+    var fresh = $"A brand new question {Guid.NewGuid():N}";
+    var coalesceBody = Chat(fresh);
+    var started = System.Diagnostics.Stopwatch.StartNew();
+    var replies = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
+    {
+        using var response = await http.SendAsync(Load.Post(graphql, coalesceBody));
+        var text = await response.Content.ReadAsStringAsync();
+        return response.IsSuccessStatusCode && !text.Contains("\"errors\"");
+    }));
+    report["coalesce"] = new { requests = 200, answered = replies.Count(r => r), backendCalls = ollama.CallsFor(fresh), milliseconds = started.Elapsed.TotalMilliseconds };
+    Console.WriteLine($"coalesce: 200 requests, {replies.Count(r => r)} answered, backend calls {ollama.CallsFor(fresh)}, {started.Elapsed.TotalMilliseconds:0} ms");
+
+    // --- memory: sustained cache-hit load, every request a new one-shot conversation.
+    var soakWarmup = await Load.RunAsync("soak-warmup", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.SoakWarmup);
+    var rssAfterWarmup = deployment.GatewayProcess.RssMiB();
+    var soak = await Load.RunAsync("soak", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.Soak);
+    var rssEnd = deployment.GatewayProcess.RssMiB();
+    await Task.Delay(TimeSpan.FromSeconds(2)); // let the last one-shot activations go
+    var activations = await deployment.ActivationsAsync();
+    report["memory"] = new
+    {
+        seconds = options.Soak.TotalSeconds,
+        requests = (long)(soak.Throughput * soak.Seconds),
+        throughput = soak.Throughput,
+        errors = soak.Errors,
+        rssMiB = new { start = rssStart, afterWarmup = rssAfterWarmup, end = rssEnd },
+        growth = rssEnd / rssAfterWarmup,
+        activations,
+    };
+    Console.WriteLine($"memory: {soak.Throughput * soak.Seconds:0} one-shot chats in {options.Soak.TotalSeconds:0} s; gateway RSS {rssStart:0} MiB at start, {rssAfterWarmup:0} after warm-up, {rssEnd:0} at the end ({rssEnd / rssAfterWarmup:0.00}x)");
+    Console.WriteLine("activations: " + string.Join(", ", activations.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}")));
+    report["mode"] = deployment.Mode;
+}
+
+// --- tracing off: the same cache-hit load, to price the telemetry.
+await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address()))
+{
+    var graphql = new Uri(quiet.Gateway, "/graphql");
+    using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
+    results.Add(await Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
+    Console.WriteLine(results[^1]);
+}
+
+var table = Report.Build(results, backendLatency.TotalMilliseconds);
+Console.WriteLine();
+Console.WriteLine(Report.Render(table, report));
+report["scenarios"] = table;
+var path = Path.Combine(Repository.Root, "bench", "results", options.Smoke ? "smoke.json" : "latest.json");
+Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+await File.WriteAllTextAsync(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+Console.WriteLine($"written: {path}");
+return results.Any(r => r.Errors > 0) ? 1 : 0;

@@ -1,0 +1,34 @@
+using System.Text;
+
+namespace Opossum.Bench;
+
+public sealed record ScenarioRow(string Scenario, double Throughput, double P50, double P90, double P99, long Errors,
+    double ThroughputVsCeiling, double P99VsCeiling, string? Note);
+
+public static class Report
+{
+    public static List<ScenarioRow> Build(List<Measurement> results, double backendMs)
+    {
+        var ceiling = results.Single(r => r.Scenario == "ceiling");
+        var hit = results.Single(r => r.Scenario == "cache-hit");
+        var off = results.Single(r => r.Scenario == "cache-hit (tracing off)");
+        return results.Select(r => new ScenarioRow(r.Scenario, r.Throughput, r.P50, r.P90, r.P99, r.Errors,
+            r.Throughput / ceiling.Throughput, r.P99 / ceiling.P99,
+            r.Scenario switch
+            {
+                "miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms",
+                "cache-hit (tracing off)" => $"tracing on/off throughput {hit.Throughput / off.Throughput:0.00}",
+                _ => r.FirstError,
+            })).ToList();
+    }
+
+    public static string Render(List<ScenarioRow> rows, Dictionary<string, object?> report)
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | req/s vs ceiling | p99 vs ceiling | note |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var r in rows)
+            text.AppendLine($"| {r.Scenario} | {r.Throughput:0} | {r.P50:0.00} | {r.P90:0.00} | {r.P99:0.00} | {r.Errors} | {r.ThroughputVsCeiling:0.00} | {r.P99VsCeiling:0.00} | {r.Note} |");
+        return text.ToString();
+    }
+}
