@@ -15,6 +15,13 @@ public interface IConversationGrain : IGrainWithStringKey
     Task<bool> End();
 }
 
+/// <summary>Starts new conversations (a few partitions by key): answers the first message and stores the conversation.</summary>
+public interface IConversationStarterGrain : IGrainWithIntegerKey
+{
+    /// <summary>Answers the first message of the new conversation <paramref name="conversationId"/> and records it.</summary>
+    Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
+}
+
 /// <summary>One cache entry, keyed by a hash of (model, prompt context); coalesces identical requests.</summary>
 public interface IResponseCacheGrain : IGrainWithStringKey
 {

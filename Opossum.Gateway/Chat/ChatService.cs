@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Opossum.Grains;
+using Opossum.Grains.Conversations;
 
 namespace Opossum.Gateway.Chat;
 
@@ -24,7 +25,9 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var conversationId = input.ConversationId ?? Guid.NewGuid().ToString("N");
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image);
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
-        var reply = await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
+        var reply = startsConversation
+            ? await grains.GetGrain<IConversationStarterGrain>(ConversationStarterGrain.KeyFor(conversationId)).Start(conversationId, command, cancellationToken)
+            : await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);

@@ -1,7 +1,7 @@
+using Orleans.Concurrency;
+using Orleans.Placement;
+using Orleans.Storage;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
-using Opossum.Grains.Caching;
-using Opossum.Grains.Routing;
 
 namespace Opossum.Grains.Conversations;
 
@@ -14,43 +14,24 @@ public sealed class ConversationState
 }
 
 /// <summary>
-/// A conversation: keeps the last exchanges, sends them with each new message to the first model
-/// that can answer (through the response cache unless the caller bypasses it), and records the answer.
+/// A conversation that continues: keeps the last exchanges, answers each new message in their
+/// context and records the exchange. Non-reentrant, so messages of one conversation take turns.
 /// </summary>
 [CollectionAgeLimit(Minutes = 10)]
 public sealed class ConversationGrain(
-    [PersistentState("conversation", ProviderNames.ConversationStorage)] IPersistentState<ConversationState> conversation,
-    IOptions<ConversationOptions> options,
-    ModelRouter router,
-    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IConversationGrain
+    [PersistentState(ConversationStarterGrain.StateName, ProviderNames.ConversationStorage)] IPersistentState<ConversationState> conversation,
+    ChatEngine engine) : Grain, IConversationGrain
 {
     public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
     {
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
 
-        var candidates = router.Candidates(command.Model, command.Image is not null);
-        var messages = BuildContext(command);
-        var failures = new List<string>();
-        foreach (var model in candidates)
-        {
-            try
-            {
-                var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
-                await RecordAsync(command, generation);
-                // Most conversations are one-shot (clients that send no conversationId): do not keep their
-                // activation around; the few that continue are re-activated from storage.
-                if (command.StartsConversation)
-                    DeactivateOnIdle();
-                return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
-                    generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures));
-            }
-            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
-            {
-                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
-            }
-        }
-        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
+        engine.Record(conversation.State, command, generation);
+        await conversation.WriteStateAsync();
+        return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
+            generation.TotalTokens, fallbackReason);
     }
 
     public Task<ConversationView?> Get() => Task.FromResult(
@@ -63,35 +44,35 @@ public sealed class ConversationGrain(
         DeactivateOnIdle();
         return true;
     }
+}
 
-    private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
-    {
-        if (noCache)
-            return (await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
-        var answer = await GrainFactory.GetGrain<IResponseCacheGrain>(CacheKey.For(request)).GetOrGenerate(request, cancellationToken);
-        return (answer.Generation, answer.FromCache);
-    }
+/// <summary>
+/// Starts conversations without activating them: most are one-shot (clients that send no
+/// conversationId), so the first exchange is answered here and written straight to the
+/// conversation's storage. The conversation grain activates only if the client continues, reading
+/// that state. The id is new, so nothing else can be writing it. A few reentrant starters placed on
+/// the calling silo (rather than a stateless worker) keep per-call cancellation working.
+/// </summary>
+[Reentrant, PreferLocalPlacement]
+public sealed class ConversationStarterGrain(
+    ChatEngine engine,
+    [FromKeyedServices(ProviderNames.ConversationStorage)] IGrainStorage storage) : Grain, IConversationStarterGrain
+{
+    public const string StateName = "conversation";
 
-    private async Task RecordAsync(ChatCommand command, Generation generation)
-    {
-        var turns = conversation.State.Turns;
-        conversation.State.Started = true;
-        turns.Add(new Turn("user", command.Message, null, time.GetUtcNow(), command.Image?.Sha256));
-        turns.Add(new Turn("assistant", generation.Content, generation.Model, time.GetUtcNow()));
-        var keep = options.Value.ContextExchanges * 2;
-        if (turns.Count > keep)
-            turns.RemoveRange(0, turns.Count - keep);
-        await conversation.WriteStateAsync();
-    }
+    /// <summary>How many starter activations share the load.</summary>
+    public const int Partitions = 16;
 
-    // Earlier images are not resent: only their hash is kept, so context stays small.
-    private List<ChatMessage> BuildContext(ChatCommand command)
+    public static long KeyFor(string conversationId) => (uint)StringComparer.Ordinal.GetHashCode(conversationId) % Partitions;
+
+    public async Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default)
     {
-        var messages = new List<ChatMessage>(conversation.State.Turns.Count + 2);
-        if (!string.IsNullOrWhiteSpace(options.Value.SystemPrompt))
-            messages.Add(new ChatMessage("system", options.Value.SystemPrompt));
-        messages.AddRange(conversation.State.Turns.Select(t => new ChatMessage(t.Role, t.Content)));
-        messages.Add(new ChatMessage("user", command.Message, command.Image));
-        return messages;
+        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, [], cancellationToken);
+        var conversation = new ConversationState();
+        engine.Record(conversation, command, generation);
+        var state = new GrainState<ConversationState>(conversation);
+        await storage.WriteStateAsync(StateName, GrainFactory.GetGrain<IConversationGrain>(conversationId).GetGrainId(), state);
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
+            generation.TotalTokens, fallbackReason);
     }
 }

@@ -61,6 +61,7 @@ public static class OpossumSiloExtensions
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<ModelRouter>();
         services.AddSingleton<CacheCounters>();
+        services.AddSingleton<ChatEngine>();
         return silo;
     }
 

@@ -29,7 +29,7 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
         Assert.Contains("model.generate", chain);
         Assert.Contains(spans, s => s.DisplayName == "cache.get" && Equals(s.GetTagItem("cache.hit"), false));
         Assert.Contains("mutation Chat", chain);
-        Assert.Contains(chain, name => name.Contains("IConversationGrain"));
+        Assert.Contains(chain, name => name.Contains("IConversationStarterGrain/Start"));
         Assert.All(spans, s => Assert.Equal(traceId, s.TraceId.ToHexString()));
         PrintTree(server, spans, 0);
 

@@ -46,7 +46,7 @@ public sealed class OtlpExportTests : IAsyncLifetime
         var spans = await WaitForAsync(() => _receiver.Spans.Where(s => s.TraceId == traceId).ToList(),
             s => s.Any(x => x.Name == "POST /graphql") && s.Any(x => x.Name == "ollama.generate"));
         Assert.Contains(spans, s => s.Name == "model.generate" && s.Attributes["model.name"] == "gemma3:1b");
-        Assert.Contains(spans, s => s.Name == "IConversationGrain/Chat");
+        Assert.Contains(spans, s => s.Name == "IConversationStarterGrain/Start");
         var resource = spans[0].Resource;
         Assert.Equal("opossum-under-test", resource["service.name"]);
         Assert.Equal("ci", resource["environment"]);

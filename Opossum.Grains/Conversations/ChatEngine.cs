@@ -1,0 +1,70 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Opossum.Grains.Caching;
+using Opossum.Grains.Routing;
+
+namespace Opossum.Grains.Conversations;
+
+/// <summary>
+/// What answering a message means, shared by the conversation grain (continuing conversations) and
+/// the starter (new ones): the prompt context, the first model that can answer (through the response
+/// cache unless bypassed), and how the exchange is recorded.
+/// </summary>
+public sealed class ChatEngine(
+    IGrainFactory grains,
+    ModelRouter router,
+    IOptions<ConversationOptions> options,
+    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
+{
+    public async Task<(Generation Generation, bool Cached, string? FallbackReason)> AnswerAsync(
+        ChatCommand command, IReadOnlyList<Turn> history, CancellationToken cancellationToken)
+    {
+        var candidates = router.Candidates(command.Model, command.Image is not null);
+        var messages = BuildContext(history, command);
+        var failures = new List<string>();
+        foreach (var model in candidates)
+        {
+            try
+            {
+                var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
+                return (generation, cached, failures.Count == 0 ? null : string.Join("; ", failures));
+            }
+            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+            {
+                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
+            }
+        }
+        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+    }
+
+    /// <summary>Adds the exchange and trims the conversation to its context window.</summary>
+    public void Record(ConversationState state, ChatCommand command, Generation generation)
+    {
+        var turns = state.Turns;
+        state.Started = true;
+        turns.Add(new Turn("user", command.Message, null, time.GetUtcNow(), command.Image?.Sha256));
+        turns.Add(new Turn("assistant", generation.Content, generation.Model, time.GetUtcNow()));
+        var keep = options.Value.ContextExchanges * 2;
+        if (turns.Count > keep)
+            turns.RemoveRange(0, turns.Count - keep);
+    }
+
+    private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
+    {
+        if (noCache)
+            return (await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
+        var answer = await grains.GetGrain<IResponseCacheGrain>(CacheKey.For(request)).GetOrGenerate(request, cancellationToken);
+        return (answer.Generation, answer.FromCache);
+    }
+
+    // Earlier images are not resent: only their hash is kept, so context stays small.
+    private List<ChatMessage> BuildContext(IReadOnlyList<Turn> history, ChatCommand command)
+    {
+        var messages = new List<ChatMessage>(history.Count + 2);
+        if (!string.IsNullOrWhiteSpace(options.Value.SystemPrompt))
+            messages.Add(new ChatMessage("system", options.Value.SystemPrompt));
+        messages.AddRange(history.Select(t => new ChatMessage(t.Role, t.Content)));
+        messages.Add(new ChatMessage("user", command.Message, command.Image));
+        return messages;
+    }
+}
