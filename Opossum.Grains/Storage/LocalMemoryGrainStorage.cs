@@ -23,6 +23,8 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
     private readonly TimeProvider _time;
     private readonly Timer? _sweeper;
     private long _version;
+    private int _count; // ConcurrentDictionary.Count takes every lock: too dear on each write
+    private int _queued;
 
     public LocalMemoryGrainStorage(Serializer serializer, LocalStorageLimits limits, TimeProvider time)
     {
@@ -36,7 +38,7 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
         }
     }
 
-    public int Count => _entries.Count;
+    public int Count => Volatile.Read(ref _count);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -54,15 +56,21 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
         var key = (stateName, grainId);
         var version = Interlocked.Increment(ref _version);
         var entry = new Entry(_serializer.SerializeToArray(grainState.State), version, _time.GetUtcNow());
-        _entries.AddOrUpdate(key, entry, (_, current) =>
-            current.Version.ToString() == grainState.ETag || grainState.ETag is null
-                ? entry
-                : throw new InconsistentStateException($"ETag mismatch for {grainId}", current.Version.ToString(), grainState.ETag));
+        if (_entries.TryGetValue(key, out var current))
+        {
+            if (grainState.ETag is not null && current.Version.ToString() != grainState.ETag || !_entries.TryUpdate(key, entry, current))
+                throw new InconsistentStateException($"ETag mismatch for {grainId}", current.Version.ToString(), grainState.ETag ?? "");
+        }
+        else if (_entries.TryAdd(key, entry))
+            Interlocked.Increment(ref _count);
+        else
+            throw new InconsistentStateException($"Concurrent first write for {grainId}", "", grainState.ETag ?? "");
         grainState.ETag = version.ToString();
         grainState.RecordExists = true;
         if (_limits.MaxEntries is { } max)
         {
             _writeOrder.Enqueue((key, version));
+            Interlocked.Increment(ref _queued);
             EvictOver(max);
         }
         return Task.CompletedTask;
@@ -70,7 +78,8 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        _entries.TryRemove((stateName, grainId), out _);
+        if (_entries.TryRemove((stateName, grainId), out _))
+            Interlocked.Decrement(ref _count);
         grainState.ETag = null;
         grainState.RecordExists = false;
         return Task.CompletedTask;
@@ -81,20 +90,23 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
     private void EvictOver(int max)
     {
         // The queue holds every write; an item whose entry was rewritten since is stale and just dropped.
-        while (_entries.Count > max && _writeOrder.TryDequeue(out var oldest))
+        while (Count > max && _writeOrder.TryDequeue(out var oldest))
         {
-            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Version == oldest.Version)
-                _entries.TryRemove(KeyValuePair.Create(oldest.Key, entry));
+            Interlocked.Decrement(ref _queued);
+            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Version == oldest.Version &&
+                _entries.TryRemove(KeyValuePair.Create(oldest.Key, entry)))
+                Interlocked.Decrement(ref _count);
         }
         // Rewrites leave stale items behind live ones; rebuild the order now and then so it stays bounded.
-        if (_writeOrder.Count > max * 2 + 1024)
+        if (Volatile.Read(ref _queued) > max * 2 + 1024)
         {
             lock (_writeOrder)
             {
-                if (_writeOrder.Count <= max * 2 + 1024) return;
+                if (Volatile.Read(ref _queued) <= max * 2 + 1024) return;
                 var live = _entries.Select(e => (e.Key, e.Value.Version)).OrderBy(e => e.Version).ToList();
                 _writeOrder.Clear();
                 foreach (var item in live) _writeOrder.Enqueue(item);
+                Volatile.Write(ref _queued, live.Count);
             }
         }
     }
@@ -103,8 +115,8 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
     {
         foreach (var (key, entry) in _entries)
         {
-            if (IsExpired(entry))
-                _entries.TryRemove(KeyValuePair.Create(key, entry));
+            if (IsExpired(entry) && _entries.TryRemove(KeyValuePair.Create(key, entry)))
+                Interlocked.Decrement(ref _count);
         }
     }
 

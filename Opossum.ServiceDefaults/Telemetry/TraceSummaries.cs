@@ -7,8 +7,11 @@ namespace Opossum.ServiceDefaults.Telemetry;
 /// <summary>A recent trace as <c>/traces/recent</c> and <c>recentTraces</c> show it.</summary>
 public sealed record TraceSummary(string TraceId, string RootName, DateTime StartTime, double DurationMs, int SpanCount, string Status, IReadOnlyList<string> Services);
 
-/// <summary>One ended span, as much of it as a summary needs.</summary>
-public readonly record struct SpanRecord(string TraceId, string Name, DateTime Start, DateTime End, bool Error, IReadOnlyList<string> Services);
+/// <summary>One ended span, as much of it as a summary needs: the process's service and, for backend calls, the backend.</summary>
+public readonly record struct SpanRecord(string TraceId, string Name, DateTime Start, DateTime End, bool Error, string Service, string? Backend = null)
+{
+    public IEnumerable<string> Services => Backend is null ? [Service] : [Service, Backend];
+}
 
 /// <summary>Where the summaries of recent traces are kept: a ring in memory (standalone) or Redis (cluster, all processes).</summary>
 public interface ITraceSummaryStore
@@ -25,11 +28,10 @@ public sealed class TraceSummaryProcessor(ITraceSummaryStore store, string servi
     public override void OnEnd(Activity span)
     {
         if (!span.Recorded) return;
-        List<string> services = [serviceName];
-        // Backends the span talked to count as services of the trace too.
-        if (span.GetTagItem("gen_ai.provider.name") is string provider) services.Add(provider);
+        // Backends the span talked to count as services of the trace too; only backend spans carry the tag.
+        var backend = span.Kind == ActivityKind.Client ? span.GetTagItem("gen_ai.provider.name") as string : null;
         store.Record(new SpanRecord(span.TraceId.ToHexString(), span.DisplayName, span.StartTimeUtc, span.StartTimeUtc + span.Duration,
-            span.Status == ActivityStatusCode.Error, services));
+            span.Status == ActivityStatusCode.Error, serviceName, backend));
     }
 }
 
@@ -40,17 +42,27 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
 
     private readonly ConcurrentDictionary<string, Aggregate> _traces = new();
     private readonly ConcurrentQueue<string> _order = new();
+    private int _count;
 
     public void Record(SpanRecord span)
     {
-        var aggregate = _traces.GetOrAdd(span.TraceId, id =>
+        if (!_traces.TryGetValue(span.TraceId, out var aggregate))
         {
-            _order.Enqueue(id);
-            return new Aggregate(id);
-        });
+            aggregate = new Aggregate(span.TraceId);
+            if (_traces.TryAdd(span.TraceId, aggregate))
+            {
+                _order.Enqueue(span.TraceId);
+                Interlocked.Increment(ref _count);
+            }
+            else
+                aggregate = _traces[span.TraceId];
+        }
         aggregate.Add(span);
-        while (_order.Count > Capacity && _order.TryDequeue(out var oldest))
+        while (Volatile.Read(ref _count) > Capacity && _order.TryDequeue(out var oldest))
+        {
             _traces.TryRemove(oldest, out _);
+            Interlocked.Decrement(ref _count);
+        }
     }
 
     public Task<IReadOnlyList<TraceSummary>> RecentAsync(int limit, CancellationToken cancellationToken) =>
@@ -63,7 +75,7 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
     private sealed class Aggregate(string traceId)
     {
         private readonly Lock _lock = new();
-        private readonly SortedSet<string> _services = new(StringComparer.Ordinal);
+        private readonly List<string> _services = new(2);
         private string _root = "";
         private DateTime _start = DateTime.MaxValue;
         private DateTime _end = DateTime.MinValue;
@@ -82,14 +94,15 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
                 if (span.End > _end) _end = span.End;
                 _count++;
                 _error |= span.Error;
-                _services.UnionWith(span.Services);
+                if (!_services.Contains(span.Service)) _services.Add(span.Service);
+                if (span.Backend is not null && !_services.Contains(span.Backend)) _services.Add(span.Backend);
             }
         }
 
         public TraceSummary Summary()
         {
             lock (_lock)
-                return new TraceSummary(traceId, _root, _start, (_end - _start).TotalMilliseconds, _count, _error ? "ERROR" : "OK", _services.ToList());
+                return new TraceSummary(traceId, _root, _start, (_end - _start).TotalMilliseconds, _count, _error ? "ERROR" : "OK", _services.Order(StringComparer.Ordinal).ToList());
         }
     }
 }

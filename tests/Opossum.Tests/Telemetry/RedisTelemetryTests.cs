@@ -22,9 +22,9 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
         {
             var traceId = Guid.NewGuid().ToString("N");
             var t0 = DateTime.UtcNow;
-            silo.Record(new SpanRecord(traceId, "model.generate", t0.AddMilliseconds(5), t0.AddMilliseconds(80), true, ["opossum-silo", "ollama"]));
-            gateway.Record(new SpanRecord(traceId, "POST /graphql", t0, t0.AddMilliseconds(100), false, ["opossum-gateway"]));
-            gateway.Record(new SpanRecord(traceId, "mutation Chat", t0.AddMilliseconds(1), t0.AddMilliseconds(99), false, ["opossum-gateway"]));
+            silo.Record(new SpanRecord(traceId, "model.generate", t0.AddMilliseconds(5), t0.AddMilliseconds(80), true, "opossum-silo", "ollama"));
+            gateway.Record(new SpanRecord(traceId, "POST /graphql", t0, t0.AddMilliseconds(100), false, "opossum-gateway"));
+            gateway.Record(new SpanRecord(traceId, "mutation Chat", t0.AddMilliseconds(1), t0.AddMilliseconds(99), false, "opossum-gateway"));
 
             TraceSummary? summary = null;
             for (var i = 0; i < 100 && summary?.SpanCount != 3; i++)
