@@ -10,33 +10,36 @@ public static class CacheKey
 {
     public static string For(GenerationRequest request)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Append(hash, request.Model);
+        // One pooled buffer holds every field, length-prefixed so ("ab","c") and ("a","bc") never collide.
+        var size = Size(request.Model);
         foreach (var message in request.Messages)
-        {
-            Append(hash, message.Role);
-            Append(hash, message.Content);
-            Append(hash, message.Image?.Sha256 ?? "");
-        }
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        hash.GetHashAndReset(digest);
-        return Convert.ToHexStringLower(digest);
-    }
-
-    // Each field is length-prefixed so ("ab","c") and ("a","bc") never collide.
-    private static void Append(IncrementalHash hash, string value)
-    {
-        var length = Encoding.UTF8.GetByteCount(value);
-        var buffer = ArrayPool<byte>.Shared.Rent(length + sizeof(int));
+            size += Size(message.Role) + Size(message.Content) + Size(message.Image?.Sha256 ?? "");
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            BinaryPrimitives.WriteInt32LittleEndian(buffer, length);
-            Encoding.UTF8.GetBytes(value, buffer.AsSpan(sizeof(int)));
-            hash.AppendData(buffer, 0, length + sizeof(int));
+            var written = Write(buffer, 0, request.Model);
+            foreach (var message in request.Messages)
+            {
+                written = Write(buffer, written, message.Role);
+                written = Write(buffer, written, message.Content);
+                written = Write(buffer, written, message.Image?.Sha256 ?? "");
+            }
+            Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(buffer.AsSpan(0, written), digest);
+            return Convert.ToHexStringLower(digest);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private static int Size(string value) => sizeof(int) + Encoding.UTF8.GetByteCount(value);
+
+    private static int Write(byte[] buffer, int offset, string value)
+    {
+        var length = Encoding.UTF8.GetBytes(value, buffer.AsSpan(offset + sizeof(int)));
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(offset), length);
+        return offset + sizeof(int) + length;
     }
 }

@@ -1,0 +1,62 @@
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using GraphQL;
+using GraphQL.Execution;
+using Microsoft.Extensions.DependencyInjection;
+using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.GraphQL.Types;
+using Opossum.ServiceDefaults.Telemetry;
+using GraphQLParser;
+using GraphQLParser.AST;
+
+namespace Opossum.Bench.Micro;
+
+/// <summary>
+/// The gateway's GraphQL work for one request (execute + serialize), with the document parsed and
+/// validated each time versus taken from the document cache. The query reads the in-memory trace
+/// ring, so no grain is involved and the figure is GraphQL's own.
+/// </summary>
+[MemoryDiagnoser]
+public class GraphQLBenchmarks
+{
+    private const string Query = "query Recent($limit: Int) { recentTraces(limit: $limit) { traceId rootName startTime durationMs spanCount status services } }";
+    private IServiceProvider _services = null!;
+    private IDocumentExecuter<OpossumSchema> _executer = null!;
+    private IGraphQLTextSerializer _serializer = null!;
+    private GraphQLDocument _document = null!;
+    private Inputs _variables = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var store = new InMemoryTraceSummaryStore();
+        var start = DateTime.UtcNow;
+        for (var i = 0; i < 10; i++)
+            store.Record(new SpanRecord(Guid.NewGuid().ToString("N"), "POST /graphql", start.AddSeconds(i), start.AddSeconds(i).AddMilliseconds(12), false, "opossum-search", "ollama"));
+        var services = new ServiceCollection();
+        services.AddSingleton<ITraceSummaryStore>(store);
+        services.AddGraphQL(b => b.AddSchema<OpossumSchema>().AddGraphTypes(typeof(OpossumSchema).Assembly).AddSystemTextJson());
+        _services = services.BuildServiceProvider();
+        _executer = _services.GetRequiredService<IDocumentExecuter<OpossumSchema>>();
+        _serializer = _services.GetRequiredService<IGraphQLTextSerializer>();
+        _document = Parser.Parse(Query);
+        _variables = _serializer.Deserialize<Inputs>("{\"limit\": 10}")!;
+    }
+
+    [Benchmark(Baseline = true)]
+    public Task ParseValidateExecuteSerialize() => RunAsync(new ExecutionOptions { Query = Query, Variables = _variables, RequestServices = _services });
+
+    [Benchmark]
+    public Task CachedDocumentExecuteSerialize()
+    {
+        var options = new ExecutionOptions { Query = Query, Document = _document, Variables = _variables, RequestServices = _services };
+        options.ValidationRules = options.CachedDocumentValidationRules ?? [];
+        return RunAsync(options);
+    }
+
+    private async Task RunAsync(ExecutionOptions options)
+    {
+        var result = await _executer.ExecuteAsync(options);
+        await _serializer.WriteAsync(Stream.Null, result);
+    }
+}
