@@ -17,7 +17,7 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
             smoke,
             args.Contains("--cluster"),
             Value("--concurrency", 64),
-            TimeSpan.FromSeconds(Value("--warmup", smoke ? 1 : 5)),
+            TimeSpan.FromSeconds(Value("--warmup", smoke ? 1 : 15)),
             TimeSpan.FromSeconds(Value("--seconds", smoke ? 2 : 20)),
             TimeSpan.FromSeconds(Value("--soak-warmup", smoke ? 1 : 20)),
             TimeSpan.FromSeconds(Value("--soak", smoke ? 3 : 300)),

@@ -52,10 +52,21 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         Console.WriteLine(results[^1]);
     }
 
-    results.Add(await Load.RunAsync("cache-hit", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
-    Console.WriteLine(results[^1]);
-    results.Add(await Load.RunAsync("miss-overhead", http, _ => Load.Post(graphql, missPrompt), options.Concurrency, options.Warmup, options.Duration));
-    Console.WriteLine(results[^1]);
+    // Each scenario also reads the gateway's runtime counters before and after: CPU and allocations per request.
+    var counters = new Dictionary<string, object>();
+    async Task MeasureAsync(string name, byte[] body)
+    {
+        var before = await Counters.ReadAsync(http, deployment.Gateway);
+        var measurement = await Load.RunAsync(name, http, _ => Load.Post(graphql, body), options.Concurrency, options.Warmup, options.Duration);
+        var after = await Counters.ReadAsync(http, deployment.Gateway);
+        // Warm-up requests are in the counters too: count them from the measured rate.
+        counters[name] = Counters.PerRequest(before, after, measurement.Throughput * (options.Warmup + options.Duration).TotalSeconds);
+        results.Add(measurement);
+        Console.WriteLine($"{measurement}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
+    }
+    await MeasureAsync("cache-hit", cachedPrompt);
+    await MeasureAsync("miss-overhead", missPrompt);
+    report["gatewayCounters"] = counters;
 
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
     var fresh = $"A brand new question {Guid.NewGuid():N}";

@@ -26,23 +26,28 @@ public sealed partial class OpossumProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>The project's own build output next to this test assembly's (same configuration).</summary>
+    /// <summary>The repository's root (where Opossum.sln is).</summary>
+    public static string RepositoryRoot()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Opossum.sln")))
+            root = root.Parent;
+        return root?.FullName ?? throw new InvalidOperationException("Opossum.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>The project's own build output next to this test assembly's (same configuration); <paramref name="project"/> is its folder.</summary>
     public static string AssemblyPath(string project)
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var framework = testBin.Name;                 // net10.0
         var configuration = testBin.Parent!.Name;     // Debug | Release
-        var root = testBin;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Opossum.sln")))
-            root = root.Parent;
-        if (root is null) throw new InvalidOperationException("Opossum.sln not found above " + AppContext.BaseDirectory);
-        var path = Path.Combine(root.FullName, project, "bin", configuration, framework, project + ".dll");
+        var path = Path.Combine(RepositoryRoot(), project, "bin", configuration, framework, Path.GetFileName(project) + ".dll");
         return File.Exists(path) ? path : throw new FileNotFoundException($"{project} is not built ({path}); build the solution first.", path);
     }
 
-    public static OpossumProcess Start(string name, string project, int httpPort, IDictionary<string, string> environment)
+    public static OpossumProcess Start(string name, string project, int httpPort, IDictionary<string, string> environment, string arguments = "")
     {
-        var info = new ProcessStartInfo("dotnet", $"\"{AssemblyPath(project)}\"")
+        var info = new ProcessStartInfo("dotnet", $"\"{AssemblyPath(project)}\" {arguments}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -1,0 +1,38 @@
+using System.Text.Json.Nodes;
+using Opossum.Tests.Cluster;
+using Opossum.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Opossum.Tests.Bench;
+
+/// <summary>
+/// The benchmark harness in smoke mode (a few seconds per scenario), so it never rots. Figures are
+/// printed, never asserted: the test checks that every scenario ran without errors and that 200
+/// identical new prompts still cost one backend call.
+/// </summary>
+[Collection(IsolatedClusterCollection.Name)]
+public sealed class BenchSmokeTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task The_harness_runs_every_scenario_and_writes_its_results()
+    {
+        var results = Path.Combine(OpossumProcess.RepositoryRoot(), "bench", "results", "smoke.json");
+        File.Delete(results);
+
+        await using var bench = OpossumProcess.Start("bench", Path.Combine("bench", "Opossum.Bench"), FreePorts.Next(), new Dictionary<string, string>(), "--smoke");
+        var finished = await bench.WaitForExitAsync(TimeSpan.FromMinutes(4));
+        foreach (var line in bench.Output) output.WriteLine(line);
+
+        Assert.True(finished, "the smoke run did not finish within 4 minutes");
+        Assert.Equal(0, bench.ExitCode);
+        var report = JsonNode.Parse(await File.ReadAllTextAsync(results))!;
+        var scenarios = report["scenarios"]!.AsArray();
+        Assert.Equal(["ceiling", "cache-hit", "miss-overhead", "cache-hit (tracing off)"], scenarios.Select(s => s!["Scenario"]!.GetValue<string>()));
+        Assert.All(scenarios, s => Assert.Equal(0, s!["Errors"]!.GetValue<long>()));
+        Assert.All(scenarios, s => Assert.True(s!["Throughput"]!.GetValue<double>() > 0));
+        Assert.Equal(1, report["coalesce"]!["backendCalls"]!.GetValue<int>());
+        Assert.Equal(200, report["coalesce"]!["answered"]!.GetValue<int>());
+        Assert.True(report["memory"]!["rssMiB"]!["end"]!.GetValue<double>() > 0);
+        Assert.NotNull(report["memory"]!["activations"]!["ResponseCacheGrain"]);
+    }
+}
