@@ -78,7 +78,8 @@ public sealed class OtlpExportTests : IAsyncLifetime
 
     private static async Task<T> WaitForAsync<T>(Func<T> read, Func<T, bool> done)
     {
-        for (var i = 0; i < 150; i++)
+        // Generous: under a full parallel test run the exporter's thread can be starved for a while.
+        for (var i = 0; i < 300; i++)
         {
             var value = read();
             if (done(value)) return value;
