@@ -41,10 +41,14 @@ public sealed class FakeGemini : IAsyncDisposable
 
     public static async Task<FakeGemini> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        FakeGemini? fake = null;
+        var (_, url) = await LoopbackServer.StartAsync(app => fake = Map(app));
+        fake!.BaseUrl = url;
+        return fake;
+    }
+
+    private static FakeGemini Map(WebApplication app)
+    {
         var fake = new FakeGemini(app);
         app.Use(async (context, next) =>
         {
@@ -59,8 +63,6 @@ public sealed class FakeGemini : IAsyncDisposable
         });
         app.MapGet("/v1beta/models", fake.Models);
         app.MapPost("/v1beta/models/{*target}", fake.GenerateAsync);
-        await app.StartAsync();
-        fake.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         return fake;
     }
 

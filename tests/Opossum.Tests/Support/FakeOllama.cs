@@ -53,16 +53,14 @@ public sealed class FakeOllama : IAsyncDisposable
 
     public static async Task<FakeOllama> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var fake = new FakeOllama(app);
-        app.MapPost("/api/chat", fake.ChatAsync);
-        app.MapGet("/api/tags", fake.Tags);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        fake.BaseUrl = new Uri(address);
+        FakeOllama? fake = null;
+        var (app, url) = await LoopbackServer.StartAsync(app =>
+        {
+            fake = new FakeOllama(app);
+            app.MapPost("/api/chat", fake.ChatAsync);
+            app.MapGet("/api/tags", fake.Tags);
+        });
+        fake!.BaseUrl = url;
         return fake;
     }
 

@@ -30,10 +30,14 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public static async Task<OtlpReceiver> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        OtlpReceiver? receiver = null;
+        var (_, url) = await LoopbackServer.StartAsync(app => receiver = Map(app));
+        receiver!.BaseUrl = url;
+        return receiver;
+    }
+
+    private static OtlpReceiver Map(WebApplication app)
+    {
         var receiver = new OtlpReceiver(app);
         app.MapPost("/v1/traces", async (HttpRequest request) =>
         {
@@ -50,8 +54,6 @@ public sealed class OtlpReceiver : IAsyncDisposable
             Interlocked.Increment(ref receiver.MetricsPosts);
             return Results.Ok();
         });
-        await app.StartAsync();
-        receiver.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         return receiver;
     }
 
