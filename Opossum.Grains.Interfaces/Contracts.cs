@@ -102,3 +102,7 @@ public sealed record CacheCounts([property: Id(0)] long Hits, [property: Id(1)] 
 {
     public double HitRatio => Hits + Misses == 0 ? 0 : (double)Hits / (Hits + Misses);
 }
+
+/// <summary>Whether a generation may be sent to a service, and whether it has failures a success would reset.</summary>
+[GenerateSerializer, Immutable]
+public sealed record Admission([property: Id(0)] bool Allowed, [property: Id(1)] bool CountingFailures);

@@ -54,6 +54,9 @@ public interface IServiceGrain : IGrainWithStringKey
     /// </summary>
     Task<bool> AllowRequest();
 
+    /// <summary><see cref="AllowRequest"/>, and whether failures are being counted (so a success is worth reporting).</summary>
+    Task<Admission> Admit();
+
     /// <summary>A generation succeeded (passive report).</summary>
     [OneWay]
     Task ReportSuccess();

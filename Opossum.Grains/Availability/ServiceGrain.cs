@@ -67,6 +67,9 @@ public sealed class ServiceGrain(
     public Task<ServiceHealth> Check() =>
         _runningCheck is { IsCompleted: false } running ? running : _runningCheck = RunCheckAsync();
 
+    public async Task<Admission> Admit() =>
+        new(await AllowRequest(), S.ConsecutiveFailures > 0 || S.State == ServiceState.Unknown);
+
     public async Task<bool> AllowRequest()
     {
         if (backends.Find(Name) is null) return false;

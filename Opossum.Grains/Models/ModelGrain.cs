@@ -40,7 +40,8 @@ public sealed class ModelGrain(
         {
             var backend = backends.Find(model.Backend) ?? throw new OpossumException(ErrorCodes.BackendUnavailable,
                 $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
-            if (!await service.AllowRequest())
+            var admission = await service.Admit();
+            if (!admission.Allowed)
                 throw await CircuitOpenAsync(service);
 
             await _slots.WaitAsync(cancellationToken);
@@ -49,7 +50,9 @@ public sealed class ModelGrain(
             {
                 var generation = await backend.GenerateAsync(model, request.Messages, cancellationToken);
                 activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
-                service.ReportSuccess().Ignore();
+                // Only a success that resets something is worth a message to the service.
+                if (admission.CountingFailures)
+                    service.ReportSuccess().Ignore();
                 return generation;
             }
             catch (OpossumException ex) when (ex.ServiceFault)
