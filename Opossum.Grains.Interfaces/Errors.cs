@@ -7,7 +7,6 @@ public static class ErrorCodes
     public const string ModelNotFound = "MODEL_NOT_FOUND";
     public const string BackendUnavailable = "BACKEND_UNAVAILABLE";
     public const string ConversationNotFound = "CONVERSATION_NOT_FOUND";
-    public const string RateLimited = "RATE_LIMITED";
     public const string Internal = "INTERNAL_SERVER_ERROR";
 }
 

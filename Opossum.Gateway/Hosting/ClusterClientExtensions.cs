@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Opossum.Grains.Hosting;
 using Orleans.Configuration;
 using StackExchange.Redis;
@@ -14,7 +15,7 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         var redis = cluster.RequireRedis();
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+        builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
         builder.UseOrleansClient(client =>
         {
             client.UseRedisClustering(o => o.ConfigurationOptions = redis);

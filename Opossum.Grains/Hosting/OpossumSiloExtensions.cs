@@ -105,6 +105,9 @@ public static class OpossumSiloExtensions
     /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>
     public static IServiceCollection AddOpossumModelCatalog(this IServiceCollection services, IConfiguration configuration)
     {
+        // A standalone gateway co-hosts a silo: both ask for the catalog, it is bound once.
+        if (services.Any(d => d.ServiceType == typeof(IValidateOptions<ModelCatalogOptions>)))
+            return services;
         services.AddOptions<ModelCatalogOptions>()
             .Configure(o =>
             {

@@ -64,11 +64,9 @@ public static class OpossumTelemetry
         public const string GenAiOperationName = "gen_ai.operation.name";
         public const string GenAiProviderName = "gen_ai.provider.name";
         public const string GenAiRequestModel = "gen_ai.request.model";
-        public const string GenAiResponseModel = "gen_ai.response.model";
         public const string GenAiInputTokens = "gen_ai.usage.input_tokens";
         public const string GenAiOutputTokens = "gen_ai.usage.output_tokens";
         public const string GenAiTokenType = "gen_ai.token.type";
-        public const string ErrorType = "error.type";
     }
 
     /// <summary>Span names of the telemetry contract.</summary>

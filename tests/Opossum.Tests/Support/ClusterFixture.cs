@@ -1,8 +1,5 @@
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Opossum.Grains;
-using Opossum.Grains.Hosting;
 using Orleans.TestingHost;
 
 namespace Opossum.Tests.Support;
@@ -25,7 +22,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Ollama = await FakeOllama.StartAsync();
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        Cluster = await OpossumTestCluster.DeployAsync(new Dictionary<string, string?>
         {
             ["Backends:Ollama:BaseUrl"] = Ollama.BaseUrl.ToString(),
             ["Models:0:Name"] = Model,
@@ -35,17 +32,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             ["Opossum:ModelGrain:MaxConcurrency"] = BoundedModelConcurrency.ToString(),
             // Checks run on demand in tests; the timer's first tick happens at activation.
             ["Opossum:Availability:CheckPeriod"] = "01:00:00",
-        }).Build();
-
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddOpossumGrains(configuration);
-            silo.Services.AddKeyedSingleton<TimeProvider>(ProviderNames.Clock, Clock);
-        });
-        builder.ConfigureClient(client => client.AddActivityPropagation());
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        }, Clock);
     }
 
     public async Task DisposeAsync()

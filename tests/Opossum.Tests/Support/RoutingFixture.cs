@@ -1,9 +1,6 @@
 using System.Net;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Opossum.Grains;
-using Opossum.Grains.Hosting;
 using Orleans.TestingHost;
 
 namespace Opossum.Tests.Support;
@@ -31,7 +28,7 @@ public sealed class RoutingFixture : IAsyncLifetime
         Ollama = await FakeOllama.StartAsync();
         GeminiServer = await FakeGemini.StartAsync();
         Redis = await RedisServer.StartAsync();
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        Cluster = await OpossumTestCluster.DeployAsync(new Dictionary<string, string?>
         {
             ["Backends:Ollama:BaseUrl"] = Ollama.BaseUrl.ToString(),
             ["Backends:Ollama:RequestTimeout"] = OllamaTimeout.ToString(),
@@ -49,17 +46,7 @@ public sealed class RoutingFixture : IAsyncLifetime
             ["Models:2:SupportsImages"] = "true",
             ["Opossum:Availability:CheckPeriod"] = "01:00:00",
             ["Opossum:Availability:DegradedLatency"] = "00:00:00.200",
-        }).Build();
-
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddOpossumGrains(configuration);
-            silo.Services.AddKeyedSingleton<TimeProvider>(ProviderNames.Clock, Clock);
-        });
-        builder.ConfigureClient(client => client.AddActivityPropagation());
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        }, Clock);
     }
 
     public Task<ChatReply> ChatAsync(string message, string? model = null, bool noCache = true, ImageAttachment? image = null) =>
