@@ -35,9 +35,9 @@ public sealed record GenerationRequest(
     [property: Id(0)] string Model,
     [property: Id(1)] IReadOnlyList<ChatMessage> Messages);
 
-/// <summary>An answer from the cache, or from the model when the cache had none.</summary>
+/// <summary>An answer from the cache, or from the model when the cache had none; fresh until <see cref="ExpiresAt"/>.</summary>
 [GenerateSerializer, Immutable]
-public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool FromCache);
+public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool FromCache, [property: Id(2)] DateTimeOffset ExpiresAt);
 
 /// <summary>The answer a conversation gives to one chat command.</summary>
 [GenerateSerializer, Immutable]

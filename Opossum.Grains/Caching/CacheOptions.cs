@@ -7,4 +7,7 @@ public sealed class CacheOptions
 
     /// <summary>How long an answer stays fresh.</summary>
     public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(600);
+
+    /// <summary>Answers each silo keeps a copy of, to answer repeats without a call to the cache grain; 0 turns the copies off.</summary>
+    public int LocalEntries { get; set; } = 10_000;
 }

@@ -32,7 +32,7 @@ public sealed class ResponseCacheGrain(
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
-            return new CachedGeneration(cached, FromCache: true);
+            return new CachedGeneration(cached, FromCache: true, entry.State.ExpiresAt);
 
         var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
         await _pendingWrite;
@@ -40,7 +40,7 @@ public sealed class ResponseCacheGrain(
         entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
         // The activation answers from memory at once; persisting the entry happens behind the response, in the request's trace.
         _pendingWrite = BackgroundWork.Run("cache.write", WriteEntryAsync);
-        return new CachedGeneration(generation, FromCache: false);
+        return new CachedGeneration(generation, FromCache: false, entry.State.ExpiresAt);
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _pendingWrite;
@@ -63,6 +63,7 @@ public sealed class ResponseCacheGrain(
     {
         using var activity = Source.StartActivity(Spans.CacheGet);
         activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
+        activity?.SetTag(Tags.CacheLayer, "grain");
         var hit = entry.State.Generation is not null && entry.State.ExpiresAt > time.GetUtcNow();
         activity?.SetTag(Tags.CacheHit, hit);
         counters.Record(hit);

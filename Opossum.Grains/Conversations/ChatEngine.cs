@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Caching;
 using Opossum.Grains.Routing;
+using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Conversations;
 
@@ -14,6 +15,8 @@ public sealed class ChatEngine(
     IGrainFactory grains,
     ModelRouter router,
     IOptions<ConversationOptions> options,
+    LocalAnswers localAnswers,
+    CacheCounters counters,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
     public async Task<(Generation Generation, bool Cached, string? FallbackReason)> AnswerAsync(
@@ -53,8 +56,24 @@ public sealed class ChatEngine(
     {
         if (noCache)
             return (await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
-        var answer = await grains.GetGrain<IResponseCacheGrain>(CacheKey.For(request)).GetOrGenerate(request, cancellationToken);
+        var key = CacheKey.For(request);
+        if (FindLocally(key) is { } known)
+            return (known, true);
+        var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
+        localAnswers.Keep(key, answer.Generation, answer.ExpiresAt);
         return (answer.Generation, answer.FromCache);
+    }
+
+    // A hit on this silo's copy is traced and counted like one in the cache grain; a miss here is the grain's to trace and count.
+    private Generation? FindLocally(string key)
+    {
+        if (localAnswers.Find(key) is not { } known) return null;
+        using var activity = Source.StartActivity(Spans.CacheGet);
+        activity?.SetTag(Tags.CacheKey, key);
+        activity?.SetTag(Tags.CacheLayer, "silo");
+        activity?.SetTag(Tags.CacheHit, true);
+        counters.Record(hit: true);
+        return known;
     }
 
     // Earlier images are not resent: only their hash is kept, so context stays small.

@@ -35,7 +35,8 @@ public static class OpossumSiloExtensions
         services.AddOptions<ModelGrainOptions>().Bind(configuration.GetSection(ModelGrainOptions.Section))
             .Validate(o => o.MaxConcurrency > 0, "Opossum:ModelGrain:MaxConcurrency must be at least 1.").ValidateOnStart();
         services.AddOptions<CacheOptions>().Bind(configuration.GetSection(CacheOptions.Section))
-            .Validate(o => o.Ttl > TimeSpan.Zero, "Opossum:Cache:Ttl must be positive.").ValidateOnStart();
+            .Validate(o => o.Ttl > TimeSpan.Zero, "Opossum:Cache:Ttl must be positive.")
+            .Validate(o => o.LocalEntries >= 0, "Opossum:Cache:LocalEntries must not be negative.").ValidateOnStart();
         services.AddOptions<ConversationOptions>().Bind(configuration.GetSection(ConversationOptions.Section))
             .Validate(o => o.ContextExchanges > 0, "Opossum:Conversations:ContextExchanges must be at least 1.").ValidateOnStart();
         services.AddOptions<AvailabilityOptions>().Bind(configuration.GetSection(AvailabilityOptions.Section))
@@ -61,6 +62,7 @@ public static class OpossumSiloExtensions
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<ModelRouter>();
         services.AddSingleton<CacheCounters>();
+        services.AddSingleton<LocalAnswers>();
         services.AddSingleton<ChatEngine>();
         return silo;
     }

@@ -60,6 +60,7 @@ public static class OpossumTelemetry
         public const string ServiceAvailable = "service.available";
         public const string CacheKey = "cache.key";
         public const string CacheHit = "cache.hit";
+        public const string CacheLayer = "cache.layer";
         public const string Service = "service";
         public const string GenAiOperationName = "gen_ai.operation.name";
         public const string GenAiProviderName = "gen_ai.provider.name";

@@ -1,8 +1,15 @@
 namespace Opossum.Bench;
 
-/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --soak N, --backend-latency MS.</summary>
+/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --soak N, --backend-latency MS, --only a,b.</summary>
 public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, TimeSpan Warmup, TimeSpan Duration, TimeSpan SoakWarmup, TimeSpan Soak, int BackendLatencyMs)
 {
+    /// <summary>Scenario names <c>--only</c> accepts; all run by default.</summary>
+    public static readonly string[] Scenarios = ["ceiling", "cache-hit", "miss-overhead", "coalesce", "memory", "tracing-off"];
+
+    public IReadOnlySet<string> Only { get; init; } = Scenarios.ToHashSet();
+
+    public bool Runs(string scenario) => Only.Contains(scenario);
+
     public static BenchOptions Parse(string[] args)
     {
         var smoke = args.Contains("--smoke");
@@ -21,10 +28,25 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
             TimeSpan.FromSeconds(Value("--seconds", smoke ? 2 : 20)),
             TimeSpan.FromSeconds(Value("--soak-warmup", smoke ? 1 : 20)),
             TimeSpan.FromSeconds(Value("--soak", smoke ? 3 : 300)),
-            Value("--backend-latency", 50));
+            Value("--backend-latency", 50))
+        {
+            Only = OnlyScenarios(args),
+        };
+    }
+
+    private static HashSet<string> OnlyScenarios(string[] args)
+    {
+        var i = Array.IndexOf(args, "--only");
+        if (i < 0) return Scenarios.ToHashSet();
+        var names = i + 1 < args.Length ? args[i + 1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var unknown = names.Except(Scenarios).ToList();
+        if (names.Length == 0 || unknown.Count > 0)
+            throw new ArgumentException($"--only takes a comma-separated list of {string.Join(", ", Scenarios)}");
+        return names.ToHashSet();
     }
 
     public string Describe() =>
         $"{(Cluster ? "cluster" : "standalone")}, concurrency {Concurrency}, {Warmup.TotalSeconds:0} s warm-up + {Duration.TotalSeconds:0} s per scenario, " +
-        $"soak {Soak.TotalSeconds:0} s, backend latency {BackendLatencyMs} ms{(Smoke ? " (smoke)" : "")}";
+        $"soak {Soak.TotalSeconds:0} s, backend latency {BackendLatencyMs} ms{(Smoke ? " (smoke)" : "")}" +
+        (Only.Count < Scenarios.Length ? $", only {string.Join(", ", Only)}" : "");
 }

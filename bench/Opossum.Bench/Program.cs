@@ -44,12 +44,15 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         report["chatResponseBytes"] = body.Length;
 
         // --- ceiling: same harness, same body size, nothing behind it.
+        if (options.Runs("ceiling"))
+        {
         var ceilingPort = Ports.Free();
         await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
         await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
         var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
         results.Add(await Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
         Console.WriteLine(results[^1]);
+        }
     }
 
     // Each scenario also reads the gateway's runtime counters before and after: CPU and allocations per request.
@@ -64,11 +67,15 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         results.Add(measurement);
         Console.WriteLine($"{measurement}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
     }
-    await MeasureAsync("cache-hit", cachedPrompt);
-    await MeasureAsync("miss-overhead", missPrompt);
+    if (options.Runs("cache-hit"))
+        await MeasureAsync("cache-hit", cachedPrompt);
+    if (options.Runs("miss-overhead"))
+        await MeasureAsync("miss-overhead", missPrompt);
     report["gatewayCounters"] = counters;
 
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
+    if (options.Runs("coalesce"))
+    {
     var fresh = $"A brand new question {Guid.NewGuid():N}";
     var coalesceBody = Chat(fresh);
     var started = System.Diagnostics.Stopwatch.StartNew();
@@ -80,8 +87,11 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
     }));
     report["coalesce"] = new { requests = 200, answered = replies.Count(r => r), backendCalls = ollama.CallsFor(fresh), milliseconds = started.Elapsed.TotalMilliseconds };
     Console.WriteLine($"coalesce: 200 requests, {replies.Count(r => r)} answered, backend calls {ollama.CallsFor(fresh)}, {started.Elapsed.TotalMilliseconds:0} ms");
+    }
 
     // --- memory: sustained cache-hit load, every request a new one-shot conversation.
+    if (options.Runs("memory"))
+    {
     var soakWarmup = await Load.RunAsync("soak-warmup", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.SoakWarmup);
     var rssAfterWarmup = deployment.GatewayProcess.RssMiB();
     var soak = await Load.RunAsync("soak", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.Soak);
@@ -100,10 +110,13 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
     };
     Console.WriteLine($"memory: {soak.Throughput * soak.Seconds:0} one-shot chats in {options.Soak.TotalSeconds:0} s; gateway RSS {rssStart:0} MiB at start, {rssAfterWarmup:0} after warm-up, {rssEnd:0} at the end ({rssEnd / rssAfterWarmup:0.00}x)");
     Console.WriteLine("activations: " + string.Join(", ", activations.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}")));
+    }
     report["mode"] = deployment.Mode;
 }
 
 // --- tracing off: the same cache-hit load, to price the telemetry.
+if (options.Runs("tracing-off"))
+{
 await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address()))
 {
     var graphql = new Uri(quiet.Gateway, "/graphql");
@@ -111,12 +124,15 @@ await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: f
     results.Add(await Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
     Console.WriteLine(results[^1]);
 }
+}
 
 var table = Report.Build(results, backendLatency.TotalMilliseconds);
 Console.WriteLine();
 Console.WriteLine(Report.Render(table, report));
 report["scenarios"] = table;
-var path = Path.Combine(Repository.Root, "bench", "results", options.Smoke ? "smoke.json" : "latest.json");
+// Only a full run replaces the figures the docs quote.
+var file = options.Smoke ? "smoke.json" : options.Only.Count < BenchOptions.Scenarios.Length ? "partial.json" : "latest.json";
+var path = Path.Combine(Repository.Root, "bench", "results", file);
 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
 await File.WriteAllTextAsync(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
 Console.WriteLine($"written: {path}");

@@ -9,15 +9,16 @@ public static class Report
 {
     public static List<ScenarioRow> Build(List<Measurement> results, double backendMs)
     {
-        var ceiling = results.Single(r => r.Scenario == "ceiling");
-        var hit = results.Single(r => r.Scenario == "cache-hit");
-        var off = results.Single(r => r.Scenario == "cache-hit (tracing off)");
+        // With --only some scenarios are missing: their ratios are NaN.
+        var ceiling = results.SingleOrDefault(r => r.Scenario == "ceiling");
+        var hit = results.SingleOrDefault(r => r.Scenario == "cache-hit");
+        var off = results.SingleOrDefault(r => r.Scenario == "cache-hit (tracing off)");
         return results.Select(r => new ScenarioRow(r.Scenario, r.Throughput, r.P50, r.P90, r.P99, r.Errors,
-            r.Throughput / ceiling.Throughput, r.P99 / ceiling.P99,
+            r.Throughput / (ceiling?.Throughput ?? double.NaN), r.P99 / (ceiling?.P99 ?? double.NaN),
             r.Scenario switch
             {
                 "miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms",
-                "cache-hit (tracing off)" => $"tracing on/off throughput {hit.Throughput / off.Throughput:0.00}",
+                "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}",
                 _ => r.FirstError,
             })).ToList();
     }

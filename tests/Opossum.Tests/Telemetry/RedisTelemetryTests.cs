@@ -53,8 +53,15 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
     {
         using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
         var db = redis.GetDatabase();
-        var hits = (long)await db.StringGetAsync(CacheCounters.RedisHits);
-        var misses = (long)await db.StringGetAsync(CacheCounters.RedisMisses);
+        // Earlier tests' counts reach Redis up to a flush period late: start from counters that have settled.
+        long hits, misses;
+        do
+        {
+            hits = (long)await db.StringGetAsync(CacheCounters.RedisHits);
+            misses = (long)await db.StringGetAsync(CacheCounters.RedisMisses);
+            await Task.Delay(CacheCounters.FlushPeriod * 1.5);
+        }
+        while (hits != (long)await db.StringGetAsync(CacheCounters.RedisHits) || misses != (long)await db.StringGetAsync(CacheCounters.RedisMisses));
         var prompt = $"count me in redis {Guid.NewGuid():N}";
 
         await fixture.ChatAsync(prompt, noCache: false);

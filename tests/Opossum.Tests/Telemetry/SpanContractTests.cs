@@ -74,6 +74,28 @@ public sealed class SpanContractTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_repeated_prompt_is_answered_from_the_silos_copy_without_a_cache_grain_call()
+    {
+        var prompt = $"asked twice {Guid.NewGuid():N}";
+        await fixture.Gateway.ChatAsync(new { message = prompt });
+        var backendCalls = fixture.Ollama.Calls.Count(c => c.LastUserMessage == prompt);
+        var repeat = await fixture.Gateway.ChatAsync(new { message = prompt });
+        Assert.True(repeat.Data!["chat"]!["cached"]!.GetValue<bool>());
+        var traceId = repeat.Data!["chat"]!["traceId"]!.GetValue<string>();
+        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "cache.get"));
+
+        var cacheGet = Assert.Single(spans, s => s.DisplayName == "cache.get");
+        Assert.Equal(true, cacheGet.GetTagItem("cache.hit"));
+        Assert.Equal("silo", cacheGet.GetTagItem("cache.layer"));
+        Assert.Matches("^[0-9a-f]{64}$", (string)cacheGet.GetTagItem("cache.key")!);
+        // The starter's server span is the parent: no hop to the key's cache grain, no model, no backend.
+        var parent = Assert.Single(spans, s => s.SpanId == cacheGet.ParentSpanId);
+        Assert.Contains("IConversationStarterGrain", parent.DisplayName);
+        Assert.DoesNotContain(spans, s => s.DisplayName.Contains("IResponseCacheGrain") || s.DisplayName == "model.generate");
+        Assert.Equal(backendCalls, fixture.Ollama.Calls.Count(c => c.LastUserMessage == prompt));
+    }
+
+    [Fact]
     public async Task A_failed_generation_is_recorded_as_an_error_with_the_exception()
     {
         var prompt = $"fail the span {Guid.NewGuid():N}";
