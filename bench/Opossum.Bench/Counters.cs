@@ -31,3 +31,35 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
         gen2 = after.Gen2 - before.Gen2,
     };
 }
+
+/// <summary>
+/// CPU per request of the gateway process and of this harness (load generator, backend, OTLP sink),
+/// from the processes' own CPU time over the measured part of a run (after the warm-up): the machine's
+/// cores are shared, so a scenario's throughput depends on both.
+/// </summary>
+public sealed record CpuPerRequest(double GatewayMicroseconds, double HarnessMicroseconds)
+{
+    public static async Task<(Measurement, CpuPerRequest)> MeasureAsync(ChildProcess gateway, Func<IProgress<bool>, Task<Measurement>> run)
+    {
+        var harness = System.Diagnostics.Process.GetCurrentProcess();
+        TimeSpan gatewayCpu = default, harnessCpu = default;
+        // Synchronous reports: the readings happen exactly at the window's edges.
+        var window = new Window(measuring =>
+        {
+            harness.Refresh();
+            var sign = measuring ? -1 : 1;
+            gatewayCpu += sign * gateway.CpuTime();
+            harnessCpu += sign * harness.TotalProcessorTime;
+        });
+        var measurement = await run(window);
+        var requests = Math.Max(1, measurement.Measured);
+        return (measurement, new CpuPerRequest(gatewayCpu.TotalMicroseconds / requests, harnessCpu.TotalMicroseconds / requests));
+    }
+
+    private sealed class Window(Action<bool> report) : IProgress<bool>
+    {
+        public void Report(bool value) => report(value);
+    }
+
+    public override string ToString() => $"CPU per request: gateway {GatewayMicroseconds:0} µs, harness {HarnessMicroseconds:0} µs";
+}

@@ -26,13 +26,14 @@ public static class Load
     public static byte[] Json(string text) => Encoding.UTF8.GetBytes(text);
 
     public static async Task<Measurement> RunAsync(string name, HttpClient http, Func<int, HttpRequestMessage> request,
-        int concurrency, TimeSpan warmup, TimeSpan duration)
+        int concurrency, TimeSpan warmup, TimeSpan duration, IProgress<bool>? window = null)
     {
         var clock = Stopwatch.StartNew();
         var measureFrom = warmup;
         var stopAt = warmup + duration;
         var latencies = new List<long>[concurrency];
         var errors = 0L;
+        var sent = 0L;
         string? firstError = null;
         var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
         {
@@ -55,6 +56,7 @@ public static class Load
                     problem = ex.Message;
                 }
                 var elapsed = Stopwatch.GetTimestamp() - started;
+                Interlocked.Increment(ref sent);
                 if (clock.Elapsed < measureFrom) continue;
                 if (ok) mine.Add(elapsed);
                 else
@@ -64,10 +66,14 @@ public static class Load
                 }
             }
         })).ToList();
+        // The window reports true when the measured part starts and false when it ends.
+        await Task.Delay(warmup);
+        window?.Report(true);
         await Task.WhenAll(workers);
+        window?.Report(false);
         var all = latencies.SelectMany(l => l).Order().ToArray();
         return new Measurement(name, concurrency, duration.TotalSeconds, all.Length / duration.TotalSeconds,
-            Percentile(all, 0.50), Percentile(all, 0.90), Percentile(all, 0.99), errors, firstError);
+            Percentile(all, 0.50), Percentile(all, 0.90), Percentile(all, 0.99), errors, firstError) { Sent = sent };
     }
 
     private static double Percentile(long[] sorted, double p) =>
@@ -75,4 +81,11 @@ public static class Load
 }
 
 /// <summary>One scenario's figures; latencies in milliseconds.</summary>
-public sealed record Measurement(string Scenario, int Concurrency, double Seconds, double Throughput, double P50, double P90, double P99, long Errors, string? FirstError);
+public sealed record Measurement(string Scenario, int Concurrency, double Seconds, double Throughput, double P50, double P90, double P99, long Errors, string? FirstError)
+{
+    /// <summary>Requests answered or failed after the warm-up.</summary>
+    public long Measured => (long)Math.Round(Throughput * Seconds) + Errors;
+
+    /// <summary>Requests sent in all, warm-up included.</summary>
+    public long Sent { get; init; }
+}

@@ -43,6 +43,15 @@ public sealed class ChildProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException($"{project} is not built: {path}");
     }
 
+    /// <summary>CPU time the process has used so far (user + system, from /proc).</summary>
+    public TimeSpan CpuTime()
+    {
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the whole line, in clock ticks (100 Hz).
+        var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return TimeSpan.FromSeconds((long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0);
+    }
+
     /// <summary>Resident set size from /proc, in MiB.</summary>
     public double RssMiB()
     {

@@ -17,11 +17,16 @@ Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemory
 var backendLatency = TimeSpan.FromMilliseconds(options.BackendLatencyMs);
 var ollama = new Servers.Ollama(backendLatency);
 await using var backend = await Servers.StartAsync(ollama.Map);
-await using var sink = await Servers.StartAsync(Servers.MapSink);
+var spans = new Servers.Sink();
+await using var sink = await Servers.StartAsync(spans.Map);
 using var http = Load.Client(Math.Max(options.Concurrency, 200));
 var results = new List<Measurement>();
+var cpuPerRequest = new Dictionary<string, CpuPerRequest>();
+var spansPerRequest = new Dictionary<string, double>();
 var report = new Dictionary<string, object?>
 {
+    ["cpuPerRequest"] = cpuPerRequest,
+    ["spansExportedPerRequest"] = spansPerRequest,
     ["machine"] = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
     ["options"] = options,
     ["startedAt"] = DateTimeOffset.UtcNow,
@@ -34,6 +39,7 @@ var cachedPrompt = Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, v
 var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
+if (BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s)))
 await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address()))
 {
     var graphql = new Uri(deployment.Gateway, "/graphql");
@@ -50,8 +56,11 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
         await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
         var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
-        results.Add(await Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
-        Console.WriteLine(results[^1]);
+        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(ceiling,
+            window => Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
+        cpuPerRequest["ceiling"] = cpu;
+        results.Add(measurement);
+        Console.WriteLine($"{measurement}\n  {cpu}");
         }
     }
 
@@ -60,17 +69,31 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
     async Task MeasureAsync(string name, byte[] body)
     {
         var before = await Counters.ReadAsync(http, deployment.Gateway);
-        var measurement = await Load.RunAsync(name, http, _ => Load.Post(graphql, body), options.Concurrency, options.Warmup, options.Duration);
+        var spansBefore = spans.Spans;
+        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(deployment.GatewayProcess,
+            window => Load.RunAsync(name, http, _ => Load.Post(graphql, body), options.Concurrency, options.Warmup, options.Duration, window));
         var after = await Counters.ReadAsync(http, deployment.Gateway);
-        // Warm-up requests are in the counters too: count them from the measured rate.
-        counters[name] = Counters.PerRequest(before, after, measurement.Throughput * (options.Warmup + options.Duration).TotalSeconds);
+        // Warm-up requests are in the counters too.
+        counters[name] = Counters.PerRequest(before, after, measurement.Sent);
+        cpuPerRequest[name] = cpu;
+        // Spans still in the exporter's batch arrive within its schedule (5 s).
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        spansPerRequest[name] = (spans.Spans - spansBefore) / (double)Math.Max(1, measurement.Sent);
         results.Add(measurement);
-        Console.WriteLine($"{measurement}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
+        Console.WriteLine($"{measurement}\n  {cpu}; spans exported per request {spansPerRequest[name]:0.00}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
     }
     if (options.Runs("cache-hit"))
         await MeasureAsync("cache-hit", cachedPrompt);
     if (options.Runs("miss-overhead"))
+    {
+        // The backend alone, called the way the gateway calls it: what the loopback server itself adds to its 50 ms.
+        var direct = Load.Json(JsonSerializer.Serialize(new { model = "gemma3:1b", stream = false, messages = new[] { new { role = "user", content = "Tell me something new about opossums." } } }));
+        var backendChat = new Uri(backend.Address(), "/api/chat");
+        var alone = await Load.RunAsync("backend alone", http, _ => Load.Post(backendChat, direct), options.Concurrency, options.Warmup, options.Duration);
+        results.Add(alone);
+        Console.WriteLine(alone);
         await MeasureAsync("miss-overhead", missPrompt);
+    }
     report["gatewayCounters"] = counters;
 
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
@@ -121,8 +144,11 @@ await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: f
 {
     var graphql = new Uri(quiet.Gateway, "/graphql");
     using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
-    results.Add(await Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration));
-    Console.WriteLine(results[^1]);
+    var (measurement, cpu) = await CpuPerRequest.MeasureAsync(quiet.GatewayProcess,
+        window => Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
+    cpuPerRequest[measurement.Scenario] = cpu;
+    results.Add(measurement);
+    Console.WriteLine($"{measurement}\n  {cpu}");
 }
 }
 

@@ -13,11 +13,14 @@ public static class Report
         var ceiling = results.SingleOrDefault(r => r.Scenario == "ceiling");
         var hit = results.SingleOrDefault(r => r.Scenario == "cache-hit");
         var off = results.SingleOrDefault(r => r.Scenario == "cache-hit (tracing off)");
+        var alone = results.SingleOrDefault(r => r.Scenario == "backend alone");
         return results.Select(r => new ScenarioRow(r.Scenario, r.Throughput, r.P50, r.P90, r.P99, r.Errors,
             r.Throughput / (ceiling?.Throughput ?? double.NaN), r.P99 / (ceiling?.P99 ?? double.NaN),
             r.Scenario switch
             {
-                "miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms",
+                "miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms" +
+                    (alone is null ? "" : $" (vs the backend alone: p50 {r.P50 - alone.P50:0.00} ms, p99 {r.P99 - alone.P99:0.00} ms)"),
+                "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
                 "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}",
                 _ => r.FirstError,
             })).ToList();

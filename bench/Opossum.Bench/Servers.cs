@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace Opossum.Bench;
 
 /// <summary>Small Kestrel servers the harness needs: Ollama's protocol with a fixed latency, an OTLP sink, the ceiling endpoint.</summary>
-public static class Servers
+public static partial class Servers
 {
     public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0)
     {
@@ -31,6 +31,7 @@ public static class Servers
     public sealed class Ollama(TimeSpan latency)
     {
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _calls = new();
+        private readonly PreciseDelays _delays = new();
 
         public int CallsFor(string prompt) => _calls.GetValueOrDefault(prompt);
 
@@ -42,7 +43,7 @@ public static class Servers
                 var body = await JsonNode.ParseAsync(request.Body);
                 var prompt = body!["messages"]!.AsArray()[^1]!["content"]!.GetValue<string>();
                 _calls.AddOrUpdate(prompt, 1, (_, n) => n + 1);
-                await Task.Delay(latency);
+                await _delays.Delay(latency);
                 return Results.Json(new
                 {
                     model = body["model"]!.GetValue<string>(),
@@ -55,14 +56,118 @@ public static class Servers
         }
     }
 
+    /// <summary>
+    /// Delays accurate to a fraction of a millisecond. Task.Delay rides the runtime's timer queue, which
+    /// on this machine fires 2-3 ms late (Task.Delay(50) takes 52.4 ms at p50), and Monitor.Wait takes
+    /// whole milliseconds; the backend's latency must be the configured one, or the gateway would be
+    /// charged for the timer's lateness. Every delay of one server has the same length, so deadlines
+    /// arrive in order: one thread sleeps (usleep) until the oldest is due.
+    /// </summary>
+    private sealed partial class PreciseDelays
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(long At, TaskCompletionSource Done)> _due = new();
+        private readonly SemaphoreSlim _queued = new(0);
+
+        public PreciseDelays() => new Thread(Run) { IsBackground = true, Name = "backend delays" }.Start();
+
+        public Task Delay(TimeSpan delay)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _due.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency), done));
+            _queued.Release();
+            return done.Task;
+        }
+
+        private void Run()
+        {
+            while (true)
+            {
+                _queued.Wait();
+                _due.TryDequeue(out var next);
+                var remaining = System.Diagnostics.Stopwatch.GetElapsedTime(System.Diagnostics.Stopwatch.GetTimestamp(), next.At);
+                if (remaining > TimeSpan.Zero)
+                    Sleep(remaining);
+                next.Done.TrySetResult();
+            }
+        }
+
+        private static void Sleep(TimeSpan time)
+        {
+            if (OperatingSystem.IsLinux())
+                usleep((uint)Math.Ceiling(time.TotalMicroseconds));
+            else
+                Thread.Sleep((int)Math.Ceiling(time.TotalMilliseconds));
+        }
+
+        [System.Runtime.InteropServices.LibraryImport("libc")]
+        private static partial int usleep(uint microseconds);
+    }
+
     /// <summary>A typical short answer (~200 bytes).</summary>
     public const string Answer = "Opossums are marsupials native to the Americas. They eat ticks, play dead when threatened, and are largely immune to snake venom. The Virginia opossum is the only one found north of Mexico.";
 
-    /// <summary>Accepts OTLP posts and throws them away.</summary>
-    public static void MapSink(WebApplication app)
+    /// <summary>Accepts OTLP posts, counts the spans that arrive and throws them away.</summary>
+    public sealed class Sink
     {
-        app.MapPost("/v1/traces", async (HttpRequest r) => { await r.Body.CopyToAsync(Stream.Null); return Results.Ok(); });
-        app.MapPost("/v1/metrics", async (HttpRequest r) => { await r.Body.CopyToAsync(Stream.Null); return Results.Ok(); });
+        private long _spans;
+
+        public long Spans => Interlocked.Read(ref _spans);
+
+        public void Map(WebApplication app)
+        {
+            app.MapPost("/v1/traces", async (HttpRequest r) =>
+            {
+                using var body = new MemoryStream();
+                await r.Body.CopyToAsync(body);
+                Interlocked.Add(ref _spans, CountSpans(body.GetBuffer().AsSpan(0, (int)body.Length)));
+                return Results.Ok();
+            });
+            app.MapPost("/v1/metrics", async (HttpRequest r) => { await r.Body.CopyToAsync(Stream.Null); return Results.Ok(); });
+        }
+
+        // ExportTraceServiceRequest: resource_spans = 1 { scope_spans = 2 { spans = 2 } }, all length-delimited.
+        private static long CountSpans(ReadOnlySpan<byte> request)
+        {
+            long spans = 0;
+            foreach (var resourceSpans in Fields(request, 1))
+                foreach (var scopeSpans in Fields(request.Slice(resourceSpans.Start, resourceSpans.Length), 2))
+                    spans += Fields(request.Slice(resourceSpans.Start, resourceSpans.Length).Slice(scopeSpans.Start, scopeSpans.Length), 2).Count;
+            return spans;
+        }
+
+        private static List<(int Start, int Length)> Fields(ReadOnlySpan<byte> message, int number)
+        {
+            var found = new List<(int, int)>();
+            var i = 0;
+            while (i < message.Length)
+            {
+                var key = Varint(message, ref i);
+                switch ((int)(key & 7))
+                {
+                    case 0: Varint(message, ref i); break;
+                    case 1: i += 8; break;
+                    case 5: i += 4; break;
+                    case 2:
+                        var length = (int)Varint(message, ref i);
+                        if ((int)(key >> 3) == number) found.Add((i, length));
+                        i += length;
+                        break;
+                    default: throw new InvalidDataException($"unexpected protobuf wire type {key & 7}");
+                }
+            }
+            return found;
+        }
+
+        private static ulong Varint(ReadOnlySpan<byte> data, ref int i)
+        {
+            ulong value = 0;
+            for (var shift = 0; ; shift += 7)
+            {
+                var b = data[i++];
+                value |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80) return value;
+            }
+        }
     }
 
     /// <summary>The ceiling: a bare endpoint that reads the request and answers a fixed JSON body.</summary>
