@@ -41,26 +41,25 @@ public static class TelemetryExtensions
             builder.Services.AddSingleton<ITraceSummaryStore, InMemoryTraceSummaryStore>();
         }
 
-        static bool X(string n) => Environment.GetEnvironmentVariable(n) == "1";
-        var otel = builder.Services.AddOpenTelemetry()
+        builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource
                 .AddService(settings.ServiceName, serviceVersion: settings.ServiceVersion, autoGenerateServiceInstanceId: true)
                 .AddAttributes([
                     new("environment", settings.Environment),
                     new("deployment.environment.name", settings.Environment),
                 ]))
-            .WithTracing(tracing => { tracing
-                .AddSource(X("EXP_NOGQL") ? ["Opossum", "Microsoft.Orleans.Application"] : TraceSources)
-                .AddProcessor(new UntracedGrainCallProcessor());
-                if (!X("EXP_NOSUMMARY")) tracing.AddProcessor(sp => new TraceSummaryProcessor(sp.GetRequiredService<ITraceSummaryStore>(), settings.ServiceName));
-                tracing.AddAspNetCoreInstrumentation(o => o.Filter = context => !IsUntracedPath(context.Request.Path))
-                .AddHttpClientInstrumentation();
-                if (!X("EXP_NOEXPORT")) tracing.AddOtlpExporter(o =>
+            .WithTracing(tracing => tracing
+                .AddSource(TraceSources)
+                .AddProcessor(new UntracedGrainCallProcessor())
+                .AddProcessor(sp => new TraceSummaryProcessor(sp.GetRequiredService<ITraceSummaryStore>(), settings.ServiceName))
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsUntracedPath(context.Request.Path))
+                .AddHttpClientInstrumentation()
+                .AddOtlpExporter(o =>
                 {
                     o.Protocol = OtlpExportProtocol.HttpProtobuf;
                     o.Endpoint = settings.TracesEndpoint;
-                }); });
-            if (!X("EXP_NOMETRICS")) otel.WithMetrics(metrics => metrics
+                }))
+            .WithMetrics(metrics => metrics
                 .AddMeter(Meters)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
