@@ -105,4 +105,4 @@ public sealed record CacheCounts([property: Id(0)] long Hits, [property: Id(1)] 
 
 /// <summary>Whether a generation may be sent to a service, and whether it has failures a success would reset.</summary>
 [GenerateSerializer, Immutable]
-public sealed record Admission([property: Id(0)] bool Allowed, [property: Id(1)] bool CountingFailures);
+public sealed record Admission([property: Id(0)] bool Allowed, [property: Id(1)] bool CountingFailures, [property: Id(2)] TimeSpan? StandsFor = null);

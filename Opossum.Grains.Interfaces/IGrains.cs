@@ -37,6 +37,9 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>Latency and error figures of this model.</summary>
     Task<ModelStats> GetStats();
+
+    /// <summary>The service is no longer healthy: ask it before each generation again.</summary>
+    Task RevokeAdmission();
 }
 
 /// <summary>Availability of one backend service (ollama, gemini), checked on a timer.</summary>
@@ -54,8 +57,13 @@ public interface IServiceGrain : IGrainWithStringKey
     /// </summary>
     Task<bool> AllowRequest();
 
-    /// <summary><see cref="AllowRequest"/>, and whether failures are being counted (so a success is worth reporting).</summary>
-    Task<Admission> Admit();
+    /// <summary>
+    /// <see cref="AllowRequest"/> for the model grain <paramref name="model"/>, and whether failures are
+    /// being counted (so a success is worth reporting). While the service is healthy the admission
+    /// stands (<see cref="Admission.StandsFor"/>): the model sends without asking again until the
+    /// service revokes it (<see cref="IModelGrain.RevokeAdmission"/>) or it runs out.
+    /// </summary>
+    Task<Admission> Admit(string model);
 
     /// <summary>A generation succeeded (passive report).</summary>
     [OneWay]

@@ -40,11 +40,23 @@ public sealed class ServiceGrain(
 {
     private Task<ServiceHealth>? _runningCheck;
 
+    /// <summary>Model grains holding a standing admission; told when the service stops being healthy.</summary>
+    private readonly HashSet<string> _standing = new(StringComparer.Ordinal);
+
     private string Name => this.GetPrimaryKeyString();
     private AvailabilityOptions Options => options.Value;
     private ServiceHealthState S => health.State;
     private bool CircuitOpen => S.OpenedAt is not null;
     private bool CoolingDown => S.OpenedAt is { } opened && time.GetUtcNow() < opened + Options.CoolDown;
+
+    /// <summary>Nothing to count or watch: admissions may stand until revoked.</summary>
+    private bool Healthy => !CircuitOpen && S.ConsecutiveFailures == 0 && S.State is ServiceState.Online or ServiceState.Degraded;
+
+    /// <summary>
+    /// How long a standing admission lasts without news: revocation is the rule; this bound only
+    /// matters if this activation was lost (another silo took over) along with the list of holders.
+    /// </summary>
+    public static readonly TimeSpan StandingAdmission = TimeSpan.FromSeconds(10);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -67,8 +79,16 @@ public sealed class ServiceGrain(
     public Task<ServiceHealth> Check() =>
         _runningCheck is { IsCompleted: false } running ? running : _runningCheck = RunCheckAsync();
 
-    public async Task<Admission> Admit() =>
-        new(await AllowRequest(), S.ConsecutiveFailures > 0 || S.State == ServiceState.Unknown);
+    public async Task<Admission> Admit(string model)
+    {
+        var allowed = await AllowRequest();
+        if (allowed && Healthy && backends.Find(Name) is not null)
+        {
+            _standing.Add(model);
+            return new Admission(true, CountingFailures: false, StandingAdmission);
+        }
+        return new Admission(allowed, S.ConsecutiveFailures > 0 || S.State == ServiceState.Unknown);
+    }
 
     public async Task<bool> AllowRequest()
     {
@@ -170,6 +190,16 @@ public sealed class ServiceGrain(
     {
         await health.WriteStateAsync();
         Publish();
+        if (!Healthy && _standing.Count > 0)
+            await RevokeStandingAdmissionsAsync();
+    }
+
+    // Awaited, so a check or report that made the service unhealthy completes only once every holder knows.
+    private async Task RevokeStandingAdmissionsAsync()
+    {
+        var holders = _standing.ToList();
+        _standing.Clear();
+        await Task.WhenAll(holders.Select(model => GrainFactory.GetGrain<IModelGrain>(model).RevokeAdmission()));
     }
 
     private void Publish() => SetServiceAvailable(Name, Snapshot().Available);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
@@ -10,13 +11,15 @@ namespace Opossum.Grains.Models;
 /// <summary>
 /// Generation for one model. Reentrant so a slow generation never blocks the others; a semaphore
 /// bounds how many run at once against the backend. Asks the service grain before sending (an
-/// open circuit refuses at once) and reports every outcome to it.
+/// open circuit refuses at once) unless it holds a standing admission (the service is healthy and
+/// revokes the admission when it no longer is), and reports the outcomes that matter to it.
 /// </summary>
 [Reentrant]
 public sealed class ModelGrain(
     IOptions<ModelCatalogOptions> catalog,
     IOptions<ModelGrainOptions> options,
-    BackendRegistry backends) : Grain, IModelGrain
+    BackendRegistry backends,
+    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IModelGrain
 {
     private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrency, options.Value.MaxConcurrency);
     private long _requests;
@@ -24,6 +27,8 @@ public sealed class ModelGrain(
     private int _inFlight;
     private double? _lastLatencyMs;
     private double _totalLatencyMs;
+    private DateTimeOffset _standingUntil = DateTimeOffset.MinValue;
+    private int _revocations;
 
     public async Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
@@ -40,7 +45,7 @@ public sealed class ModelGrain(
         {
             var backend = backends.Find(model.Backend) ?? throw new OpossumException(ErrorCodes.BackendUnavailable,
                 $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
-            var admission = await service.Admit();
+            var admission = time.GetUtcNow() < _standingUntil ? Standing : await AdmitAsync(service);
             if (!admission.Allowed)
                 throw await CircuitOpenAsync(service);
 
@@ -57,6 +62,7 @@ public sealed class ModelGrain(
             }
             catch (OpossumException ex) when (ex.ServiceFault)
             {
+                _standingUntil = DateTimeOffset.MinValue; // the service is about to count failures: ask it again
                 service.ReportFailure(ex.Message).Ignore();
                 throw;
             }
@@ -84,6 +90,26 @@ public sealed class ModelGrain(
     public Task<ModelStats> GetStats() => Task.FromResult(new ModelStats(
         this.GetPrimaryKeyString(), _requests, _errors, _inFlight, _lastLatencyMs,
         _requests == 0 ? null : _totalLatencyMs / _requests));
+
+    public Task RevokeAdmission()
+    {
+        _standingUntil = DateTimeOffset.MinValue;
+        _revocations++;
+        return Task.CompletedTask;
+    }
+
+    private static readonly Admission Standing = new(true, CountingFailures: false);
+
+    private async Task<Admission> AdmitAsync(IServiceGrain service)
+    {
+        var requested = time.GetUtcNow();
+        var revocations = _revocations;
+        var admission = await service.Admit(this.GetPrimaryKeyString());
+        // A revocation that overtook this answer wins: the admission no longer stands.
+        if (admission.StandsFor is { } standsFor && revocations == _revocations)
+            _standingUntil = requested + standsFor;
+        return admission;
+    }
 
     private static async Task<OpossumException> CircuitOpenAsync(IServiceGrain service)
     {

@@ -39,7 +39,8 @@ var cachedPrompt = Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, v
 var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
-if (BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s)))
+var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s));
+if (tracingOnScenarios)
 await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address()))
 {
     var graphql = new Uri(deployment.Gateway, "/graphql");
@@ -52,15 +53,15 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         // --- ceiling: same harness, same body size, nothing behind it.
         if (options.Runs("ceiling"))
         {
-        var ceilingPort = Ports.Free();
-        await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
-        await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
-        var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
-        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(ceiling,
-            window => Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
-        cpuPerRequest["ceiling"] = cpu;
-        results.Add(measurement);
-        Console.WriteLine($"{measurement}\n  {cpu}");
+            var ceilingPort = Ports.Free();
+            await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
+            await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
+            var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
+            var (measurement, cpu) = await CpuPerRequest.MeasureAsync(ceiling,
+                window => Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
+            cpuPerRequest["ceiling"] = cpu;
+            results.Add(measurement);
+            Console.WriteLine($"{measurement}\n  {cpu}");
         }
     }
 
@@ -99,40 +100,40 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
     if (options.Runs("coalesce"))
     {
-    var fresh = $"A brand new question {Guid.NewGuid():N}";
-    var coalesceBody = Chat(fresh);
-    var started = System.Diagnostics.Stopwatch.StartNew();
-    var replies = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
-    {
-        using var response = await http.SendAsync(Load.Post(graphql, coalesceBody));
-        var text = await response.Content.ReadAsStringAsync();
-        return response.IsSuccessStatusCode && !text.Contains("\"errors\"");
-    }));
-    report["coalesce"] = new { requests = 200, answered = replies.Count(r => r), backendCalls = ollama.CallsFor(fresh), milliseconds = started.Elapsed.TotalMilliseconds };
-    Console.WriteLine($"coalesce: 200 requests, {replies.Count(r => r)} answered, backend calls {ollama.CallsFor(fresh)}, {started.Elapsed.TotalMilliseconds:0} ms");
+        var fresh = $"A brand new question {Guid.NewGuid():N}";
+        var coalesceBody = Chat(fresh);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var replies = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
+        {
+            using var response = await http.SendAsync(Load.Post(graphql, coalesceBody));
+            var text = await response.Content.ReadAsStringAsync();
+            return response.IsSuccessStatusCode && !text.Contains("\"errors\"");
+        }));
+        report["coalesce"] = new { requests = 200, answered = replies.Count(r => r), backendCalls = ollama.CallsFor(fresh), milliseconds = started.Elapsed.TotalMilliseconds };
+        Console.WriteLine($"coalesce: 200 requests, {replies.Count(r => r)} answered, backend calls {ollama.CallsFor(fresh)}, {started.Elapsed.TotalMilliseconds:0} ms");
     }
 
     // --- memory: sustained cache-hit load, every request a new one-shot conversation.
     if (options.Runs("memory"))
     {
-    var soakWarmup = await Load.RunAsync("soak-warmup", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.SoakWarmup);
-    var rssAfterWarmup = deployment.GatewayProcess.RssMiB();
-    var soak = await Load.RunAsync("soak", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.Soak);
-    var rssEnd = deployment.GatewayProcess.RssMiB();
-    await Task.Delay(TimeSpan.FromSeconds(2)); // let the last one-shot activations go
-    var activations = await deployment.ActivationsAsync();
-    report["memory"] = new
-    {
-        seconds = options.Soak.TotalSeconds,
-        requests = (long)(soak.Throughput * soak.Seconds),
-        throughput = soak.Throughput,
-        errors = soak.Errors,
-        rssMiB = new { start = rssStart, afterWarmup = rssAfterWarmup, end = rssEnd },
-        growth = rssEnd / rssAfterWarmup,
-        activations,
-    };
-    Console.WriteLine($"memory: {soak.Throughput * soak.Seconds:0} one-shot chats in {options.Soak.TotalSeconds:0} s; gateway RSS {rssStart:0} MiB at start, {rssAfterWarmup:0} after warm-up, {rssEnd:0} at the end ({rssEnd / rssAfterWarmup:0.00}x)");
-    Console.WriteLine("activations: " + string.Join(", ", activations.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}")));
+        var soakWarmup = await Load.RunAsync("soak-warmup", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.SoakWarmup);
+        var rssAfterWarmup = deployment.GatewayProcess.RssMiB();
+        var soak = await Load.RunAsync("soak", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.Soak);
+        var rssEnd = deployment.GatewayProcess.RssMiB();
+        await Task.Delay(TimeSpan.FromSeconds(2)); // let the last one-shot activations go
+        var activations = await deployment.ActivationsAsync();
+        report["memory"] = new
+        {
+            seconds = options.Soak.TotalSeconds,
+            requests = (long)(soak.Throughput * soak.Seconds),
+            throughput = soak.Throughput,
+            errors = soak.Errors,
+            rssMiB = new { start = rssStart, afterWarmup = rssAfterWarmup, end = rssEnd },
+            growth = rssEnd / rssAfterWarmup,
+            activations,
+        };
+        Console.WriteLine($"memory: {soak.Throughput * soak.Seconds:0} one-shot chats in {options.Soak.TotalSeconds:0} s; gateway RSS {rssStart:0} MiB at start, {rssAfterWarmup:0} after warm-up, {rssEnd:0} at the end ({rssEnd / rssAfterWarmup:0.00}x)");
+        Console.WriteLine("activations: " + string.Join(", ", activations.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}")));
     }
     report["mode"] = deployment.Mode;
 }
@@ -140,16 +141,16 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
 // --- tracing off: the same cache-hit load, to price the telemetry.
 if (options.Runs("tracing-off"))
 {
-await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address()))
-{
-    var graphql = new Uri(quiet.Gateway, "/graphql");
-    using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
-    var (measurement, cpu) = await CpuPerRequest.MeasureAsync(quiet.GatewayProcess,
-        window => Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
-    cpuPerRequest[measurement.Scenario] = cpu;
-    results.Add(measurement);
-    Console.WriteLine($"{measurement}\n  {cpu}");
-}
+    await using (var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address()))
+    {
+        var graphql = new Uri(quiet.Gateway, "/graphql");
+        using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
+        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(quiet.GatewayProcess,
+            window => Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
+        cpuPerRequest[measurement.Scenario] = cpu;
+        results.Add(measurement);
+        Console.WriteLine($"{measurement}\n  {cpu}");
+    }
 }
 
 var table = Report.Build(results, backendLatency.TotalMilliseconds);
@@ -157,7 +158,9 @@ Console.WriteLine();
 Console.WriteLine(Report.Render(table, report));
 report["scenarios"] = table;
 // Only a full run replaces the figures the docs quote.
-var file = options.Smoke ? "smoke.json" : options.Only.Count < BenchOptions.Scenarios.Length ? "partial.json" : "latest.json";
+var file = options.Smoke ? "smoke.json"
+    : options.Only.Count < BenchOptions.Scenarios.Length ? "partial.json"
+    : options.Cluster ? "latest-cluster.json" : "latest.json";
 var path = Path.Combine(Repository.Root, "bench", "results", file);
 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
 await File.WriteAllTextAsync(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));

@@ -29,10 +29,14 @@ public static class Report
     public static string Render(List<ScenarioRow> rows, Dictionary<string, object?> report)
     {
         var text = new StringBuilder();
-        text.AppendLine($"| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | req/s vs ceiling | p99 vs ceiling | note |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        var cpu = report.GetValueOrDefault("cpuPerRequest") as IReadOnlyDictionary<string, CpuPerRequest> ?? new Dictionary<string, CpuPerRequest>();
+        text.AppendLine($"| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | req/s vs ceiling | p99 vs ceiling | CPU/request gateway · harness | note |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
         foreach (var r in rows)
-            text.AppendLine($"| {r.Scenario} | {r.Throughput:0} | {r.P50:0.00} | {r.P90:0.00} | {r.P99:0.00} | {r.Errors} | {r.ThroughputVsCeiling:0.00} | {r.P99VsCeiling:0.00} | {r.Note} |");
+        {
+            var used = cpu.TryGetValue(r.Scenario, out var c) ? $"{c.GatewayMicroseconds:0} µs · {c.HarnessMicroseconds:0} µs" : "";
+            text.AppendLine($"| {r.Scenario} | {r.Throughput:0} | {r.P50:0.00} | {r.P90:0.00} | {r.P99:0.00} | {r.Errors} | {r.ThroughputVsCeiling:0.00} | {r.P99VsCeiling:0.00} | {used} | {r.Note} |");
+        }
         return text.ToString();
     }
 }

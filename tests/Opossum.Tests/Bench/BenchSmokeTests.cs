@@ -27,9 +27,13 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(0, bench.ExitCode);
         var report = JsonNode.Parse(await File.ReadAllTextAsync(results))!;
         var scenarios = report["scenarios"]!.AsArray();
-        Assert.Equal(["ceiling", "cache-hit", "miss-overhead", "cache-hit (tracing off)"], scenarios.Select(s => s!["Scenario"]!.GetValue<string>()));
+        Assert.Equal(["ceiling", "cache-hit", "backend alone", "miss-overhead", "cache-hit (tracing off)"], scenarios.Select(s => s!["Scenario"]!.GetValue<string>()));
         Assert.All(scenarios, s => Assert.Equal(0, s!["Errors"]!.GetValue<long>()));
         Assert.All(scenarios, s => Assert.True(s!["Throughput"]!.GetValue<double>() > 0));
+        // Every span of a cached chat reaches the collector: none dropped by the exporter's queue under load.
+        Assert.InRange(report["spansExportedPerRequest"]!["cache-hit"]!.GetValue<double>(), 4.9, 5.2);
+        Assert.All(["ceiling", "cache-hit", "miss-overhead", "cache-hit (tracing off)"],
+            name => Assert.True(report["cpuPerRequest"]![name]!["GatewayMicroseconds"]!.GetValue<double>() > 0, name));
         Assert.Equal(1, report["coalesce"]!["backendCalls"]!.GetValue<int>());
         Assert.Equal(200, report["coalesce"]!["answered"]!.GetValue<int>());
         Assert.True(report["memory"]!["rssMiB"]!["end"]!.GetValue<double>() > 0);

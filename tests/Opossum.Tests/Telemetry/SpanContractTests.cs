@@ -96,6 +96,21 @@ public sealed class SpanContractTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_healthy_service_is_not_asked_before_every_generation()
+    {
+        // The first generations may ask (and reset counted failures of earlier tests); then the admission stands.
+        for (var i = 0; i < 2; i++)
+            await fixture.Gateway.ChatAsync(new { message = $"warm the admission {Guid.NewGuid():N}", noCache = true });
+
+        var result = await fixture.Gateway.ChatAsync(new { message = $"no need to ask {Guid.NewGuid():N}", noCache = true });
+        var traceId = result.Data!["chat"]!["traceId"]!.GetValue<string>();
+        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "ollama.generate"));
+
+        Assert.Contains(spans, s => s.DisplayName == "model.generate");
+        Assert.DoesNotContain(spans, s => s.DisplayName.Contains("IServiceGrain"));
+    }
+
+    [Fact]
     public async Task A_failed_generation_is_recorded_as_an_error_with_the_exception()
     {
         var prompt = $"fail the span {Guid.NewGuid():N}";
