@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Opossum.Bench;
 
 /// <summary>The gateway's own runtime counters, read from its /metrics: what one request costs it.</summary>
-public sealed record Counters(double CpuSeconds, double AllocatedBytes, double Gen0, double Gen1, double Gen2)
+public sealed record Counters(double CpuSeconds, double AllocatedBytes, double Gen0, double Gen1, double Gen2, double GcPauseSeconds)
 {
     public static async Task<Counters> ReadAsync(HttpClient http, Uri gateway)
     {
@@ -17,7 +17,8 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
             Sum("dotnet_gc_heap_total_allocated_bytes_total"),
             Sum("dotnet_gc_collections_total", "gen0"),
             Sum("dotnet_gc_collections_total", "gen1"),
-            Sum("dotnet_gc_collections_total", "gen2"));
+            Sum("dotnet_gc_collections_total", "gen2"),
+            Sum("dotnet_gc_pause_time_seconds_total"));
     }
 
     /// <summary>Per-request figures between two readings.</summary>
@@ -29,6 +30,7 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
         gen0 = after.Gen0 - before.Gen0,
         gen1 = after.Gen1 - before.Gen1,
         gen2 = after.Gen2 - before.Gen2,
+        gcPauseMilliseconds = (after.GcPauseSeconds - before.GcPauseSeconds) * 1000,
     };
 }
 
