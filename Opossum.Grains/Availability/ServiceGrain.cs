@@ -195,12 +195,24 @@ public sealed class ServiceGrain(
     }
 
     // Awaited, so a check or report that made the service unhealthy completes only once every holder knows.
+    // A holder that cannot be reached in time (its silo is dying) keeps trusting at most until its lease runs out.
     private async Task RevokeStandingAdmissionsAsync()
     {
         var holders = _standing.ToList();
         _standing.Clear();
-        await Task.WhenAll(holders.Select(model => GrainFactory.GetGrain<IModelGrain>(model).RevokeAdmission()));
+        try
+        {
+            await Task.WhenAll(holders.Select(model => GrainFactory.GetGrain<IModelGrain>(model).RevokeAdmission()))
+                .WaitAsync(RevocationWait);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OrleansException)
+        {
+            logger.LogWarning("Service {Service}: not every model grain heard that its admission was revoked ({Reason}); " +
+                "those stop trusting it within {Lease} s", Name, ex.Message, StandingAdmission.TotalSeconds);
+        }
     }
+
+    private static readonly TimeSpan RevocationWait = TimeSpan.FromSeconds(2);
 
     private void Publish() => SetServiceAvailable(Name, Snapshot().Available);
 

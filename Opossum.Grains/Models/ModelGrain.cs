@@ -62,7 +62,7 @@ public sealed class ModelGrain(
             }
             catch (OpossumException ex) when (ex.ServiceFault)
             {
-                _standingUntil = DateTimeOffset.MinValue; // the service is about to count failures: ask it again
+                StopTrusting(); // the service is about to count failures: ask it again
                 service.ReportFailure(ex.Message).Ignore();
                 throw;
             }
@@ -93,9 +93,14 @@ public sealed class ModelGrain(
 
     public Task RevokeAdmission()
     {
+        StopTrusting();
+        return Task.CompletedTask;
+    }
+
+    private void StopTrusting()
+    {
         _standingUntil = DateTimeOffset.MinValue;
         _revocations++;
-        return Task.CompletedTask;
     }
 
     private static readonly Admission Standing = new(true, CountingFailures: false);
@@ -105,7 +110,7 @@ public sealed class ModelGrain(
         var requested = time.GetUtcNow();
         var revocations = _revocations;
         var admission = await service.Admit(this.GetPrimaryKeyString());
-        // A revocation that overtook this answer wins: the admission no longer stands.
+        // A revocation (or a failure seen here) that overtook this answer wins: the admission no longer stands.
         if (admission.StandsFor is { } standsFor && revocations == _revocations)
             _standingUntil = requested + standsFor;
         return admission;
