@@ -82,7 +82,7 @@ public sealed class ServiceGrain(
     public async Task<Admission> Admit(string model)
     {
         var allowed = await AllowRequest();
-        if (allowed && Healthy && backends.Find(Name) is not null)
+        if (allowed && Healthy) // allowed: the backend is enabled here
         {
             _standing.Add(model);
             return new Admission(true, CountingFailures: false, StandingAdmission);

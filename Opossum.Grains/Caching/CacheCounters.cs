@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -33,8 +34,19 @@ public sealed class CacheCounters : IAsyncDisposable
         _flushing = FlushPeriodicallyAsync();
     }
 
-    public void Record(bool hit)
+    /// <summary>Starts the <c>cache.get</c> span of a lookup of <paramref name="key"/> in <paramref name="layer"/> (<c>silo</c> or <c>grain</c>).</summary>
+    public static Activity? StartLookup(string key, string layer)
     {
+        var lookup = Source.StartActivity(Spans.CacheGet);
+        lookup?.SetTag(Tags.CacheKey, key);
+        lookup?.SetTag(Tags.CacheLayer, layer);
+        return lookup;
+    }
+
+    /// <summary>The outcome of a lookup: on its span, and counted.</summary>
+    public void Record(Activity? lookup, bool hit)
+    {
+        lookup?.SetTag(Tags.CacheHit, hit);
         (hit ? CacheHits : CacheMisses).Add(1);
         Interlocked.Increment(ref hit ? ref _hits : ref _misses);
     }

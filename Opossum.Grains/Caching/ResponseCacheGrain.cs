@@ -61,12 +61,9 @@ public sealed class ResponseCacheGrain(
     // The cache.get span covers the lookup only; on a miss the generation is its sibling, not its child.
     private Generation? Lookup()
     {
-        using var activity = Source.StartActivity(Spans.CacheGet);
-        activity?.SetTag(Tags.CacheKey, this.GetPrimaryKeyString());
-        activity?.SetTag(Tags.CacheLayer, "grain");
+        using var lookup = CacheCounters.StartLookup(this.GetPrimaryKeyString(), "grain");
         var hit = entry.State.Generation is not null && entry.State.ExpiresAt > time.GetUtcNow();
-        activity?.SetTag(Tags.CacheHit, hit);
-        counters.Record(hit);
+        counters.Record(lookup, hit);
         return hit ? entry.State.Generation : null;
     }
 }

@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Caching;
 using Opossum.Grains.Routing;
-using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Conversations;
 
@@ -68,11 +67,8 @@ public sealed class ChatEngine(
     private Generation? FindLocally(string key)
     {
         if (localAnswers.Find(key) is not { } known) return null;
-        using var activity = Source.StartActivity(Spans.CacheGet);
-        activity?.SetTag(Tags.CacheKey, key);
-        activity?.SetTag(Tags.CacheLayer, "silo");
-        activity?.SetTag(Tags.CacheHit, true);
-        counters.Record(hit: true);
+        using var lookup = CacheCounters.StartLookup(key, "silo");
+        counters.Record(lookup, hit: true);
         return known;
     }
 

@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Running;
+using Opossum.Bench.Micro;
 
 // dotnet run -c Release --project bench/Opossum.Bench.Micro -- --filter '*'
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-
-public partial class Program;
+BenchmarkSwitcher.FromAssembly(typeof(CacheKeyBenchmarks).Assembly).Run(args);

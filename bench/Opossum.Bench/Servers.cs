@@ -129,9 +129,12 @@ public static partial class Servers
         private static long CountSpans(ReadOnlySpan<byte> request)
         {
             long spans = 0;
-            foreach (var resourceSpans in Fields(request, 1))
-                foreach (var scopeSpans in Fields(request.Slice(resourceSpans.Start, resourceSpans.Length), 2))
-                    spans += Fields(request.Slice(resourceSpans.Start, resourceSpans.Length).Slice(scopeSpans.Start, scopeSpans.Length), 2).Count;
+            foreach (var (start, length) in Fields(request, 1))
+            {
+                var resourceSpans = request.Slice(start, length);
+                foreach (var scopeSpans in Fields(resourceSpans, 2))
+                    spans += Fields(resourceSpans.Slice(scopeSpans.Start, scopeSpans.Length), 2).Count;
+            }
             return spans;
         }
 
