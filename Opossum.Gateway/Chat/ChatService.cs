@@ -9,6 +9,9 @@ namespace Opossum.Gateway.Chat;
 /// <summary>Validates chat input, hands it to the conversation grain and shapes the answer.</summary>
 public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog)
 {
+    // References are immutable and cheap to keep; making one resolves the interface's grain type (~2 µs).
+    private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarterGrain.Partitions];
+
     /// <summary>Largest message accepted, in UTF-8 bytes.</summary>
     public const int MaxMessageBytes = 32 * 1024;
 
@@ -22,15 +25,21 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
 
         var startsConversation = input.ConversationId is null;
-        var conversationId = input.ConversationId ?? Guid.NewGuid().ToString("N");
+        var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image);
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
         var reply = startsConversation
-            ? await grains.GetGrain<IConversationStarterGrain>(ConversationStarterGrain.KeyFor(conversationId)).Start(conversationId, command, cancellationToken)
+            ? await Starter(conversationId).Start(conversationId, command, cancellationToken)
             : await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
+    }
+
+    private IConversationStarterGrain Starter(string conversationId)
+    {
+        var key = ConversationStarterGrain.KeyFor(conversationId);
+        return _starters[key] ??= grains.GetGrain<IConversationStarterGrain>(key);
     }
 
     /// <summary>Checks a conversation id from a client: printable, no longer than <see cref="MaxConversationIdLength"/>.</summary>

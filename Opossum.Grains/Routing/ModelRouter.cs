@@ -8,10 +8,12 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
 {
     private static readonly string[] PreferredBackends = ["gemini", "ollama"];
 
+    private IReadOnlyList<ModelDefinition>? _order;
+
     private ModelCatalogOptions Catalog => catalog.Value;
 
     /// <summary>The fallback order: configured, or Gemini models before Ollama models before the rest.</summary>
-    public IReadOnlyList<ModelDefinition> Order =>
+    public IReadOnlyList<ModelDefinition> Order => _order ??=
         routing.Value.FallbackOrder.Count > 0
             ? routing.Value.FallbackOrder.Select(name => Catalog.Find(name)).OfType<ModelDefinition>().ToList()
             : Catalog.Models.OrderBy(m => Array.IndexOf(PreferredBackends, m.Backend) is var i && i < 0 ? int.MaxValue : i).ToList();

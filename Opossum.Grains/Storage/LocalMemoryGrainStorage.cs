@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Orleans.Serialization;
 using Orleans.Storage;
 
@@ -14,17 +13,22 @@ public sealed record LocalStorageLimits(TimeSpan? IdleExpiry, int? MaxEntries);
 /// first). A write is a dictionary update, not a grain call, and memory stays bounded however many
 /// one-shot conversations clients start. Not for clusters: other silos cannot see it.
 /// </summary>
+/// <remarks>
+/// One lock guards the entries and their write order: it is held for a dictionary and a queue
+/// operation (serializing happens outside it), which costs less than the interlocked counters a
+/// concurrent dictionary needs to stay bounded.
+/// </remarks>
 public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
 {
-    private readonly ConcurrentDictionary<(string, GrainId), Entry> _entries = new();
-    private readonly ConcurrentQueue<((string, GrainId) Key, long Version)> _writeOrder = new();
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string, GrainId), Entry> _entries = new();
+    // Every write in order; an item whose entry was rewritten or removed since is stale and skipped.
+    private readonly Queue<((string, GrainId) Key, long Version)> _writeOrder = new();
     private readonly Serializer _serializer;
     private readonly LocalStorageLimits _limits;
     private readonly TimeProvider _time;
     private readonly Timer? _sweeper;
     private long _version;
-    private int _count; // ConcurrentDictionary.Count takes every lock: too dear on each write
-    private int _queued;
 
     public LocalMemoryGrainStorage(Serializer serializer, LocalStorageLimits limits, TimeProvider time)
     {
@@ -38,89 +42,92 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
         }
     }
 
-    public int Count => Volatile.Read(ref _count);
+    public int Count
+    {
+        get { lock (_lock) return _entries.Count; }
+    }
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (_entries.TryGetValue((stateName, grainId), out var entry) && !IsExpired(entry))
+        Entry entry;
+        lock (_lock)
         {
-            grainState.State = _serializer.Deserialize<T>(entry.Data);
-            grainState.ETag = entry.Version.ToString();
-            grainState.RecordExists = true;
+            if (!_entries.TryGetValue((stateName, grainId), out entry) || IsExpired(entry, _time.GetUtcNow()))
+                return Task.CompletedTask;
         }
+        grainState.State = _serializer.Deserialize<T>(entry.Data);
+        grainState.ETag = entry.Version.ToString();
+        grainState.RecordExists = true;
         return Task.CompletedTask;
     }
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = (stateName, grainId);
-        var version = Interlocked.Increment(ref _version);
-        var entry = new Entry(_serializer.SerializeToArray(grainState.State), version, _time.GetUtcNow());
-        if (_entries.TryGetValue(key, out var current))
+        var data = _serializer.SerializeToArray(grainState.State);
+        var now = _time.GetUtcNow();
+        long version;
+        lock (_lock)
         {
-            if (grainState.ETag is not null && current.Version.ToString() != grainState.ETag || !_entries.TryUpdate(key, entry, current))
-                throw new InconsistentStateException($"ETag mismatch for {grainId}", current.Version.ToString(), grainState.ETag ?? "");
+            // An entry evicted or expired since it was read is simply written again.
+            if (_entries.TryGetValue(key, out var current) && grainState.ETag is not null && current.Version.ToString() != grainState.ETag)
+                throw new InconsistentStateException($"ETag mismatch for {grainId}", current.Version.ToString(), grainState.ETag);
+
+            version = ++_version;
+            _entries[key] = new Entry(data, version, now);
+            if (_limits.MaxEntries is { } max)
+            {
+                _writeOrder.Enqueue((key, version));
+                EvictOver(max);
+            }
         }
-        else if (_entries.TryAdd(key, entry))
-            Interlocked.Increment(ref _count);
-        else
-            throw new InconsistentStateException($"Concurrent first write for {grainId}", "", grainState.ETag ?? "");
         grainState.ETag = version.ToString();
         grainState.RecordExists = true;
-        if (_limits.MaxEntries is { } max)
-        {
-            _writeOrder.Enqueue((key, version));
-            Interlocked.Increment(ref _queued);
-            EvictOver(max);
-        }
         return Task.CompletedTask;
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (_entries.TryRemove((stateName, grainId), out _))
-            Interlocked.Decrement(ref _count);
+        lock (_lock)
+            _entries.Remove((stateName, grainId));
         grainState.ETag = null;
         grainState.RecordExists = false;
         return Task.CompletedTask;
     }
 
-    private bool IsExpired(Entry entry) => _limits.IdleExpiry is { } expiry && _time.GetUtcNow() - entry.WrittenAt > expiry;
+    private bool IsExpired(Entry entry, DateTimeOffset now) => _limits.IdleExpiry is { } expiry && now - entry.WrittenAt > expiry;
 
+    // Under the lock.
     private void EvictOver(int max)
     {
-        // The queue holds every write; an item whose entry was rewritten since is stale and just dropped.
-        while (Count > max && _writeOrder.TryDequeue(out var oldest))
+        while (_entries.Count > max && _writeOrder.TryDequeue(out var oldest))
         {
-            Interlocked.Decrement(ref _queued);
-            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Version == oldest.Version &&
-                _entries.TryRemove(KeyValuePair.Create(oldest.Key, entry)))
-                Interlocked.Decrement(ref _count);
+            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Version == oldest.Version)
+                _entries.Remove(oldest.Key);
         }
         // Rewrites leave stale items behind live ones; rebuild the order now and then so it stays bounded.
-        if (Volatile.Read(ref _queued) > max * 2 + 1024)
+        if (_writeOrder.Count > max * 2 + 1024)
         {
-            lock (_writeOrder)
-            {
-                if (Volatile.Read(ref _queued) <= max * 2 + 1024) return;
-                var live = _entries.Select(e => (e.Key, e.Value.Version)).OrderBy(e => e.Version).ToList();
-                _writeOrder.Clear();
-                foreach (var item in live) _writeOrder.Enqueue(item);
-                Volatile.Write(ref _queued, live.Count);
-            }
+            var live = _entries.Select(e => (e.Key, e.Value.Version)).OrderBy(e => e.Version).ToList();
+            _writeOrder.Clear();
+            foreach (var item in live) _writeOrder.Enqueue(item);
         }
     }
 
     private void RemoveExpired()
     {
-        foreach (var (key, entry) in _entries)
+        var now = _time.GetUtcNow();
+        lock (_lock)
         {
-            if (IsExpired(entry) && _entries.TryRemove(KeyValuePair.Create(key, entry)))
-                Interlocked.Decrement(ref _count);
+            foreach (var (key, entry) in _entries)
+            {
+                if (IsExpired(entry, now))
+                    _entries.Remove(key); // allowed while enumerating a Dictionary
+            }
         }
     }
 
     public void Dispose() => _sweeper?.Dispose();
 
-    private sealed record Entry(byte[] Data, long Version, DateTimeOffset WrittenAt);
+    private readonly record struct Entry(byte[] Data, long Version, DateTimeOffset WrittenAt);
 }

@@ -26,7 +26,7 @@ public sealed class ChatOverHttpTests(GatewayFixture fixture)
         Assert.Equal(prompt.Length + ("echo: " + prompt).Length, chat["tokensUsed"]!.GetValue<int>());
         Assert.True(chat["durationMs"]!.GetValue<double>() > 0);
         Assert.Matches("^[0-9a-f]{32}$", chat["traceId"]!.GetValue<string>());
-        Assert.False(string.IsNullOrEmpty(chat["conversationId"]!.GetValue<string>()));
+        Assert.Matches("^[0-9a-f]{32}$", chat["conversationId"]!.GetValue<string>());
     }
 
     [Fact]
