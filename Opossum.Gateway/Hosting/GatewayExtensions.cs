@@ -1,5 +1,5 @@
-using System.Text.Encodings.Web;
 using GraphQL;
+using GraphQL.Execution;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
 using Opossum.Gateway.GraphQL.Types;
@@ -23,10 +23,11 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<GraphQLErrorMapper>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();
         builder.Services.AddSingleton<DocumentCache>();
+        builder.Services.AddSingleton(sp => GraphQLResponseSerializer.Create(sp.GetRequiredService<IErrorInfoProvider>()));
         builder.Services.AddGraphQL(graphql => graphql
             .AddSchema<OpossumSchema>()
             .AddGraphTypes(typeof(OpossumSchema).Assembly)
-            .AddSystemTextJson(json => json.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+            .AddSerializer(sp => sp.GetRequiredService<GraphQLResponseSerializer>())
             .AddErrorInfoProvider(o =>
             {
                 o.ExposeCodes = false;

@@ -22,7 +22,7 @@ public class GraphQLBenchmarks
     private const string Query = "query Recent($limit: Int) { recentTraces(limit: $limit) { traceId rootName startTime durationMs spanCount status services } }";
     private IServiceProvider _services = null!;
     private IDocumentExecuter<OpossumSchema> _executer = null!;
-    private IGraphQLTextSerializer _serializer = null!;
+    private GraphQLResponseSerializer _serializer = null!;
     private GraphQLDocument _document = null!;
     private Inputs _variables = null!;
 
@@ -35,10 +35,12 @@ public class GraphQLBenchmarks
             store.Record(new SpanRecord(Guid.NewGuid().ToString("N"), "POST /graphql", start.AddSeconds(i), start.AddSeconds(i).AddMilliseconds(12), false, "opossum-search", "ollama"));
         var services = new ServiceCollection();
         services.AddSingleton<ITraceSummaryStore>(store);
-        services.AddGraphQL(b => b.AddSchema<OpossumSchema>().AddGraphTypes(typeof(OpossumSchema).Assembly).AddSystemTextJson());
+        services.AddSingleton(sp => GraphQLResponseSerializer.Create(sp.GetRequiredService<IErrorInfoProvider>()));
+        services.AddGraphQL(b => b.AddSchema<OpossumSchema>().AddGraphTypes(typeof(OpossumSchema).Assembly)
+            .AddSerializer(sp => sp.GetRequiredService<GraphQLResponseSerializer>()));
         _services = services.BuildServiceProvider();
         _executer = _services.GetRequiredService<IDocumentExecuter<OpossumSchema>>();
-        _serializer = _services.GetRequiredService<IGraphQLTextSerializer>();
+        _serializer = _services.GetRequiredService<GraphQLResponseSerializer>();
         _document = Parser.Parse(Query);
         _variables = _serializer.Deserialize<Inputs>("{\"limit\": 10}")!;
     }
@@ -57,6 +59,7 @@ public class GraphQLBenchmarks
     private async Task RunAsync(ExecutionOptions options)
     {
         var result = await _executer.ExecuteAsync(options);
-        await _serializer.WriteAsync(Stream.Null, result);
+        using var body = new PooledBufferWriter(1024); // as the endpoint does
+        _serializer.Write(body, result);
     }
 }

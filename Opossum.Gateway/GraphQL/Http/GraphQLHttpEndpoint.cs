@@ -16,7 +16,7 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// </summary>
 public sealed class GraphQLHttpEndpoint(
     IDocumentExecuter<OpossumSchema> executer,
-    IGraphQLTextSerializer serializer,
+    GraphQLResponseSerializer serializer,
     GraphQLErrorMapper errors,
     DocumentCache documents)
 {
@@ -98,11 +98,20 @@ public sealed class GraphQLHttpEndpoint(
         }
 
         // graphql-response+json: request errors (nothing executed) are 400; application/json: 200 for any well-formed request.
-        context.Response.StatusCode = !result.Executed && responseType == MediaTypes.GraphQLResponse
+        var status = !result.Executed && responseType == MediaTypes.GraphQLResponse
             ? StatusCodes.Status400BadRequest
             : StatusCodes.Status200OK;
+        await WriteAsync(context, responseType, status, result);
+    }
+
+    private async Task WriteAsync(HttpContext context, string responseType, int status, ExecutionResult result)
+    {
+        using var body = new PooledBufferWriter(1024);
+        serializer.Write(body, result);
+        context.Response.StatusCode = status;
         context.Response.ContentType = responseType + "; charset=utf-8";
-        await serializer.WriteAsync(context.Response.Body, result, context.RequestAborted);
+        context.Response.ContentLength = body.WrittenCount;
+        await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted);
     }
 
     private (GraphQLRequest? Request, string? Problem, int Status) ReadGet(HttpRequest http)
@@ -191,8 +200,6 @@ public sealed class GraphQLHttpEndpoint(
     {
         var error = new ExecutionError(message) { Code = "BAD_REQUEST" };
         error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current(context) };
-        context.Response.StatusCode = status;
-        context.Response.ContentType = responseType + "; charset=utf-8";
-        await serializer.WriteAsync(context.Response.Body, new ExecutionResult(error), context.RequestAborted);
+        await WriteAsync(context, responseType, status, new ExecutionResult(error));
     }
 }

@@ -35,6 +35,22 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("{\"query\": \"{ models { name } }\"}")] // executed
+    [InlineData("{\"query\": \"{ models { name \"}")] // a request error
+    public async Task A_response_arrives_in_one_piece_with_its_length(string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        using var response = await fixture.Gateway.Http.SendAsync(request);
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Null(response.Headers.TransferEncodingChunked);
+        Assert.Equal(bytes.Length, response.Content.Headers.ContentLength);
+        Assert.Equal("utf-8", response.Content.Headers.ContentType?.CharSet);
+        using var json = System.Text.Json.JsonDocument.Parse(bytes); // whole, valid JSON
+        Assert.True(json.RootElement.TryGetProperty("data", out _) || json.RootElement.TryGetProperty("errors", out _));
+    }
+
     [Fact]
     public async Task GET_takes_variables_and_operation_name()
     {

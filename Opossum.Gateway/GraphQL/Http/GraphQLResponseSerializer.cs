@@ -1,0 +1,47 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using GraphQL.Execution;
+using GraphQL.SystemTextJson;
+
+namespace Opossum.Gateway.GraphQL.Http;
+
+/// <summary>
+/// GraphQL.NET's System.Text.Json serializer that can also write a response into memory in one
+/// synchronous pass. Responses are small: serializing straight into the response stream went
+/// through System.Text.Json's asynchronous path (2.4 µs of a cached chat's ~80 µs in a profile) and
+/// was sent chunked; from memory it goes out in one write with a Content-Length.
+/// </summary>
+public sealed class GraphQLResponseSerializer(JsonSerializerOptions options, IErrorInfoProvider errorInfo)
+    : GraphQLSerializer(options, errorInfo)
+{
+    /// <summary>The gateway's settings: non-ASCII text (answers in any language) written as is, not escaped.</summary>
+    public static GraphQLResponseSerializer Create(IErrorInfoProvider errorInfo) =>
+        new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, errorInfo);
+
+    // Writing is synchronous, so one writer per thread can be reused.
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+
+    public void Write<T>(IBufferWriter<byte> output, T value)
+    {
+        var writer = t_writer;
+        if (writer is null || writer.Options.Encoder != SerializerOptions.Encoder || writer.Options.Indented != SerializerOptions.WriteIndented)
+            writer = t_writer = new Utf8JsonWriter(output, new JsonWriterOptions
+            {
+                Encoder = SerializerOptions.Encoder,
+                Indented = SerializerOptions.WriteIndented,
+                SkipValidation = true,
+            });
+        else
+            writer.Reset(output);
+        try
+        {
+            JsonSerializer.Serialize(writer, value, SerializerOptions);
+            writer.Flush();
+        }
+        finally
+        {
+            writer.Reset(); // let go of the output buffer
+        }
+    }
+}
