@@ -29,11 +29,12 @@ public sealed class ModelGrain(
     private double _totalLatencyMs;
     private DateTimeOffset _standingUntil = DateTimeOffset.MinValue;
     private int _revocations;
+    private IServiceGrain? _service;
 
     public async Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         var model = catalog.Value.Find(this.GetPrimaryKeyString()) ?? throw OpossumException.ModelNotFound(this.GetPrimaryKeyString());
-        var service = GrainFactory.GetGrain<IServiceGrain>(model.Backend);
+        var service = _service ??= GrainFactory.GetGrain<IServiceGrain>(model.Backend); // a model's backend does not change
 
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
