@@ -80,7 +80,7 @@ public sealed class ConversationStarterGrain(
     }
 
     /// <summary>The id the conversation grain of <paramref name="conversationId"/> reads its state under.</summary>
-    public GrainId ConversationId(string conversationId)
+    private GrainId ConversationId(string conversationId)
     {
         _conversationType ??= GrainFactory.GetGrain<IConversationGrain>(conversationId).GetGrainId().Type;
         return GrainId.Create(_conversationType.Value, conversationId);
