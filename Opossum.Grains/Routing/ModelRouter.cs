@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 
@@ -9,6 +10,7 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
     private static readonly string[] PreferredBackends = ["gemini", "ollama"];
 
     private IReadOnlyList<ModelDefinition>? _order;
+    private readonly ConcurrentDictionary<(string?, bool), IReadOnlyList<ModelDefinition>> _candidates = new();
 
     private ModelCatalogOptions Catalog => catalog.Value;
 
@@ -23,7 +25,14 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
     /// backend in fallback order) followed by at most <c>MaxFallbacks</c> others; image requests only
     /// among models that support images.
     /// </summary>
-    public IReadOnlyList<ModelDefinition> Candidates(string? requested, bool hasImage)
+    public IReadOnlyList<ModelDefinition> Candidates(string? requested, bool hasImage) =>
+        // The catalog and the enabled backends are fixed for the process, so each answer is too;
+        // only known models are cached (an unknown one throws), which bounds the cache by the catalog.
+        _candidates.TryGetValue((requested, hasImage), out var known)
+            ? known
+            : _candidates.GetOrAdd((requested, hasImage), Choose(requested, hasImage));
+
+    private IReadOnlyList<ModelDefinition> Choose(string? requested, bool hasImage)
     {
         var order = Order.Where(m => !hasImage || m.SupportsImages).ToList();
         if (hasImage && order.Count == 0)

@@ -64,7 +64,13 @@ public sealed class GraphQLHttpEndpoint(
     private async Task ExecuteAsync(HttpContext context, string responseType, GraphQLRequest request, GraphQLDocument? document,
         GraphQLOperationDefinition? operation, bool cached)
     {
-        var operationType = operation?.Operation.ToString().ToLowerInvariant();
+        var operationType = operation?.Operation switch
+        {
+            OperationType.Query => "query",
+            OperationType.Mutation => "mutation",
+            OperationType.Subscription => "subscription",
+            _ => null,
+        };
         var operationName = operation?.Name?.StringValue ?? request.OperationName;
         using var activity = Source.StartActivity(operationName is null ? operationType ?? "GraphQL Operation" : $"{operationType} {operationName}");
         activity?.SetTag("graphql.operation.type", operationType);
