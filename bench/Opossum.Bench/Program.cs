@@ -38,6 +38,17 @@ byte[] Chat(string message, bool noCache = false) =>
 var cachedPrompt = Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, variables = new { input = new { message = "What is an opossum?" } } }));
 var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 
+// One load scenario against one server process: its figures and CPU per request, recorded and printed.
+async Task<Measurement> RunScenarioAsync(string name, ChildProcess server, Uri url, byte[] body)
+{
+    var (measurement, cpu) = await CpuPerRequest.MeasureAsync(server,
+        window => Load.RunAsync(name, http, _ => Load.Post(url, body), options.Concurrency, options.Warmup, options.Duration, window));
+    cpuPerRequest[name] = cpu;
+    results.Add(measurement);
+    Console.WriteLine($"{measurement}\n  {cpu}");
+    return measurement;
+}
+
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
 var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s));
 if (tracingOnScenarios)
@@ -56,12 +67,7 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
             var ceilingPort = Ports.Free();
             await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
             await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
-            var ceilingUrl = new Uri($"http://127.0.0.1:{ceilingPort}/graphql");
-            var (measurement, cpu) = await CpuPerRequest.MeasureAsync(ceiling,
-                window => Load.RunAsync("ceiling", http, _ => Load.Post(ceilingUrl, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
-            cpuPerRequest["ceiling"] = cpu;
-            results.Add(measurement);
-            Console.WriteLine($"{measurement}\n  {cpu}");
+            await RunScenarioAsync("ceiling", ceiling, new Uri($"http://127.0.0.1:{ceilingPort}/graphql"), cachedPrompt);
         }
     }
 
@@ -71,17 +77,14 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
     {
         var before = await Counters.ReadAsync(http, deployment.Gateway);
         var spansBefore = spans.Spans;
-        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(deployment.GatewayProcess,
-            window => Load.RunAsync(name, http, _ => Load.Post(graphql, body), options.Concurrency, options.Warmup, options.Duration, window));
+        var measurement = await RunScenarioAsync(name, deployment.GatewayProcess, graphql, body);
         var after = await Counters.ReadAsync(http, deployment.Gateway);
         // Warm-up requests are in the counters too.
         counters[name] = Counters.PerRequest(before, after, measurement.Sent);
-        cpuPerRequest[name] = cpu;
         // Spans still in the exporter's batch arrive within its schedule (5 s).
         await Task.Delay(TimeSpan.FromSeconds(6));
         spansPerRequest[name] = (spans.Spans - spansBefore) / (double)Math.Max(1, measurement.Sent);
-        results.Add(measurement);
-        Console.WriteLine($"{measurement}\n  {cpu}; spans exported per request {spansPerRequest[name]:0.00}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
+        Console.WriteLine($"  spans exported per request {spansPerRequest[name]:0.00}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
     }
     if (options.Runs("cache-hit"))
         await MeasureAsync("cache-hit", cachedPrompt);
@@ -145,11 +148,7 @@ if (options.Runs("tracing-off"))
     {
         var graphql = new Uri(quiet.Gateway, "/graphql");
         using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
-        var (measurement, cpu) = await CpuPerRequest.MeasureAsync(quiet.GatewayProcess,
-            window => Load.RunAsync("cache-hit (tracing off)", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, options.Warmup, options.Duration, window));
-        cpuPerRequest[measurement.Scenario] = cpu;
-        results.Add(measurement);
-        Console.WriteLine($"{measurement}\n  {cpu}");
+        await RunScenarioAsync("cache-hit (tracing off)", quiet.GatewayProcess, graphql, cachedPrompt);
     }
 }
 
