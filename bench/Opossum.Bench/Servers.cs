@@ -61,7 +61,10 @@ public static partial class Servers
     /// on this machine fires 2-3 ms late (Task.Delay(50) takes 52.4 ms at p50), and Monitor.Wait takes
     /// whole milliseconds; the backend's latency must be the configured one, or the gateway would be
     /// charged for the timer's lateness. Every delay of one server has the same length, so deadlines
-    /// arrive in order: one thread sleeps (usleep) until the oldest is due.
+    /// arrive in order: one thread sleeps (usleep) until the oldest is due. Its timer slack is 1 ns
+    /// instead of Linux's default 50 µs, and it sends the answer itself (the continuation runs on it)
+    /// rather than waking a thread-pool thread to do so: what the backend adds beyond its latency is
+    /// charged to every miss, and is not the gateway's overhead.
     /// </summary>
     private sealed partial class PreciseDelays
     {
@@ -72,7 +75,7 @@ public static partial class Servers
 
         public Task Delay(TimeSpan delay)
         {
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource();
             _due.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency), done));
             _queued.Release();
             return done.Task;
@@ -80,6 +83,8 @@ public static partial class Servers
 
         private void Run()
         {
+            if (OperatingSystem.IsLinux())
+                prctl(PrSetTimerSlack, 1);
             while (true)
             {
                 _queued.Wait();
@@ -101,6 +106,11 @@ public static partial class Servers
 
         [System.Runtime.InteropServices.LibraryImport("libc")]
         private static partial int usleep(uint microseconds);
+
+        private const int PrSetTimerSlack = 29;
+
+        [System.Runtime.InteropServices.LibraryImport("libc")]
+        private static partial int prctl(int option, nuint value);
     }
 
     /// <summary>A typical short answer (~200 bytes).</summary>
