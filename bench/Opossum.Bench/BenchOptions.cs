@@ -1,12 +1,18 @@
 namespace Opossum.Bench;
 
-/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --soak N, --backend-latency MS, --only a,b.</summary>
+/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --soak N, --backend-latency MS, --only a,b, --sample RATIO.</summary>
 public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, TimeSpan Warmup, TimeSpan Duration, TimeSpan SoakWarmup, TimeSpan Soak, int BackendLatencyMs)
 {
     /// <summary>Scenario names <c>--only</c> accepts; all run by default.</summary>
     public static readonly string[] Scenarios = ["ceiling", "cache-hit", "miss-overhead", "coalesce", "memory", "tracing-off"];
 
     public IReadOnlySet<string> Only { get; init; } = Scenarios.ToHashSet();
+
+    /// <summary>
+    /// Head sampling for the traced deployment (<c>OTEL_TRACES_SAMPLER=parentbased_traceidratio</c> with this
+    /// ratio); null: every request traced, as shipped.
+    /// </summary>
+    public double? SampleRatio { get; init; }
 
     public bool Runs(string scenario) => Only.Contains(scenario);
 
@@ -31,7 +37,17 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
             Value("--backend-latency", 50))
         {
             Only = OnlyScenarios(args),
+            SampleRatio = Ratio(args),
         };
+    }
+
+    private static double? Ratio(string[] args)
+    {
+        var i = Array.IndexOf(args, "--sample");
+        if (i < 0) return null;
+        return i + 1 < args.Length && double.TryParse(args[i + 1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var ratio) && ratio is > 0 and <= 1
+            ? ratio
+            : throw new ArgumentException("--sample needs a ratio greater than 0 and at most 1 (e.g. 0.1)");
     }
 
     private static HashSet<string> OnlyScenarios(string[] args)
@@ -48,5 +64,6 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
     public string Describe() =>
         $"{(Cluster ? "cluster" : "standalone")}, concurrency {Concurrency}, {Warmup.TotalSeconds:0} s warm-up + {Duration.TotalSeconds:0} s per scenario, " +
         $"soak {Soak.TotalSeconds:0} s, backend latency {BackendLatencyMs} ms{(Smoke ? " (smoke)" : "")}" +
+        (SampleRatio is { } ratio ? $", traces sampled at {ratio.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "") +
         (Only.Count < Scenarios.Length ? $", only {string.Join(", ", Only)}" : "");
 }

@@ -18,7 +18,7 @@ public sealed class Deployment : IAsyncDisposable
     private int OrleansGatewayPort { get; init; }
     private string? Redis { get; init; }
 
-    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink)
+    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null)
     {
         var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..6];
         var common = new Dictionary<string, string>
@@ -31,6 +31,12 @@ public sealed class Deployment : IAsyncDisposable
             // 64 concurrent misses must not queue behind the default bound of 4 generations per model.
             ["Opossum__ModelGrain__MaxConcurrency"] = "512",
         };
+        if (sampleRatio is { } ratio)
+        {
+            // The OpenTelemetry SDK's own settings: a new trace is kept with this probability, and every span follows its parent.
+            common["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio";
+            common["OTEL_TRACES_SAMPLER_ARG"] = ratio.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         var processes = new List<ChildProcess>();
         string? redis = null;
         int orleansGateway;

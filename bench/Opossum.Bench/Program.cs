@@ -52,7 +52,7 @@ async Task<Measurement> RunScenarioAsync(string name, ChildProcess server, Uri u
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
 var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s));
 if (tracingOnScenarios)
-await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address()))
+await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address(), options.SampleRatio))
 {
     var graphql = new Uri(deployment.Gateway, "/graphql");
     var rssStart = deployment.GatewayProcess.RssMiB();
@@ -156,8 +156,9 @@ var table = Report.Build(results, backendLatency.TotalMilliseconds);
 Console.WriteLine();
 Console.WriteLine(Report.Render(table, report));
 report["scenarios"] = table;
-// Only a full run replaces the figures the docs quote.
+// Only a full run of the shipped configuration replaces the figures the docs quote.
 var file = options.Smoke ? "smoke.json"
+    : options.SampleRatio is not null ? "sampled.json"
     : options.Only.Count < BenchOptions.Scenarios.Length ? "partial.json"
     : options.Cluster ? "latest-cluster.json" : "latest.json";
 var path = Path.Combine(Repository.Root, "bench", "results", file);
