@@ -44,14 +44,15 @@ public static partial class Servers
                 var prompt = body!["messages"]!.AsArray()[^1]!["content"]!.GetValue<string>();
                 _calls.AddOrUpdate(prompt, 1, (_, n) => n + 1);
                 await _delays.Delay(latency);
-                return Results.Json(new
+                // One write with a Content-Length, as Ollama (Go's net/http) answers a non-streamed chat: not chunked.
+                return Results.Bytes(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
                 {
                     model = body["model"]!.GetValue<string>(),
                     message = new { role = "assistant", content = Answer },
                     done = true,
                     prompt_eval_count = prompt.Length,
                     eval_count = Answer.Length,
-                });
+                }), "application/json; charset=utf-8");
             });
         }
     }
