@@ -10,7 +10,9 @@ namespace Opossum.ServiceDefaults.Telemetry;
 /// Trace summaries shared by every process of a cluster: each process merges its spans into a Redis
 /// hash per trace (earliest span = root, latest end, count, status, services) and the list
 /// <c>traces:recent</c> holds trace ids newest first, trimmed to <see cref="Capacity"/>.
-/// Spans are written in small batches off the request path; a Redis outage loses summaries, never requests.
+/// Spans are written off the request path, gathered for <see cref="GatherFor"/> so that one script call
+/// merges everything this process saw of a trace (a cached chat's spans end within milliseconds of each
+/// other); a Redis outage loses summaries, never requests.
 /// </summary>
 public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger<RedisTraceSummaryStore> logger) : BackgroundService, ITraceSummaryStore
 {
@@ -18,7 +20,13 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
     public const int Capacity = 1000;
     private static readonly TimeSpan KeepFor = TimeSpan.FromDays(1);
 
-    // Merges one span into its trace; the first span a cluster sees of a trace puts the trace on the list.
+    /// <summary>How long spans are gathered before they are merged into Redis.</summary>
+    public static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Most traces merged in one round.</summary>
+    private const int TracesPerRound = 1000;
+
+    // Merges what one process saw of a trace; the first merge a cluster sees of a trace puts the trace on the list.
     private static readonly LuaScript Merge = LuaScript.Prepare("""
         local key = @key
         if redis.call('HSETNX', key, 'traceId', @traceId) == 1 then
@@ -33,7 +41,7 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         if not finish or tonumber(@finish) > finish then
           redis.call('HSET', key, 'end', @finish)
         end
-        redis.call('HINCRBY', key, 'count', 1)
+        redis.call('HINCRBY', key, 'count', tonumber(@count))
         if @error == '1' then redis.call('HSET', key, 'status', 'ERROR') end
         for service in string.gmatch(@services, '[^,]+') do redis.call('SADD', @servicesKey, service) end
         redis.call('PEXPIRE', key, tonumber(@ttl))
@@ -60,18 +68,27 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         var db = redis.GetDatabase();
         try
         {
+            var behind = false;
             while (await _pending.Reader.WaitToReadAsync(stoppingToken))
             {
-                var batch = new List<Task>();
-                while (batch.Count < 500 && _pending.Reader.TryRead(out var span))
-                    batch.Add(db.ScriptEvaluateAsync(Merge, Parameters(span)));
+                if (!behind)
+                    await Task.Delay(GatherFor, stoppingToken);
+                var traces = new Dictionary<string, TraceAggregate>();
+                while (traces.Count < TracesPerRound && _pending.Reader.TryRead(out var span))
+                {
+                    if (!traces.TryGetValue(span.TraceId, out var trace))
+                        traces[span.TraceId] = trace = new TraceAggregate(span.TraceId);
+                    trace.Add(span);
+                }
+                behind = traces.Count == TracesPerRound; // more is waiting: no pause before the next round
+                var merges = traces.Values.Select(trace => db.ScriptEvaluateAsync(Merge, Parameters(trace))).ToList();
                 try
                 {
-                    await Task.WhenAll(batch);
+                    await Task.WhenAll(merges);
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
-                    logger.LogWarning("Could not store {Count} span summaries in Redis: {Reason}", batch.Count, ex.Message);
+                    logger.LogWarning("Could not store the summaries of {Count} traces in Redis: {Reason}", merges.Count, ex.Message);
                 }
             }
         }
@@ -80,18 +97,19 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         }
     }
 
-    private static object Parameters(SpanRecord span) => new
+    private static object Parameters(TraceAggregate trace) => new
     {
-        key = (RedisKey)TraceKey(span.TraceId),
-        servicesKey = (RedisKey)ServicesKey(span.TraceId),
+        key = (RedisKey)TraceKey(trace.TraceId),
+        servicesKey = (RedisKey)ServicesKey(trace.TraceId),
         recent = (RedisKey)RecentKey,
-        traceId = span.TraceId,
+        traceId = trace.TraceId,
         capacity = Capacity,
-        start = ToMicros(span.Start),
-        finish = ToMicros(span.End),
-        name = span.Name,
-        error = span.Error ? "1" : "0",
-        services = string.Join(',', span.Services),
+        start = ToMicros(trace.Start),
+        finish = ToMicros(trace.End),
+        name = trace.Root,
+        count = trace.SpanCount,
+        error = trace.Error ? "1" : "0",
+        services = string.Join(',', trace.Services),
         ttl = (long)KeepFor.TotalMilliseconds,
     };
 

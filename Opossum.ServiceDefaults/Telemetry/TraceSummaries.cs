@@ -8,9 +8,37 @@ namespace Opossum.ServiceDefaults.Telemetry;
 public sealed record TraceSummary(string TraceId, string RootName, DateTime StartTime, double DurationMs, int SpanCount, string Status, IReadOnlyList<string> Services);
 
 /// <summary>One ended span, as much of it as a summary needs: the process's service and, for backend calls, the backend.</summary>
-public readonly record struct SpanRecord(string TraceId, string Name, DateTime Start, DateTime End, bool Error, string Service, string? Backend = null)
+public readonly record struct SpanRecord(string TraceId, string Name, DateTime Start, DateTime End, bool Error, string Service, string? Backend = null);
+
+/// <summary>What one process has seen of a trace: its earliest span (the root), latest end, span count, any error, services. Not thread-safe.</summary>
+internal sealed class TraceAggregate(string traceId)
 {
-    public IEnumerable<string> Services => Backend is null ? [Service] : [Service, Backend];
+    private readonly List<string> _services = new(2);
+
+    public string TraceId => traceId;
+    public string Root { get; private set; } = "";
+    public DateTime Start { get; private set; } = DateTime.MaxValue;
+    public DateTime End { get; private set; } = DateTime.MinValue;
+    public int SpanCount { get; private set; }
+    public bool Error { get; private set; }
+    public IReadOnlyList<string> Services => _services;
+
+    public void Add(SpanRecord span)
+    {
+        if (span.Start < Start)
+        {
+            Start = span.Start;
+            Root = span.Name;
+        }
+        if (span.End > End) End = span.End;
+        SpanCount++;
+        Error |= span.Error;
+        if (!_services.Contains(span.Service)) _services.Add(span.Service);
+        if (span.Backend is not null && !_services.Contains(span.Backend)) _services.Add(span.Backend);
+    }
+
+    public TraceSummary Summary() =>
+        new(traceId, Root, Start, (End - Start).TotalMilliseconds, SpanCount, Error ? "ERROR" : "OK", _services.Order(StringComparer.Ordinal).ToList());
 }
 
 /// <summary>Where the summaries of recent traces are kept: a ring in memory (standalone) or Redis (cluster, all processes).</summary>
@@ -40,7 +68,7 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
 {
     public const int Capacity = 1000;
 
-    private readonly ConcurrentDictionary<string, Aggregate> _traces = new();
+    private readonly ConcurrentDictionary<string, TraceAggregate> _traces = new();
     private readonly ConcurrentQueue<string> _order = new();
     private int _count;
 
@@ -48,7 +76,7 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
     {
         if (!_traces.TryGetValue(span.TraceId, out var aggregate))
         {
-            aggregate = new Aggregate(span.TraceId);
+            aggregate = new TraceAggregate(span.TraceId);
             if (_traces.TryAdd(span.TraceId, aggregate))
             {
                 _order.Enqueue(span.TraceId);
@@ -57,7 +85,8 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
             else
                 aggregate = _traces[span.TraceId];
         }
-        aggregate.Add(span);
+        lock (aggregate)
+            aggregate.Add(span);
         while (Volatile.Read(ref _count) > Capacity && _order.TryDequeue(out var oldest))
         {
             _traces.TryRemove(oldest, out _);
@@ -67,44 +96,10 @@ public sealed class InMemoryTraceSummaryStore : ITraceSummaryStore
 
     public Task<IReadOnlyList<TraceSummary>> RecentAsync(int limit, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<TraceSummary>>(_traces.Values
-            .Select(a => a.Summary())
+            .Select(a => { lock (a) return a.Summary(); })
             .OrderByDescending(s => s.StartTime)
             .Take(limit)
             .ToList());
-
-    private sealed class Aggregate(string traceId)
-    {
-        private readonly Lock _lock = new();
-        private readonly List<string> _services = new(2);
-        private string _root = "";
-        private DateTime _start = DateTime.MaxValue;
-        private DateTime _end = DateTime.MinValue;
-        private int _count;
-        private bool _error;
-
-        public void Add(SpanRecord span)
-        {
-            lock (_lock)
-            {
-                if (span.Start < _start)
-                {
-                    _start = span.Start;
-                    _root = span.Name;
-                }
-                if (span.End > _end) _end = span.End;
-                _count++;
-                _error |= span.Error;
-                if (!_services.Contains(span.Service)) _services.Add(span.Service);
-                if (span.Backend is not null && !_services.Contains(span.Backend)) _services.Add(span.Backend);
-            }
-        }
-
-        public TraceSummary Summary()
-        {
-            lock (_lock)
-                return new TraceSummary(traceId, _root, _start, (_end - _start).TotalMilliseconds, _count, _error ? "ERROR" : "OK", _services.Order(StringComparer.Ordinal).ToList());
-        }
-    }
 }
 
 /// <summary>The <c>limit</c> of a recent-traces query: default 10, at most 100.</summary>

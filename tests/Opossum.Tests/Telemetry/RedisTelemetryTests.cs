@@ -49,6 +49,46 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
     }
 
     [Fact]
+    public async Task A_process_merges_each_trace_into_redis_once_not_once_per_span()
+    {
+        // A Redis of its own: the command statistics must count this store's calls only.
+        await using var server = await RedisServer.StartAsync();
+        using var redis = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString + ",allowAdmin=true");
+        var store = new RedisTraceSummaryStore(redis, NullLogger<RedisTraceSummaryStore>.Instance);
+        await store.StartAsync(CancellationToken.None);
+        try
+        {
+            // Ten cached chats' worth of gateway spans: HTTP server, GraphQL operation, grain call.
+            var t0 = DateTime.UtcNow;
+            var traceIds = Enumerable.Range(0, 10).Select(_ => Guid.NewGuid().ToString("N")).ToList();
+            foreach (var traceId in traceIds)
+            {
+                store.Record(new SpanRecord(traceId, "IConversationStarterGrain/Start", t0.AddMilliseconds(2), t0.AddMilliseconds(8), false, "opossum-gateway"));
+                store.Record(new SpanRecord(traceId, "mutation Chat", t0.AddMilliseconds(1), t0.AddMilliseconds(9), false, "opossum-gateway"));
+                store.Record(new SpanRecord(traceId, "POST /graphql", t0, t0.AddMilliseconds(10), false, "opossum-gateway"));
+            }
+
+            IReadOnlyList<TraceSummary> summaries = [];
+            for (var i = 0; i < 100 && summaries.Count(s => traceIds.Contains(s.TraceId)) < traceIds.Count; i++)
+            {
+                await Task.Delay(20);
+                summaries = await store.RecentAsync(10, CancellationToken.None);
+            }
+
+            Assert.Equal(traceIds.Order(), summaries.Select(s => s.TraceId).Order());
+            Assert.All(summaries, s => Assert.Equal(("POST /graphql", 3, 10.0), (s.RootName, s.SpanCount, Math.Round(s.DurationMs, 1))));
+            var stats = (await redis.GetServer(redis.GetEndPoints()[0]).InfoAsync("commandstats")).SelectMany(g => g)
+                .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
+                .Sum(kv => int.Parse(kv.Value.Split(',')[0]["calls=".Length..]));
+            Assert.Equal(10, stats); // one script call per trace, where there were thirty
+        }
+        finally
+        {
+            await store.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Cache_hits_and_misses_are_counted_in_redis()
     {
         using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
