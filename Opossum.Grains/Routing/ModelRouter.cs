@@ -28,9 +28,7 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
     public IReadOnlyList<ModelDefinition> Candidates(string? requested, bool hasImage) =>
         // The catalog and the enabled backends are fixed for the process, so each answer is too;
         // only known models are cached (an unknown one throws), which bounds the cache by the catalog.
-        _candidates.TryGetValue((requested, hasImage), out var known)
-            ? known
-            : _candidates.GetOrAdd((requested, hasImage), Choose(requested, hasImage));
+        _candidates.GetOrAdd((requested, hasImage), static (key, router) => router.Choose(key.Item1, key.Item2), this);
 
     private IReadOnlyList<ModelDefinition> Choose(string? requested, bool hasImage)
     {
