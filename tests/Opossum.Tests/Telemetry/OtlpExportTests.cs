@@ -100,7 +100,9 @@ public sealed class OtlpExportTests : IAsyncLifetime
             ["Opossum__Availability__CheckPeriod"] = "01:00:00",
         });
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        using var http = new HttpClient { BaseAddress = gateway.Http };
+        // A client that sends no traceparent, so the gateway decides. (Other tests' tracers share this
+        // process: with them listening, HttpClient would send a sampled traceparent, which the gateway follows.)
+        using var http = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = gateway.Http };
 
         // New prompts: each one a miss that goes through the starter, the cache grain, the model grain and Ollama.
         var traceIds = new List<string>();
