@@ -28,7 +28,7 @@ public sealed class ChildProcess : IAsyncDisposable
     public static ChildProcess Start(string name, string file, string arguments, IDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OTEL_") || k.StartsWith("OPOSSUM_") || k.StartsWith("ASPNETCORE_")).ToList())
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OTEL_") || k.StartsWith("OPOSSUM_") || k.StartsWith("ASPNETCORE_") || k == "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS").ToList())
             info.Environment.Remove(key);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             info.Environment[key] = value;

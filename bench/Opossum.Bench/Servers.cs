@@ -13,11 +13,18 @@ namespace Opossum.Bench;
 /// <summary>Small Kestrel servers the harness needs: Ollama's protocol with a fixed latency, an OTLP sink, the ceiling endpoint.</summary>
 public static partial class Servers
 {
-    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0)
+    /// <param name="inline">
+    /// Run requests on the socket's event thread (Kestrel's <c>UnsafePreferInlineScheduling</c>) instead of
+    /// handing them to the thread pool: right for the harness's own servers, whose handlers never block and
+    /// whose every hop would be charged to the gateway; not for the ceiling, which is measured as shipped.
+    /// </param>
+    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = true)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        if (inline)
+            builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
         var app = builder.Build();
         map(app);
         await app.StartAsync();
