@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Opossum.Bench;
 
 /// <summary>The gateway's own runtime counters, read from its /metrics: what one request costs it.</summary>
-public sealed record Counters(double CpuSeconds, double AllocatedBytes, double Gen0, double Gen1, double Gen2, double GcPauseSeconds)
+public sealed record Counters(double CpuSeconds, double AllocatedBytes, double Gen0, double Gen1, double Gen2, double GcPauseSeconds, double JitSeconds)
 {
     public static async Task<Counters> ReadAsync(HttpClient http, Uri gateway)
     {
@@ -18,7 +18,8 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
             Sum("dotnet_gc_collections_total", "gen0"),
             Sum("dotnet_gc_collections_total", "gen1"),
             Sum("dotnet_gc_collections_total", "gen2"),
-            Sum("dotnet_gc_pause_time_seconds_total"));
+            Sum("dotnet_gc_pause_time_seconds_total"),
+            Sum("dotnet_jit_compilation_time_seconds_total"));
     }
 
     /// <summary>Per-request figures between two readings.</summary>
@@ -31,6 +32,8 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
         gen1 = after.Gen1 - before.Gen1,
         gen2 = after.Gen2 - before.Gen2,
         gcPauseMilliseconds = (after.GcPauseSeconds - before.GcPauseSeconds) * 1000,
+        // Time the JIT still spent compiling during the scenario: near zero once the deployment is warm.
+        jitMilliseconds = (after.JitSeconds - before.JitSeconds) * 1000,
     };
 }
 

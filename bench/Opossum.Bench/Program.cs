@@ -54,6 +54,13 @@ async Task<Measurement> RunScenarioAsync(string name, ChildProcess server, Uri u
     return measurement;
 }
 
+// A new deployment compiles its hot paths under its first load; that load is not what a scenario measures.
+async Task WarmUpAsync(Uri graphql)
+{
+    var warm = await Load.RunAsync("deployment warm-up", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.DeploymentWarmup);
+    Console.WriteLine($"deployment warm-up: {warm.Throughput:0} req/s for {options.DeploymentWarmup.TotalSeconds:0} s, {warm.Errors} errors");
+}
+
 // --- tracing off: the same cache-hit load on a second deployment with OTEL_ENABLED=false, to price the
 // telemetry. Run right after cache-hit (the traced deployment idles meanwhile): this machine's speed
 // drifts by a third within minutes, and the ratio must compare two neighbouring measurements.
@@ -62,6 +69,7 @@ async Task RunTracingOffAsync()
     await using var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address());
     var graphql = new Uri(quiet.Gateway, "/graphql");
     using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
+    await WarmUpAsync(graphql);
     await RunScenarioAsync("cache-hit (tracing off)", quiet.GatewayProcess, graphql, cachedPrompt);
 }
 
@@ -86,6 +94,8 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
             await RunScenarioAsync("ceiling", ceiling, new Uri($"http://127.0.0.1:{ceilingPort}/graphql"), cachedPrompt);
         }
     }
+
+    await WarmUpAsync(graphql);
 
     // Each scenario also reads the gateway's runtime counters before and after: CPU and allocations per request.
     var counters = new Dictionary<string, object>();
