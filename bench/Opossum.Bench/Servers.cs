@@ -15,8 +15,9 @@ public static partial class Servers
 {
     /// <param name="inline">
     /// Run requests on the socket's event thread (Kestrel's <c>UnsafePreferInlineScheduling</c>) instead of
-    /// handing them to the thread pool: right for the harness's own servers, whose handlers never block and
-    /// whose every hop would be charged to the gateway; not for the ceiling, which is measured as shipped.
+    /// handing them to the thread pool: right for the loopback backend, whose handler is short and never
+    /// blocks and whose every hop would be charged to the gateway; not for the ceiling, which is measured
+    /// as shipped, nor for the OTLP sink, whose large bodies would hold up the load generator's sockets.
     /// </param>
     public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = true)
     {
