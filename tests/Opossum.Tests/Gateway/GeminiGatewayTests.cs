@@ -112,8 +112,7 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
         await Gateway.ChatAsync(new { message = prompts[2], imageBase64 = Base64(Images.Png) });
         await Gateway.ChatAsync(new { message = prompts[3], model = "gemma3:1b" });
 
-        List<Activity> spans;
-        lock (Gateway.Spans) spans = Gateway.Spans.ToList();
+        var spans = Gateway.Spans.Snapshot();
         Assert.Contains(spans, s => s.DisplayName == "gemini.generate");
         var spanText = spans.SelectMany(s => s.TagObjects.Select(t => $"{t.Key}={t.Value}")
             .Concat(s.Events.SelectMany(e => e.Tags.Select(t => $"{e.Name} {t.Key}={t.Value}")))

@@ -22,7 +22,7 @@ public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private GatewayHost(WebApplication app, List<Activity> spans, CapturedLogs logs)
+    private GatewayHost(WebApplication app, ExportedSpans spans, CapturedLogs logs)
     {
         _app = app;
         Spans = spans;
@@ -31,8 +31,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public HttpClient Http { get; private set; } = null!;
 
-    /// <summary>Every span the gateway process exported so far (lock it to read).</summary>
-    public List<Activity> Spans { get; }
+    /// <summary>Every span the gateway process exported so far.</summary>
+    public ExportedSpans Spans { get; }
 
     public IServiceProvider Services => _app.Services;
 
@@ -58,7 +58,7 @@ public sealed class GatewayHost : IAsyncDisposable
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             config[key] = value;
 
-        var spans = new List<Activity>();
+        var spans = new ExportedSpans();
         var app = GatewayApp.Build([], builder =>
         {
             // Only what the test says: neither the app's appsettings.json nor the machine's environment.

@@ -46,9 +46,7 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
         // The server span ends just after the response is written; wait for it to be exported.
         for (var i = 0; i < 100; i++)
         {
-            List<Activity> spans;
-            lock (fixture.Gateway.Spans)
-                spans = fixture.Gateway.Spans.Where(s => s.TraceId.ToHexString() == traceId).ToList();
+            var spans = fixture.Gateway.Spans.Snapshot().Where(s => s.TraceId.ToHexString() == traceId).ToList();
             if (spans.Any(last)) return spans;
             await Task.Delay(50);
         }

@@ -8,10 +8,7 @@ namespace Opossum.Tests.Telemetry;
 [Collection(GatewayCollection.Name)]
 public sealed class SpanContractTests(GatewayFixture fixture)
 {
-    private List<Activity> Exported()
-    {
-        lock (fixture.Gateway.Spans) return fixture.Gateway.Spans.ToList();
-    }
+    private List<Activity> Exported() => fixture.Gateway.Spans.Snapshot();
 
     private async Task<List<Activity>> TraceAsync(string traceId, Func<List<Activity>, bool> complete)
     {

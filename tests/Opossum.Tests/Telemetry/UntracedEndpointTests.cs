@@ -17,10 +17,7 @@ public sealed class IsolatedCollection : ICollectionFixture<GatewayFixture>
 [Collection(IsolatedCollection.Name)]
 public sealed class UntracedEndpointTests(GatewayFixture fixture)
 {
-    private List<Activity> Exported()
-    {
-        lock (fixture.Gateway.Spans) return fixture.Gateway.Spans.ToList();
-    }
+    private List<Activity> Exported() => fixture.Gateway.Spans.Snapshot();
 
     [Fact]
     public async Task Health_and_metrics_produce_no_spans_and_orleans_runtime_is_not_exported()
