@@ -5,7 +5,7 @@ using Opossum.Bench;
 // Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with.
 if (args is ["--serve-ceiling", var portText, var bytesText])
 {
-    var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText), inline: false);
+    var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText));
     await ceiling.WaitForShutdownAsync();
     return 0;
 }
@@ -21,10 +21,10 @@ Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemory
 
 var backendLatency = TimeSpan.FromMilliseconds(options.BackendLatencyMs);
 var ollama = new Servers.Ollama(backendLatency);
-await using var backend = await Servers.StartAsync(ollama.Map);
+await using var backend = await Servers.StartAsync(ollama.Map, inline: true);
 var spans = new Servers.Sink();
-// The sink decodes bodies of hundreds of spans: not work for the event thread the load generator's sockets share.
-await using var sink = await Servers.StartAsync(spans.Map, inline: false);
+// Not inline: the sink decodes bodies of hundreds of spans, not work for the event thread the load generator's sockets share.
+await using var sink = await Servers.StartAsync(spans.Map);
 using var http = Load.Client(Math.Max(options.Concurrency, 200));
 var results = new List<Measurement>();
 var cpuPerRequest = new Dictionary<string, CpuPerRequest>();

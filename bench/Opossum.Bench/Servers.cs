@@ -19,7 +19,7 @@ public static partial class Servers
     /// blocks and whose every hop would be charged to the gateway; not for the ceiling, which is measured
     /// as shipped, nor for the OTLP sink, whose large bodies would hold up the load generator's sockets.
     /// </param>
-    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = true)
+    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
