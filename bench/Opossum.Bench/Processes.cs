@@ -21,6 +21,9 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>The runtime's inline-socket-completions switch: the harness sets it for itself, no child inherits it.</summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     public int Id => _process.Id;
 
     public string Output { get { lock (_output) return string.Join('\n', _output.TakeLast(30)); } }
@@ -28,7 +31,7 @@ public sealed class ChildProcess : IAsyncDisposable
     public static ChildProcess Start(string name, string file, string arguments, IDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OTEL_") || k.StartsWith("OPOSSUM_") || k.StartsWith("ASPNETCORE_") || k == "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS").ToList())
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OTEL_") || k.StartsWith("OPOSSUM_") || k.StartsWith("ASPNETCORE_") || k == InlineCompletionsVariable).ToList())
             info.Environment.Remove(key);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             info.Environment[key] = value;

@@ -14,7 +14,7 @@ if (args is ["--serve-ceiling", var portText, var bytesText])
 // and the loopback backend then add ~0.3-0.5 ms less to every measured request (alternating miss runs:
 // backend alone 1.27-1.34 -> 0.76-0.98 ms over 50 ms). Read by the runtime when the first socket is made,
 // so set before any; child processes (gateway, silos, ceiling) do not inherit it and run as shipped.
-Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+Environment.SetEnvironmentVariable(ChildProcess.InlineCompletionsVariable, "1");
 var options = BenchOptions.Parse(args);
 Console.WriteLine($"Opossum benchmark: {options.Describe()}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024 * 1024.0):0.#} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
