@@ -1,6 +1,6 @@
 namespace Opossum.Bench;
 
-/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --deployment-warmup N, --soak N, --backend-latency MS, --only a,b, --sample RATIO.</summary>
+/// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --deployment-warmup N, --rounds N, --window-warmup N, --soak N, --backend-latency MS, --only a,b, --sample RATIO.</summary>
 public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, TimeSpan Warmup, TimeSpan Duration, TimeSpan SoakWarmup, TimeSpan Soak, int BackendLatencyMs)
 {
     /// <summary>Scenario names <c>--only</c> accepts; all run by default.</summary>
@@ -14,6 +14,15 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
     /// which a scenario's own warm-up would otherwise leave inside its measured window.
     /// </summary>
     public TimeSpan DeploymentWarmup { get; init; }
+
+    /// <summary>
+    /// Rounds in which the scenarios compared with each other (ceiling, cache-hit, tracing off; backend alone,
+    /// miss-overhead) take turns; each scenario's measured time is split over them.
+    /// </summary>
+    public int Rounds { get; init; }
+
+    /// <summary>Load on a scenario's server before each of its windows in a round is measured (its first window follows a full <see cref="Warmup"/>).</summary>
+    public TimeSpan WindowWarmup { get; init; }
 
     /// <summary>
     /// Head sampling for the traced deployment (<c>OTEL_TRACES_SAMPLER=parentbased_traceidratio</c> with this
@@ -45,6 +54,8 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
         {
             Only = OnlyScenarios(args),
             DeploymentWarmup = TimeSpan.FromSeconds(Value("--deployment-warmup", smoke ? 1 : 30)),
+            Rounds = Value("--rounds", smoke ? 1 : 5),
+            WindowWarmup = TimeSpan.FromSeconds(Value("--window-warmup", smoke ? 1 : 2)),
             SampleRatio = Ratio(args),
         };
     }
@@ -70,7 +81,8 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
     }
 
     public string Describe() =>
-        $"{(Cluster ? "cluster" : "standalone")}, concurrency {Concurrency}, {DeploymentWarmup.TotalSeconds:0} s warm-up per deployment, {Warmup.TotalSeconds:0} s warm-up + {Duration.TotalSeconds:0} s per scenario, " +
+        $"{(Cluster ? "cluster" : "standalone")}, concurrency {Concurrency}, {DeploymentWarmup.TotalSeconds:0} s warm-up per deployment, {Warmup.TotalSeconds:0} s warm-up + {Duration.TotalSeconds:0} s per scenario " +
+        $"in {Rounds} interleaved round{(Rounds == 1 ? "" : "s")} ({WindowWarmup.TotalSeconds:0} s warm-up per window), " +
         $"soak {Soak.TotalSeconds:0} s, backend latency {BackendLatencyMs} ms{(Smoke ? " (smoke)" : "")}" +
         (SampleRatio is { } ratio ? $", traces sampled at {ratio.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "") +
         (Only.Count < Scenarios.Length ? $", only {string.Join(", ", Only)}" : "");

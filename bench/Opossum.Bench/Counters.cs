@@ -22,6 +22,18 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
             Sum("dotnet_jit_compilation_time_seconds_total"));
     }
 
+    public static readonly Counters Zero = new(0, 0, 0, 0, 0, 0, 0);
+
+    /// <summary>What changed between <paramref name="before"/> and <paramref name="after"/>, added to this.</summary>
+    public Counters Plus(Counters before, Counters after) => new(
+        CpuSeconds + after.CpuSeconds - before.CpuSeconds,
+        AllocatedBytes + after.AllocatedBytes - before.AllocatedBytes,
+        Gen0 + after.Gen0 - before.Gen0,
+        Gen1 + after.Gen1 - before.Gen1,
+        Gen2 + after.Gen2 - before.Gen2,
+        GcPauseSeconds + after.GcPauseSeconds - before.GcPauseSeconds,
+        JitSeconds + after.JitSeconds - before.JitSeconds);
+
     /// <summary>Per-request figures between two readings.</summary>
     public static object PerRequest(Counters before, Counters after, double requests) => new
     {
@@ -64,6 +76,15 @@ public sealed record CpuPerRequest(double GatewayMicroseconds, double HarnessMic
     private sealed class Window(Action<bool> report) : IProgress<bool>
     {
         public void Report(bool value) => report(value);
+    }
+
+    /// <summary>Several windows' figures as one, each weighted by the requests it measured.</summary>
+    public static CpuPerRequest Combine(IReadOnlyList<(Measurement Measurement, CpuPerRequest Cpu)> windows)
+    {
+        var requests = Math.Max(1, windows.Sum(w => w.Measurement.Measured));
+        return new CpuPerRequest(
+            windows.Sum(w => w.Cpu.GatewayMicroseconds * w.Measurement.Measured) / requests,
+            windows.Sum(w => w.Cpu.HarnessMicroseconds * w.Measurement.Measured) / requests);
     }
 
     public override string ToString() => $"CPU per request: gateway {GatewayMicroseconds:0} µs, harness {HarnessMicroseconds:0} µs";

@@ -89,7 +89,7 @@ public sealed class Deployment : IAsyncDisposable
         {
             Gateway = url,
             GatewayProcess = gateway,
-            Mode = cluster ? "cluster (redis + 2 silos + gateway)" : "standalone",
+            Mode = ModeName(cluster),
             ClusterId = clusterId,
             OrleansGatewayPort = orleansGateway,
             Redis = redis,
@@ -97,6 +97,8 @@ public sealed class Deployment : IAsyncDisposable
         deployment._processes.AddRange(processes);
         return deployment;
     }
+
+    public static string ModeName(bool cluster) => cluster ? "cluster (redis + 2 silos + gateway)" : "standalone";
 
     /// <summary>Activations per grain type across the cluster, read through the management grain as an operator would.</summary>
     public async Task<Dictionary<string, int>> ActivationsAsync()

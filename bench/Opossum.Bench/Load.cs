@@ -72,11 +72,10 @@ public static class Load
         await Task.WhenAll(workers);
         window?.Report(false);
         var all = latencies.SelectMany(l => l).Order().ToArray();
-        return new Measurement(name, concurrency, duration.TotalSeconds, all.Length / duration.TotalSeconds,
-            Percentile(all, 0.50), Percentile(all, 0.90), Percentile(all, 0.99), errors, firstError) { Sent = sent };
+        return Measurement.Of(name, concurrency, duration.TotalSeconds, all, errors, firstError, sent);
     }
 
-    private static double Percentile(long[] sorted, double p) =>
+    internal static double Percentile(long[] sorted, double p) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))] * 1000.0 / Stopwatch.Frequency;
 }
 
@@ -88,4 +87,18 @@ public sealed record Measurement(string Scenario, int Concurrency, double Second
 
     /// <summary>Requests sent in all, warm-up included.</summary>
     public long Sent { get; init; }
+
+    /// <summary>Latencies of the requests answered after the warm-up, sorted, in <see cref="Stopwatch"/> ticks.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public long[] Latencies { get; init; } = [];
+
+    public static Measurement Of(string name, int concurrency, double seconds, long[] sortedLatencies, long errors, string? firstError, long sent) =>
+        new(name, concurrency, seconds, sortedLatencies.Length / seconds, Load.Percentile(sortedLatencies, 0.50),
+            Load.Percentile(sortedLatencies, 0.90), Load.Percentile(sortedLatencies, 0.99), errors, firstError)
+        { Sent = sent, Latencies = sortedLatencies };
+
+    /// <summary>Several windows of one scenario as one: their requests, seconds and latencies together.</summary>
+    public static Measurement Combine(string name, IReadOnlyList<Measurement> windows) =>
+        Of(name, windows[0].Concurrency, windows.Sum(w => w.Seconds), windows.SelectMany(w => w.Latencies).Order().ToArray(),
+            windows.Sum(w => w.Errors), windows.Select(w => w.FirstError).FirstOrDefault(e => e is not null), windows.Sum(w => w.Sent));
 }

@@ -44,90 +44,113 @@ byte[] Chat(string message, bool noCache = false) =>
 var cachedPrompt = Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, variables = new { input = new { message = "What is an opossum?" } } }));
 var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 
-// One load scenario against one server process: its figures and CPU per request, recorded and printed.
-async Task<Measurement> RunScenarioAsync(string name, ChildProcess server, Uri url, byte[] body)
+// Scenarios compared with each other run side by side, in interleaved rounds: their figures are recorded and printed.
+var rounds = new Dictionary<string, IReadOnlyList<Measurement>>();
+var counters = new Dictionary<string, object>();
+report["gatewayCounters"] = counters;
+async Task SideBySideAsync(IReadOnlyList<Contender> contenders, string? traced = null)
 {
-    var (measurement, cpu) = await CpuPerRequest.MeasureAsync(server,
-        window => Load.RunAsync(name, http, _ => Load.Post(url, body), options.Concurrency, options.Warmup, options.Duration, window));
-    cpuPerRequest[name] = cpu;
-    results.Add(measurement);
-    Console.WriteLine($"{measurement}\n  {cpu}");
-    return measurement;
+    var spansBefore = spans.Spans;
+    var measured = await Rounds.RunAsync(http, contenders, options.Rounds, options.Concurrency, options.Warmup, options.WindowWarmup, options.Duration);
+    foreach (var m in measured)
+    {
+        results.Add(m.Combined);
+        rounds[m.Name] = m.PerRound;
+        if (m.Cpu is not null) cpuPerRequest[m.Name] = m.Cpu;
+        var all = m.Combined;
+        Console.WriteLine($"{m.Name}, {options.Rounds} round(s) together: {all.Throughput:0} req/s, p50 {all.P50:0.00} ms, p90 {all.P90:0.00} ms, p99 {all.P99:0.00} ms, " +
+            $"{all.Errors} errors{(all.FirstError is null ? "" : $" (first: {all.FirstError})")}{(m.Cpu is null ? "" : $"; {m.Cpu}")}");
+    }
+    if (traced is null) return;
+    // Spans still in the exporter's batch arrive within its schedule (5 s); the other contenders export none.
+    await Task.Delay(TimeSpan.FromSeconds(6));
+    spansPerRequest[traced] = (spans.Spans - spansBefore) / (double)Math.Max(1, measured.Single(m => m.Name == traced).TotalSent);
+    Console.WriteLine($"  {traced}: spans exported per request {spansPerRequest[traced]:0.00}\n  gateway counters: {JsonSerializer.Serialize(counters[traced])}");
+}
+
+// A scenario on the traced gateway also reads the gateway's runtime counters around each window: CPU and allocations per request.
+Contender Observed(string name, Deployment gateway, byte[] body)
+{
+    var total = Counters.Zero;
+    var before = Counters.Zero;
+    long requests = 0;
+    return new Contender(name, gateway.GatewayProcess, new Uri(gateway.Gateway, "/graphql"), body)
+    {
+        BeforeWindow = async () => before = await Counters.ReadAsync(http, gateway.Gateway),
+        AfterWindow = async window =>
+        {
+            total = total.Plus(before, await Counters.ReadAsync(http, gateway.Gateway));
+            requests += window.Sent; // each window's warm-up is in the counters too
+            counters[name] = Counters.PerRequest(Counters.Zero, total, requests);
+        },
+    };
 }
 
 // A new deployment compiles its hot paths under its first load; that load is not what a scenario measures.
-async Task WarmUpAsync(Uri graphql)
+async Task<int> WarmUpAsync(Deployment gateway)
 {
+    var graphql = new Uri(gateway.Gateway, "/graphql");
+    int answerBytes;
+    using (var prime = await http.SendAsync(Load.Post(graphql, cachedPrompt)))
+        answerBytes = (await prime.Content.ReadAsByteArrayAsync()).Length;
     var warm = await Load.RunAsync("deployment warm-up", http, _ => Load.Post(graphql, cachedPrompt), options.Concurrency, TimeSpan.Zero, options.DeploymentWarmup);
     Console.WriteLine($"deployment warm-up: {warm.Throughput:0} req/s for {options.DeploymentWarmup.TotalSeconds:0} s, {warm.Errors} errors");
-}
-
-// --- tracing off: the same cache-hit load on a second deployment with OTEL_ENABLED=false, to price the
-// telemetry. Run right after cache-hit (the traced deployment idles meanwhile): this machine's speed
-// drifts by a third within minutes, and the ratio must compare two neighbouring measurements.
-async Task RunTracingOffAsync()
-{
-    await using var quiet = await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address());
-    var graphql = new Uri(quiet.Gateway, "/graphql");
-    using (await http.SendAsync(Load.Post(graphql, cachedPrompt))) { }
-    await WarmUpAsync(graphql);
-    await RunScenarioAsync("cache-hit (tracing off)", quiet.GatewayProcess, graphql, cachedPrompt);
+    return answerBytes;
 }
 
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
 var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s));
-if (tracingOnScenarios)
-await using (var deployment = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address(), options.SampleRatio))
+await using var deployment = tracingOnScenarios
+    ? await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address(), options.SampleRatio)
+    : null;
+var rssStart = deployment?.GatewayProcess.RssMiB() ?? double.NaN;
+report["mode"] = Deployment.ModeName(options.Cluster);
+
+// --- ceiling, cache-hit and tracing off, side by side. The ceiling is a bare endpoint in the same harness with
+// the same body size (what this machine can do at all); tracing off is a second deployment with OTEL_ENABLED=false,
+// which prices the telemetry. Each idles while the others are measured.
+if (options.Runs("ceiling") || options.Runs("cache-hit") || options.Runs("tracing-off"))
+{
+    await using var quiet = options.Runs("tracing-off")
+        ? await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address())
+        : null;
+    var answerBytes = 0;
+    foreach (var gateway in new[] { deployment, quiet }.OfType<Deployment>())
+        answerBytes = await WarmUpAsync(gateway);
+    report["chatResponseBytes"] = answerBytes;
+
+    var ceilingPort = Ports.Free();
+    await using var ceiling = options.Runs("ceiling")
+        ? ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {answerBytes}")
+        : null;
+    if (ceiling is not null)
+        await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
+
+    var contenders = new List<Contender>();
+    if (ceiling is not null)
+        contenders.Add(new Contender("ceiling", ceiling, new Uri($"http://127.0.0.1:{ceilingPort}/graphql"), cachedPrompt));
+    if (options.Runs("cache-hit"))
+        contenders.Add(Observed("cache-hit", deployment!, cachedPrompt));
+    if (quiet is not null)
+        contenders.Add(new Contender("cache-hit (tracing off)", quiet.GatewayProcess, new Uri(quiet.Gateway, "/graphql"), cachedPrompt));
+    if (options.Runs("cache-hit"))
+        await Task.Delay(TimeSpan.FromSeconds(6)); // the warm-up's spans arrive before the count starts
+    await SideBySideAsync(contenders, options.Runs("cache-hit") ? "cache-hit" : null);
+}
+
+if (deployment is not null)
 {
     var graphql = new Uri(deployment.Gateway, "/graphql");
-    var rssStart = deployment.GatewayProcess.RssMiB();
-    using (var prime = await http.SendAsync(Load.Post(graphql, cachedPrompt)))
-    {
-        var body = await prime.Content.ReadAsByteArrayAsync();
-        report["chatResponseBytes"] = body.Length;
-
-        // --- ceiling: same harness, same body size, nothing behind it.
-        if (options.Runs("ceiling"))
-        {
-            var ceilingPort = Ports.Free();
-            await using var ceiling = ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {body.Length}");
-            await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
-            await RunScenarioAsync("ceiling", ceiling, new Uri($"http://127.0.0.1:{ceilingPort}/graphql"), cachedPrompt);
-        }
-    }
-
-    await WarmUpAsync(graphql);
-
-    // Each scenario also reads the gateway's runtime counters before and after: CPU and allocations per request.
-    var counters = new Dictionary<string, object>();
-    async Task MeasureAsync(string name, byte[] body)
-    {
-        var before = await Counters.ReadAsync(http, deployment.Gateway);
-        var spansBefore = spans.Spans;
-        var measurement = await RunScenarioAsync(name, deployment.GatewayProcess, graphql, body);
-        var after = await Counters.ReadAsync(http, deployment.Gateway);
-        // Warm-up requests are in the counters too.
-        counters[name] = Counters.PerRequest(before, after, measurement.Sent);
-        // Spans still in the exporter's batch arrive within its schedule (5 s).
-        await Task.Delay(TimeSpan.FromSeconds(6));
-        spansPerRequest[name] = (spans.Spans - spansBefore) / (double)Math.Max(1, measurement.Sent);
-        Console.WriteLine($"  spans exported per request {spansPerRequest[name]:0.00}\n  gateway counters: {System.Text.Json.JsonSerializer.Serialize(counters[name])}");
-    }
-    if (options.Runs("cache-hit"))
-        await MeasureAsync("cache-hit", cachedPrompt);
-    if (options.Runs("tracing-off"))
-        await RunTracingOffAsync();
+    // --- miss-overhead, side by side with the backend alone, called the way the gateway calls it: what the
+    // loopback server itself adds to its 50 ms.
     if (options.Runs("miss-overhead"))
     {
-        // The backend alone, called the way the gateway calls it: what the loopback server itself adds to its 50 ms.
         var direct = Load.Json(JsonSerializer.Serialize(new { model = "gemma3:1b", stream = false, messages = new[] { new { role = "user", content = "Tell me something new about opossums." } } }));
-        var backendChat = new Uri(backend.Address(), "/api/chat");
-        var alone = await Load.RunAsync("backend alone", http, _ => Load.Post(backendChat, direct), options.Concurrency, options.Warmup, options.Duration);
-        results.Add(alone);
-        Console.WriteLine(alone);
-        await MeasureAsync("miss-overhead", missPrompt);
+        await SideBySideAsync([
+            new Contender("backend alone", null, new Uri(backend.Address(), "/api/chat"), direct),
+            Observed("miss-overhead", deployment, missPrompt),
+        ], "miss-overhead");
     }
-    report["gatewayCounters"] = counters;
 
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
     if (options.Runs("coalesce"))
@@ -167,13 +190,10 @@ await using (var deployment = await Deployment.StartAsync(options.Cluster, traci
         Console.WriteLine($"memory: {soak.Throughput * soak.Seconds:0} one-shot chats in {options.Soak.TotalSeconds:0} s; gateway RSS {rssStart:0} MiB at start, {rssAfterWarmup:0} after warm-up, {rssEnd:0} at the end ({rssEnd / rssAfterWarmup:0.00}x)");
         Console.WriteLine("activations: " + string.Join(", ", activations.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}")));
     }
-    report["mode"] = deployment.Mode;
 }
 
-if (options.Runs("tracing-off") && !tracingOnScenarios)
-    await RunTracingOffAsync();
-
-var table = Report.Build(results, backendLatency.TotalMilliseconds);
+var table = Report.Build(results, rounds, backendLatency.TotalMilliseconds);
+report["rounds"] = rounds.ToDictionary(r => r.Key, r => r.Value.Select(w => new { w.Throughput, w.P50, w.P90, w.P99, w.Errors }));
 Console.WriteLine();
 Console.WriteLine(Report.Render(table, report));
 report["scenarios"] = table;

@@ -7,8 +7,13 @@ public sealed record ScenarioRow(string Scenario, double Throughput, double P50,
 
 public static class Report
 {
-    public static List<ScenarioRow> Build(List<Measurement> results, double backendMs)
+    public static List<ScenarioRow> Build(List<Measurement> results, IReadOnlyDictionary<string, IReadOnlyList<Measurement>> rounds, double backendMs)
     {
+        // Each round's figure, from windows seconds apart: how far the rounds spread.
+        string PerRound(string scenario, string other, Func<Measurement, Measurement, double> figure, string format) =>
+            rounds.TryGetValue(scenario, out var mine) && rounds.TryGetValue(other, out var theirs) && mine.Count > 1
+                ? $" (rounds: {string.Join(" · ", mine.Zip(theirs, figure).Select(f => f.ToString(format, System.Globalization.CultureInfo.InvariantCulture)))})"
+                : "";
         // With --only some scenarios are missing: their ratios are NaN.
         var ceiling = results.SingleOrDefault(r => r.Scenario == "ceiling");
         var hit = results.SingleOrDefault(r => r.Scenario == "cache-hit");
@@ -19,9 +24,13 @@ public static class Report
             r.Scenario switch
             {
                 "miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms" +
-                    (alone is null ? "" : $" (vs the backend alone: p50 {r.P50 - alone.P50:0.00} ms, p99 {r.P99 - alone.P99:0.00} ms)"),
+                    (alone is null ? "" : $" (vs the backend alone: p50 {r.P50 - alone.P50:0.00} ms, p99 {r.P99 - alone.P99:0.00} ms)") +
+                    PerRound(r.Scenario, "backend alone", (miss, _) => miss.P50 - backendMs, "0.00"),
+                "cache-hit" when PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00") is { Length: > 0 } throughput =>
+                    $"req/s vs ceiling{throughput}; p99 vs ceiling{PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.P99 / theirs.P99, "0.00")}",
                 "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
-                "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}",
+                "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}" +
+                    PerRound("cache-hit", r.Scenario, (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00"),
                 _ => r.FirstError,
             })).ToList();
     }
