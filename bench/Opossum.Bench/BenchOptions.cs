@@ -32,8 +32,19 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
 
     public bool Runs(string scenario) => Only.Contains(scenario);
 
+    private static readonly string[] Switches = ["--smoke", "--cluster"];
+
+    private static readonly string[] Valued = ["--concurrency", "--seconds", "--warmup", "--deployment-warmup", "--rounds",
+        "--window-warmup", "--soak-warmup", "--soak", "--backend-latency", "--only", "--sample"];
+
     public static BenchOptions Parse(string[] args)
     {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (Valued.Contains(args[i])) i++;
+            else if (!Switches.Contains(args[i]))
+                throw new ArgumentException($"unknown option '{args[i]}'; options are {string.Join(", ", Switches)} and {string.Join(", ", Valued.Select(v => v + " VALUE"))}");
+        }
         var smoke = args.Contains("--smoke");
         int Value(string name, int fallback)
         {

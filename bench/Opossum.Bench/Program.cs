@@ -15,7 +15,16 @@ if (args is ["--serve-ceiling", var portText, var bytesText])
 // backend alone 1.27-1.34 -> 0.76-0.98 ms over 50 ms). Read by the runtime when the first socket is made,
 // so set before any; child processes (gateway, silos, ceiling) do not inherit it and run as shipped.
 Environment.SetEnvironmentVariable(ChildProcess.InlineCompletionsVariable, "1");
-var options = BenchOptions.Parse(args);
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
 Console.WriteLine($"Opossum benchmark: {options.Describe()}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024 * 1024.0):0.#} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
 

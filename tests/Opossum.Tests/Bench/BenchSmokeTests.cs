@@ -39,4 +39,17 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.True(report["memory"]!["rssMiB"]!["end"]!.GetValue<double>() > 0);
         Assert.NotNull(report["memory"]!["activations"]!["ResponseCacheGrain"]);
     }
+
+    [Fact]
+    public async Task A_mistyped_option_is_refused_before_anything_starts()
+    {
+        await using var bench = OpossumProcess.Start("bench", Path.Combine("bench", "Opossum.Bench"), FreePorts.Next(), new Dictionary<string, string>(), "--round 3");
+        Assert.True(await bench.WaitForExitAsync(TimeSpan.FromSeconds(60)), "the harness did not exit");
+
+        Assert.Equal(2, bench.ExitCode);
+        var output = string.Join('\n', bench.Output);
+        Assert.Contains("unknown option '--round'", output);
+        Assert.Contains("--rounds VALUE", output);
+        Assert.DoesNotContain("deployment warm-up", output);
+    }
 }
