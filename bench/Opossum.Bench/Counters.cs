@@ -24,7 +24,7 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
 
     public static readonly Counters Zero = new(0, 0, 0, 0, 0, 0, 0);
 
-    /// <summary>What changed between <paramref name="before"/> and <paramref name="after"/>, added to this.</summary>
+    /// <summary>What changed between <paramref name="before"/> and <paramref name="after"/>, added to this (start from <see cref="Zero"/>).</summary>
     public Counters Plus(Counters before, Counters after) => new(
         CpuSeconds + after.CpuSeconds - before.CpuSeconds,
         AllocatedBytes + after.AllocatedBytes - before.AllocatedBytes,
@@ -34,18 +34,18 @@ public sealed record Counters(double CpuSeconds, double AllocatedBytes, double G
         GcPauseSeconds + after.GcPauseSeconds - before.GcPauseSeconds,
         JitSeconds + after.JitSeconds - before.JitSeconds);
 
-    /// <summary>Per-request figures between two readings.</summary>
-    public static object PerRequest(Counters before, Counters after, double requests) => new
+    /// <summary>These counters, taken as what changed over <paramref name="requests"/> requests, per request.</summary>
+    public object PerRequest(double requests) => new
     {
         requests,
-        cpuMicrosecondsPerRequest = (after.CpuSeconds - before.CpuSeconds) * 1e6 / requests,
-        allocatedKiBPerRequest = (after.AllocatedBytes - before.AllocatedBytes) / 1024 / requests,
-        gen0 = after.Gen0 - before.Gen0,
-        gen1 = after.Gen1 - before.Gen1,
-        gen2 = after.Gen2 - before.Gen2,
-        gcPauseMilliseconds = (after.GcPauseSeconds - before.GcPauseSeconds) * 1000,
+        cpuMicrosecondsPerRequest = CpuSeconds * 1e6 / requests,
+        allocatedKiBPerRequest = AllocatedBytes / 1024 / requests,
+        gen0 = Gen0,
+        gen1 = Gen1,
+        gen2 = Gen2,
+        gcPauseMilliseconds = GcPauseSeconds * 1000,
         // Time the JIT still spent compiling during the scenario: near zero once the deployment is warm.
-        jitMilliseconds = (after.JitSeconds - before.JitSeconds) * 1000,
+        jitMilliseconds = JitSeconds * 1000,
     };
 }
 

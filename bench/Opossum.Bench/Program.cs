@@ -90,7 +90,7 @@ Contender Observed(string name, Deployment gateway, byte[] body)
         {
             total = total.Plus(before, await Counters.ReadAsync(http, gateway.Gateway));
             requests += window.Sent; // each window's warm-up is in the counters too
-            counters[name] = Counters.PerRequest(Counters.Zero, total, requests);
+            counters[name] = total.PerRequest(requests);
         },
     };
 }
