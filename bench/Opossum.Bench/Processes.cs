@@ -38,6 +38,11 @@ public sealed class ChildProcess : IAsyncDisposable
         return new ChildProcess(name, Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start"));
     }
 
+    /// <summary>Whether <paramref name="file"/> is an executable on PATH, as <see cref="Start"/> would find it.</summary>
+    public static bool OnPath(string file) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(dir => File.Exists(Path.Combine(dir, file)));
+
     /// <summary>An Opossum project's build output in the same configuration as this harness.</summary>
     public static string Assembly(string project)
     {

@@ -25,6 +25,11 @@ catch (ArgumentException ex)
     Console.Error.WriteLine(ex.Message);
     return 2;
 }
+if (options.Cluster && !ChildProcess.OnPath("redis-server"))
+{
+    Console.Error.WriteLine("--cluster starts its own redis-server, which is not on PATH (Debian: apt-get install -y redis-server).");
+    return 2;
+}
 Console.WriteLine($"Opossum benchmark: {options.Describe()}");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024 * 1024.0):0.#} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
 

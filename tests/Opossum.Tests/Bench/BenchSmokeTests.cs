@@ -41,6 +41,24 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Cluster_mode_without_redis_server_says_how_to_install_it()
+    {
+        // A PATH with only the dotnet host's own directory (past any /usr/bin symlink): no redis-server on it.
+        var host = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(dir => new FileInfo(Path.Combine(dir, "dotnet"))).First(f => f.Exists);
+        var dotnet = Path.GetDirectoryName((host.ResolveLinkTarget(returnFinalTarget: true) ?? host).FullName)!;
+        Assert.False(File.Exists(Path.Combine(dotnet, "redis-server")));
+        await using var bench = OpossumProcess.Start("bench", Path.Combine("bench", "Opossum.Bench"), FreePorts.Next(),
+            new Dictionary<string, string> { ["PATH"] = dotnet }, "--cluster --smoke");
+        Assert.True(await bench.WaitForExitAsync(TimeSpan.FromSeconds(60)), "the harness did not exit");
+
+        Assert.Equal(2, bench.ExitCode);
+        var output = string.Join('\n', bench.Output);
+        Assert.Contains("apt-get install -y redis-server", output);
+        Assert.DoesNotContain("Unhandled exception", output);
+    }
+
+    [Fact]
     public async Task A_mistyped_option_is_refused_before_anything_starts()
     {
         await using var bench = OpossumProcess.Start("bench", Path.Combine("bench", "Opossum.Bench"), FreePorts.Next(), new Dictionary<string, string>(), "--round 3");
