@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json.Nodes;
 using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Gateway;
@@ -175,5 +176,48 @@ public sealed class DocumentCacheTests(GatewayFixture fixture)
         Assert.Null(missing.Data?["chat"]);
         Assert.NotEmpty(wrongType.Errors);
         Assert.Equal(0, fixture.Ollama.CallsContaining("System.Int32"));
+    }
+
+    [Fact]
+    public async Task A_cached_document_takes_each_requests_arguments()
+    {
+        for (var i = 0; i < 3; i++)
+            Assert.Empty((await fixture.Gateway.ChatAsync(new { message = $"a trace to list {Guid.NewGuid():N}" })).Errors);
+        const string query = "query Listed($limit: Int!) { recentTraces(limit: $limit) { traceId } one: recentTraces(limit: 1) { traceId } }";
+
+        var two = await fixture.Gateway.PostAsync(query, new { limit = 2 });
+        var three = await fixture.Gateway.PostAsync(query, new { limit = 3 }); // the cached document now
+
+        Assert.Equal(2, two.Data!["recentTraces"]!.AsArray().Count);
+        Assert.Equal(3, three.Data!["recentTraces"]!.AsArray().Count);
+        Assert.Single(three.Data!["one"]!.AsArray());
+    }
+
+    [Theory]
+    [InlineData("""{"limit": "many"}""")]
+    [InlineData("""{"limit": null}""")]
+    [InlineData("""{}""")]
+    public async Task A_cached_document_refuses_bad_variables_as_an_uncached_one_does(string variables)
+    {
+        const string query = "query Bad($limit: Int!) { recentTraces(limit: $limit) { traceId } }";
+        Assert.Empty((await fixture.Gateway.PostAsync(query, new { limit = 1 })).Errors); // executed, so cached
+
+        var cached = await fixture.Gateway.PostAsync(query, JsonNode.Parse(variables));
+        // The same document with a trailing space is another text: parsed and validated in full.
+        var uncached = await fixture.Gateway.PostAsync(query + " ", JsonNode.Parse(variables));
+
+        Assert.Equal(400, cached.Status);
+        Assert.NotEmpty(cached.Errors);
+        Assert.Equal(uncached.Status, cached.Status);
+        Assert.True(JsonNode.DeepEquals(WithoutTraceIds(uncached.Body), WithoutTraceIds(cached.Body)),
+            $"uncached: {uncached.Body?.ToJsonString()}\ncached:   {cached.Body?.ToJsonString()}");
+    }
+
+    private static JsonNode? WithoutTraceIds(JsonNode? body)
+    {
+        var copy = body?.DeepClone();
+        foreach (var error in copy?["errors"]?.AsArray() ?? [])
+            error?["extensions"]?.AsObject().Remove("traceId");
+        return copy;
     }
 }
