@@ -53,7 +53,9 @@ public sealed class CachedDocumentValidator : IDocumentValidator
 
     private Plan? PlanFor(GraphQLOperationDefinition operation, ISchema schema)
     {
-        var plan = _plans.GetValue(operation, o => Plan.For(o, schema) ?? Plan.None);
+        // Looked up first: the factory captures the schema, an allocation each request would pay for.
+        if (!_plans.TryGetValue(operation, out var plan))
+            plan = _plans.GetValue(operation, o => Plan.For(o, schema) ?? Plan.None);
         return ReferenceEquals(plan, Plan.None) ? null : plan;
     }
 
