@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using GraphQL;
 using GraphQL.Execution;
+using GraphQL.Instrumentation;
 using GraphQL.Types;
 using GraphQL.Validation;
 using GraphQLParser.AST;
@@ -9,64 +11,123 @@ namespace Opossum.Gateway.GraphQL.Http;
 
 /// <summary>
 /// GraphQL.NET's validator, with a shorter way through for documents from the <see cref="DocumentCache"/>
-/// (validated once, so run with no rules). For those GraphQL.NET still walks the operation twice on every
-/// request: once to find where each variable is used, which matters only for a variable declared nullable,
-/// and once to coerce each field's arguments — 6 % of the gateway's CPU per cached chat. For an operation
-/// made of fields alone (no fragments, directives or introspection fields) whose variables are all
-/// non-null, this validator has GraphQL.NET coerce the variables against an operation with the same
-/// variables and no selections, then coerces each field's arguments with GraphQL.NET's own
-/// <see cref="ExecutionHelper.GetArguments"/>, from a list of the fields made once per document. Every
-/// other document, and every document not from the cache, goes through GraphQL.NET's validator unchanged.
+/// (validated once, so run with no rules). For those GraphQL.NET still walks the document on every
+/// request: once to find where each variable is used, which matters only for a variable declared
+/// nullable, and once to coerce each field's arguments — 6 % of the gateway's CPU per cached chat;
+/// walking an operation stripped of its selections instead still took 6 %. For an operation made of
+/// fields alone (no fragments, directives or introspection fields) whose variables are all non-null,
+/// this validator has GraphQL.NET's <see cref="ValidationContext.GetVariablesValuesAsync"/> coerce the
+/// variables against an operation with the same variables and no selections, in a context kept for that
+/// operation (which remembers the operation's variable usages, so it walks it once, not per request);
+/// then it coerces each field's arguments with GraphQL.NET's own <see cref="ExecutionHelper.GetArguments"/>,
+/// from a list of the fields made once per document. Every other document, and every document not from
+/// the cache, goes through GraphQL.NET's validator unchanged.
 /// </summary>
 public sealed class CachedDocumentValidator : IDocumentValidator
 {
     private readonly DocumentValidator _graphQL = new();
-    private readonly ConditionalWeakTable<GraphQLOperationDefinition, Plan> _plans = new();
+    // Null for an operation that takes GraphQL.NET's own way.
+    private readonly ConditionalWeakTable<GraphQLOperationDefinition, Plan?> _plans = new();
 
     public Task<IValidationResult> ValidateAsync(in ValidationOptions options)
     {
         var cached = options.Rules is not null && !options.Rules.Any();
-        if (!cached || PlanFor(options.Operation, options.Schema) is not { } plan)
+        if (!cached || PlanFor(options.Operation, options.Document, options.Schema) is not { } plan)
             return _graphQL.ValidateAsync(in options);
         return ValidateCachedAsync(options, plan);
     }
 
-    private async Task<IValidationResult> ValidateCachedAsync(ValidationOptions options, Plan plan)
+    private static async Task<IValidationResult> ValidateCachedAsync(ValidationOptions options, Plan plan)
     {
-        var coerced = await _graphQL.ValidateAsync(options with { Operation = plan.VariablesOnly });
-        if (!coerced.IsValid)
-            return coerced;
+        var context = plan.Rent(options);
+        Variables variables;
+        List<ValidationError>? errors;
+        try
+        {
+            (variables, errors) = await context.GetVariablesValuesAsync();
+        }
+        finally
+        {
+            plan.Return(context);
+        }
+        if (errors is not null)
+            return new ValidationResult(errors) { Variables = variables };
+
         Dictionary<GraphQLField, IDictionary<string, ArgumentValue>>? arguments = null;
         try
         {
             foreach (var (field, definition) in plan.FieldsWithArguments)
-                if (ExecutionHelper.GetArguments(definition.Arguments, field.Arguments, coerced.Variables, options.Document, field, null) is { } values)
+                if (ExecutionHelper.GetArguments(definition.Arguments, field.Arguments, variables, options.Document, field, null) is { } values)
                     (arguments ??= []).Add(field, values);
         }
         catch (ValidationError error)
         {
             // GraphQL.NET would go on to the other fields and report their errors too; the first is enough to refuse.
-            return new ValidationResult(error) { Variables = coerced.Variables };
+            return new ValidationResult(error) { Variables = variables };
         }
-        return new ValidationResult([]) { Variables = coerced.Variables, ArgumentValues = arguments };
+        return new ValidationResult([]) { Variables = variables, ArgumentValues = arguments };
     }
 
-    private Plan? PlanFor(GraphQLOperationDefinition operation, ISchema schema)
+    private Plan? PlanFor(GraphQLOperationDefinition operation, GraphQLDocument document, ISchema schema)
     {
         // Looked up first: the factory captures the schema, an allocation each request would pay for.
         if (!_plans.TryGetValue(operation, out var plan))
-            plan = _plans.GetValue(operation, o => Plan.For(o, schema) ?? Plan.None);
-        return ReferenceEquals(plan, Plan.None) ? null : plan;
+            plan = _plans.GetValue(operation, o => Plan.For(o, document, schema));
+        return plan;
     }
 
-    /// <param name="VariablesOnly">The operation's variables and nothing else: what GraphQL.NET coerces them against.</param>
-    /// <param name="FieldsWithArguments">Every field of the operation that is given arguments, with its definition.</param>
-    private sealed record Plan(GraphQLOperationDefinition VariablesOnly, List<(GraphQLField Field, FieldType Definition)> FieldsWithArguments)
+    /// <summary>How one cached operation is validated: what its variables are coerced against, and the fields given arguments.</summary>
+    private sealed class Plan
     {
-        /// <summary>Marks an operation that takes GraphQL.NET's own way.</summary>
-        public static readonly Plan None = new(new GraphQLOperationDefinition(new GraphQLSelectionSet([])), []);
+        /// <summary>At most this many idle contexts are kept: one per request being validated at the same moment.</summary>
+        private const int MaxIdle = 16;
 
-        public static Plan? For(GraphQLOperationDefinition operation, ISchema schema)
+        private readonly GraphQLOperationDefinition _variablesOnly;
+        private readonly GraphQLDocument _document;
+        private readonly ISchema _schema;
+        private readonly ConcurrentQueue<ValidationContext> _idle = new();
+
+        private Plan(GraphQLOperationDefinition variablesOnly, List<(GraphQLField, FieldType)> fieldsWithArguments, GraphQLDocument document, ISchema schema)
+        {
+            _variablesOnly = variablesOnly;
+            FieldsWithArguments = fieldsWithArguments;
+            _document = document;
+            _schema = schema;
+        }
+
+        /// <summary>Every field of the operation that is given arguments, with its definition.</summary>
+        public List<(GraphQLField Field, FieldType Definition)> FieldsWithArguments { get; }
+
+        /// <summary>A context for coercing one request's variables; give it back with <see cref="Return"/>.</summary>
+        public ValidationContext Rent(in ValidationOptions options)
+        {
+            if (!_idle.TryDequeue(out var context))
+                context = new ValidationContext { Schema = _schema, Document = _document, Operation = _variablesOnly, TypeInfo = new TypeInfo(_schema) };
+            context.Variables = options.Variables;
+            context.Extensions = options.Extensions;
+            context.UserContext = options.UserContext;
+            context.RequestServices = options.RequestServices;
+            context.User = options.User;
+            context.CancellationToken = options.CancellationToken;
+            context.Metrics = options.Metrics;
+            return context;
+        }
+
+        /// <summary>Forgets the request (its inputs, user and services) and keeps the context, with the operation's variable usages, for the next.</summary>
+        public void Return(ValidationContext context)
+        {
+            context.Variables = Inputs.Empty;
+            context.Extensions = Inputs.Empty;
+            context.UserContext = System.Collections.ObjectModel.ReadOnlyDictionary<string, object?>.Empty;
+            context.RequestServices = null;
+            context.User = null;
+            context.CancellationToken = default;
+            context.Metrics = Metrics.None;
+            if (_idle.Count < MaxIdle)
+                _idle.Enqueue(context);
+        }
+
+        public static Plan? For(GraphQLOperationDefinition operation, GraphQLDocument document, ISchema schema)
         {
             if (operation.Directives?.Count > 0)
                 return null;
@@ -87,7 +148,7 @@ public sealed class CachedDocumentValidator : IDocumentValidator
                 Name = operation.Name,
                 Variables = operation.Variables,
             };
-            return new Plan(variablesOnly, fields);
+            return new Plan(variablesOnly, fields, document, schema);
         }
 
         private static bool Collect(GraphQLSelectionSet selections, IComplexGraphType parent, List<(GraphQLField, FieldType)> fields)

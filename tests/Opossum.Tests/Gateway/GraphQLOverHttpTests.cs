@@ -179,6 +179,18 @@ public sealed class DocumentCacheTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task Concurrent_requests_of_one_cached_document_each_get_their_own_variables()
+    {
+        const string query = "mutation Together($input: ChatInput!) { chat(input: $input) { message } }";
+        Assert.Empty((await fixture.Gateway.PostAsync(query, new { input = new { message = $"first {Guid.NewGuid():N}" } })).Errors); // cached now
+        var messages = Enumerable.Range(0, 32).Select(i => $"together {i} {Guid.NewGuid():N}").ToList();
+
+        var answers = await Task.WhenAll(messages.Select(m => fixture.Gateway.PostAsync(query, new { input = new { message = m } })));
+
+        Assert.Equal(messages.Select(m => $"echo: {m}"), answers.Select(a => a.Data?["chat"]?["message"]?.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task A_cached_document_takes_each_requests_arguments()
     {
         for (var i = 0; i < 3; i++)
