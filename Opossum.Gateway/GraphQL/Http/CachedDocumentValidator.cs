@@ -70,7 +70,7 @@ public sealed class CachedDocumentValidator : IDocumentValidator
 
     private Plan? PlanFor(GraphQLOperationDefinition operation, GraphQLDocument document, ISchema schema)
     {
-        // Looked up first: the factory captures the schema, an allocation each request would pay for.
+        // Looked up first: the factory captures the document and schema, an allocation each request would pay for.
         if (!_plans.TryGetValue(operation, out var plan))
             plan = _plans.GetValue(operation, o => Plan.For(o, document, schema));
         return plan;
