@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using GraphQL;
@@ -149,38 +150,100 @@ public sealed class GraphQLHttpEndpoint(
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        JsonDocument body;
+        // A body that arrives whole is read where Kestrel holds it; a larger one is copied out as it arrives,
+        // because Kestrel stops reading the connection while more than its request buffer (1 MiB) is unconsumed.
+        var body = http.BodyReader;
+        PooledBufferWriter? copied = null;
         try
         {
-            body = await JsonDocument.ParseAsync(http.Body, cancellationToken: http.HttpContext.RequestAborted);
+            while (true)
+            {
+                var read = await body.ReadAsync(http.HttpContext.RequestAborted);
+                if (read.IsCompleted && copied is null)
+                {
+                    var request = ParseBody(read.Buffer);
+                    body.AdvanceTo(read.Buffer.End);
+                    return request;
+                }
+                copied ??= new PooledBufferWriter(checked((int)Math.Min(http.ContentLength ?? 4096, int.MaxValue)));
+                foreach (var segment in read.Buffer)
+                    copied.Write(segment.Span);
+                body.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                    return ParseBody(new ReadOnlySequence<byte>(copied.WrittenMemory));
+            }
+        }
+        finally
+        {
+            copied?.Dispose();
+        }
+    }
+
+    private enum RequestField { Other, Query, OperationName, Variables, Extensions }
+
+    /// <summary>
+    /// Reads a POST body in one pass: the request's fields, its variables straight into GraphQL.NET's
+    /// inputs. Invalid JSON anywhere wins over a wrong shape, as the whole body is read either way.
+    /// </summary>
+    private (GraphQLRequest? Request, string? Problem, int Status) ParseBody(ReadOnlySequence<byte> json)
+    {
+        const string WrongTypes = "'operationName' must be a string, 'variables' and 'extensions' JSON objects (or null).";
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                reader.Read(); // anything after the value is invalid JSON
+                return (null, "The request body must be a JSON object.", StatusCodes.Status400BadRequest);
+            }
+
+            string? query = null, operationName = null, problem = null;
+            Inputs? variables = null, extensions = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var field = reader.ValueTextEquals("query"u8) ? RequestField.Query
+                    : reader.ValueTextEquals("operationName"u8) ? RequestField.OperationName
+                    : reader.ValueTextEquals("variables"u8) ? RequestField.Variables
+                    : reader.ValueTextEquals("extensions"u8) ? RequestField.Extensions
+                    : RequestField.Other;
+                reader.Read();
+                var isNull = reader.TokenType == JsonTokenType.Null;
+                switch (field)
+                {
+                    case RequestField.Query:
+                        query = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        break;
+                    case RequestField.OperationName when reader.TokenType == JsonTokenType.String || isNull:
+                        operationName = reader.GetString();
+                        break;
+                    case RequestField.Variables or RequestField.Extensions when reader.TokenType == JsonTokenType.StartObject || isNull:
+                        var inputs = isNull ? null : serializer.ReadInputs(ref reader);
+                        if (field == RequestField.Variables) variables = inputs;
+                        else extensions = inputs;
+                        break;
+                    case RequestField.Other:
+                        break;
+                    default:
+                        problem ??= WrongTypes;
+                        break;
+                }
+                reader.Skip();
+            }
+            reader.Read(); // anything after the object is invalid JSON
+
+            if (string.IsNullOrWhiteSpace(query))
+                return (null, "The request body must have a non-empty string 'query'.", StatusCodes.Status400BadRequest);
+            if (problem is not null)
+                return (null, problem, StatusCodes.Status400BadRequest);
+            return (new GraphQLRequest { Query = query, OperationName = operationName, Variables = variables, Extensions = extensions }, null, 0);
         }
         catch (JsonException ex)
         {
             return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
         }
-
-        using (body)
-        {
-            var root = body.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                return (null, "The request body must be a JSON object.", StatusCodes.Status400BadRequest);
-            if (!root.TryGetProperty("query", out var query) || query.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(query.GetString()))
-                return (null, "The request body must have a non-empty string 'query'.", StatusCodes.Status400BadRequest);
-            if (!IsOptional(root, "operationName", JsonValueKind.String) || !IsOptional(root, "variables", JsonValueKind.Object) || !IsOptional(root, "extensions", JsonValueKind.Object))
-                return (null, "'operationName' must be a string, 'variables' and 'extensions' JSON objects (or null).", StatusCodes.Status400BadRequest);
-
-            return (new GraphQLRequest
-            {
-                Query = query.GetString(),
-                OperationName = root.TryGetProperty("operationName", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null,
-                Variables = root.TryGetProperty("variables", out var v) && v.ValueKind == JsonValueKind.Object ? serializer.ReadNode<Inputs>(v) : null,
-                Extensions = root.TryGetProperty("extensions", out var e) && e.ValueKind == JsonValueKind.Object ? serializer.ReadNode<Inputs>(e) : null,
-            }, null, 0);
-        }
     }
-
-    private static bool IsOptional(JsonElement root, string property, JsonValueKind kind) =>
-        !root.TryGetProperty(property, out var value) || value.ValueKind == JsonValueKind.Null || value.ValueKind == kind;
 
     private static GraphQLDocument? TryParse(string query)
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using GraphQL;
 using GraphQL.Execution;
 using GraphQL.SystemTextJson;
 
@@ -18,6 +19,9 @@ public sealed class GraphQLResponseSerializer(JsonSerializerOptions options, IEr
     /// <summary>The gateway's settings: non-ASCII text (answers in any language) written as is, not escaped.</summary>
     public static GraphQLResponseSerializer Create(IErrorInfoProvider errorInfo) =>
         new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, errorInfo);
+
+    /// <summary>GraphQL.NET's inputs (variables, extensions) from the JSON object <paramref name="reader"/> is on.</summary>
+    public Inputs? ReadInputs(ref Utf8JsonReader reader) => JsonSerializer.Deserialize<Inputs>(ref reader, SerializerOptions);
 
     // Writing is synchronous, so one writer per thread can be reused.
     [ThreadStatic] private static Utf8JsonWriter? t_writer;

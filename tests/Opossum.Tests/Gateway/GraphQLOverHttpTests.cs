@@ -100,6 +100,36 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.NotEmpty(result.Errors);
     }
 
+    [Theory]
+    [InlineData("{\"query\": \"{ models { name } }\"} {}")]
+    [InlineData("{\"query\": \"{ models { name } }\"")]
+    [InlineData("")]
+    public async Task A_body_with_anything_but_one_JSON_object_is_400_not_valid_JSON(string body)
+    {
+        var result = await SendAsync(HttpMethod.Post, "/graphql", body);
+
+        Assert.Equal(400, result.Status);
+        Assert.Contains("not valid JSON", result.ErrorMessage);
+    }
+
+    // Over 2 MiB: more than Kestrel buffers for a request, so the body arrives in many reads.
+    [Theory]
+    [InlineData("", 200, null)]
+    [InlineData(", \"variables\": \"nope\"", 400, "'variables'")]
+    [InlineData(", \"variables\": ", 400, "not valid JSON")]
+    public async Task A_large_body_is_read_whole(string tail, int status, string? error)
+    {
+        var body = "{\"extensions\": {\"padding\": \"" + new string('x', 2 * 1024 * 1024) + "\"}, \"query\": \"{ models { name } }\"" + tail + "}";
+
+        var result = await SendAsync(HttpMethod.Post, "/graphql", body);
+
+        Assert.Equal(status, result.Status);
+        if (error is null)
+            Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
+        else
+            Assert.Contains(error, result.ErrorMessage);
+    }
+
     [Fact]
     public async Task An_unparsable_document_is_400_with_a_syntax_error()
     {
