@@ -257,12 +257,22 @@ public sealed class GraphQLHttpEndpoint(
         }
     }
 
+    // The named operation, or the only one when none is named; null when there is no such one.
     private static GraphQLOperationDefinition? FindOperation(GraphQLDocument document, string? operationName)
     {
-        var operations = document.Definitions.OfType<GraphQLOperationDefinition>().ToList();
-        if (string.IsNullOrEmpty(operationName))
-            return operations.Count == 1 ? operations[0] : null;
-        return operations.FirstOrDefault(o => o.Name?.StringValue == operationName);
+        GraphQLOperationDefinition? found = null;
+        foreach (var definition in document.Definitions)
+        {
+            if (definition is not GraphQLOperationDefinition operation) continue;
+            if (string.IsNullOrEmpty(operationName))
+            {
+                if (found is not null) return null; // several operations and no name: ambiguous
+                found = operation;
+            }
+            else if (operation.Name?.StringValue == operationName)
+                return operation;
+        }
+        return found;
     }
 
     private async Task WriteRequestErrorAsync(HttpContext context, string responseType, int status, string message)
