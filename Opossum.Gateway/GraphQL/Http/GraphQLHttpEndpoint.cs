@@ -165,7 +165,8 @@ public sealed class GraphQLHttpEndpoint(
                     body.AdvanceTo(read.Buffer.End);
                     return request;
                 }
-                copied ??= new PooledBufferWriter(checked((int)Math.Min(http.ContentLength ?? 4096, int.MaxValue)));
+                // Sized by what arrived, not by the declared length: a client that announces megabytes and sends little holds little.
+                copied ??= new PooledBufferWriter(Math.Max(4096, (int)read.Buffer.Length * 2));
                 foreach (var segment in read.Buffer)
                     copied.Write(segment.Span);
                 body.AdvanceTo(read.Buffer.End);
