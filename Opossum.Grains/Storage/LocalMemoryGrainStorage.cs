@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Orleans.Serialization;
 using Orleans.Storage;
 
@@ -69,12 +70,14 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
         long version;
         lock (_lock)
         {
+            // One lookup of a key in a large map is a cache miss or two; the write makes one, not two.
             // An entry evicted or expired since it was read is simply written again.
-            if (_entries.TryGetValue(key, out var current) && grainState.ETag is not null && current.Version.ToString() != grainState.ETag)
-                throw new InconsistentStateException($"ETag mismatch for {grainId}", current.Version.ToString(), grainState.ETag);
+            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, key, out var exists);
+            if (exists && grainState.ETag is not null && entry.Version.ToString() != grainState.ETag)
+                throw new InconsistentStateException($"ETag mismatch for {grainId}", entry.Version.ToString(), grainState.ETag);
 
             version = ++_version;
-            _entries[key] = new Entry(data, version, now);
+            entry = new Entry(data, version, now);
             if (_limits.MaxEntries is { } max)
             {
                 _writeOrder.Enqueue((key, version));
@@ -102,8 +105,9 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage, IDisposable
     {
         while (_entries.Count > max && _writeOrder.TryDequeue(out var oldest))
         {
-            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Version == oldest.Version)
-                _entries.Remove(oldest.Key);
+            // Usually the entry is the one queued: removed in one lookup; one rewritten since goes back.
+            if (_entries.Remove(oldest.Key, out var entry) && entry.Version != oldest.Version)
+                _entries.Add(oldest.Key, entry);
         }
         // Rewrites leave stale items behind live ones; rebuild the order now and then so it stays bounded.
         if (_writeOrder.Count > max * 2 + 1024)

@@ -78,15 +78,6 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.Equal(calls, fixture.Ollama.Calls.Count);
     }
 
-    [Fact]
-    public async Task Unparsable_JSON_is_400()
-    {
-        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": ");
-
-        Assert.Equal(400, result.Status);
-        Assert.Contains("not valid JSON", result.ErrorMessage);
-    }
-
     [Theory]
     [InlineData("{}")]
     [InlineData("{\"query\": 42}")]
@@ -101,10 +92,11 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
     }
 
     [Theory]
+    [InlineData("{\"query\": ")]
     [InlineData("{\"query\": \"{ models { name } }\"} {}")]
     [InlineData("{\"query\": \"{ models { name } }\"")]
     [InlineData("")]
-    public async Task A_body_with_anything_but_one_JSON_object_is_400_not_valid_JSON(string body)
+    public async Task Unparsable_JSON_or_anything_but_one_JSON_value_is_400_not_valid_JSON(string body)
     {
         var result = await SendAsync(HttpMethod.Post, "/graphql", body);
 
