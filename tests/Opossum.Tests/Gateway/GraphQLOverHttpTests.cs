@@ -79,29 +79,20 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
     }
 
     [Theory]
-    [InlineData("{}")]
-    [InlineData("{\"query\": 42}")]
-    [InlineData("[{\"query\": \"{ models { name } }\"}]")]
-    [InlineData("{\"query\": \"{ models { name } }\", \"variables\": \"nope\"}")]
-    public async Task A_body_that_is_not_a_GraphQL_request_is_400(string body)
+    [InlineData("{}", "non-empty string 'query'")]
+    [InlineData("{\"query\": 42}", "non-empty string 'query'")]
+    [InlineData("[{\"query\": \"{ models { name } }\"}]", "must be a JSON object")]
+    [InlineData("{\"query\": \"{ models { name } }\", \"variables\": \"nope\"}", "'variables'")]
+    [InlineData("{\"query\": ", "not valid JSON")]
+    [InlineData("{\"query\": \"{ models { name } }\"} {}", "not valid JSON")]
+    [InlineData("{\"query\": \"{ models { name } }\"", "not valid JSON")]
+    [InlineData("", "not valid JSON")]
+    public async Task A_body_that_is_not_one_GraphQL_request_object_is_400_saying_why(string body, string why)
     {
         var result = await SendAsync(HttpMethod.Post, "/graphql", body);
 
         Assert.Equal(400, result.Status);
-        Assert.NotEmpty(result.Errors);
-    }
-
-    [Theory]
-    [InlineData("{\"query\": ")]
-    [InlineData("{\"query\": \"{ models { name } }\"} {}")]
-    [InlineData("{\"query\": \"{ models { name } }\"")]
-    [InlineData("")]
-    public async Task Unparsable_JSON_or_anything_but_one_JSON_value_is_400_not_valid_JSON(string body)
-    {
-        var result = await SendAsync(HttpMethod.Post, "/graphql", body);
-
-        Assert.Equal(400, result.Status);
-        Assert.Contains("not valid JSON", result.ErrorMessage);
+        Assert.Contains(why, result.ErrorMessage);
     }
 
     // Over 2 MiB: more than Kestrel buffers for a request, so the body arrives in many reads.
