@@ -39,7 +39,8 @@ public sealed class OtlpReceiver : IAsyncDisposable
             if (request.ContentType != "application/x-protobuf") return Results.StatusCode(415);
             using var buffer = new MemoryStream();
             await request.Body.CopyToAsync(buffer);
-            foreach (var span in OtlpDecoder.Spans(buffer.ToArray()))
+            // Decoded whole before any is enqueued, so a reader waits for a post's spans, not for the decoder.
+            foreach (var span in OtlpDecoder.Spans(buffer.ToArray()).ToList())
                 receiver.Spans.Enqueue(span);
             Interlocked.Increment(ref receiver.TracePosts);
             return Results.Ok();
