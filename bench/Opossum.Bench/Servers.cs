@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Opossum.Gateway.GraphQL.Http;
 
 namespace Opossum.Bench;
 
@@ -129,9 +130,9 @@ public static partial class Servers
     /// <summary>
     /// Accepts OTLP posts, counts the spans that arrive and throws them away. It stands in for a
     /// collector on another machine, so it costs the shared cores as little as it can: each body is
-    /// left in Kestrel's pooled pipe buffers until it has all arrived and scanned there (a body of
-    /// hundreds of spans is over the large object threshold: a fresh, growing buffer per post kept the
-    /// harness's background GC busy).
+    /// read as the gateway reads its requests (<see cref="RequestBodies"/>: in Kestrel's pooled pipe
+    /// buffers when it arrives in one read) and scanned there (a body of hundreds of spans is over the
+    /// large object threshold: a fresh, growing buffer per post kept the harness's background GC busy).
     /// </summary>
     public sealed class Sink
     {
@@ -143,15 +144,7 @@ public static partial class Servers
         {
             app.MapPost("/v1/traces", async (HttpRequest r) =>
             {
-                var reader = r.BodyReader;
-                var read = await reader.ReadAsync();
-                while (!read.IsCompleted)
-                {
-                    reader.AdvanceTo(read.Buffer.Start, read.Buffer.End); // nothing consumed: wait for the rest
-                    read = await reader.ReadAsync();
-                }
-                Interlocked.Add(ref _spans, CountSpans(read.Buffer));
-                reader.AdvanceTo(read.Buffer.End);
+                Interlocked.Add(ref _spans, await RequestBodies.ReadWholeAsync(r.BodyReader, 0, static (_, body) => CountSpans(body), default));
                 return Results.Ok();
             });
             app.MapPost("/v1/metrics", async (HttpRequest r) => { await r.Body.CopyToAsync(Stream.Null); return Results.Ok(); });

@@ -150,34 +150,7 @@ public sealed class GraphQLHttpEndpoint(
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        // A body that arrives whole is read where Kestrel holds it; a larger one is copied out as it arrives,
-        // because Kestrel stops reading the connection while more than its request buffer (1 MiB) is unconsumed.
-        var body = http.BodyReader;
-        PooledBufferWriter? copied = null;
-        try
-        {
-            while (true)
-            {
-                var read = await body.ReadAsync(http.HttpContext.RequestAborted);
-                if (read.IsCompleted && copied is null)
-                {
-                    var request = ParseBody(read.Buffer);
-                    body.AdvanceTo(read.Buffer.End);
-                    return request;
-                }
-                // Sized by what arrived, not by the declared length: a client that announces megabytes and sends little holds little.
-                copied ??= new PooledBufferWriter(Math.Max(4096, (int)read.Buffer.Length * 2));
-                foreach (var segment in read.Buffer)
-                    copied.Write(segment.Span);
-                body.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                    return ParseBody(new ReadOnlySequence<byte>(copied.WrittenMemory));
-            }
-        }
-        finally
-        {
-            copied?.Dispose();
-        }
+        return await RequestBodies.ReadWholeAsync(http.BodyReader, serializer, ParseBody, http.HttpContext.RequestAborted);
     }
 
     private enum RequestField { Other, Query, OperationName, Variables, Extensions }
@@ -186,7 +159,7 @@ public sealed class GraphQLHttpEndpoint(
     /// Reads a POST body in one pass: the request's fields, its variables straight into GraphQL.NET's
     /// inputs. Invalid JSON anywhere wins over a wrong shape, as the whole body is read either way.
     /// </summary>
-    private (GraphQLRequest? Request, string? Problem, int Status) ParseBody(ReadOnlySequence<byte> json)
+    private static (GraphQLRequest? Request, string? Problem, int Status) ParseBody(GraphQLResponseSerializer serializer, ReadOnlySequence<byte> json)
     {
         const string WrongTypes = "'operationName' must be a string, 'variables' and 'extensions' JSON objects (or null).";
         var reader = new Utf8JsonReader(json);
