@@ -6,8 +6,13 @@ using Opossum.Grains.Conversations;
 
 namespace Opossum.Gateway.Chat;
 
-/// <summary>Validates chat input, hands it to the conversation grain and shapes the answer.</summary>
-public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog)
+/// <summary>
+/// Validates chat input, hands it to the conversation (or starts one) and shapes the answer.
+/// A new conversation is started in-process when this gateway co-hosts the silo (standalone:
+/// <paramref name="localStarter"/> is registered), which saves a grain call and its two spans on
+/// every one-shot chat; a pure Orleans client (cluster) asks a starter grain on a silo.
+/// </summary>
+public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ConversationStarter? localStarter = null)
 {
     // References are immutable and cheap to keep; making one resolves the interface's grain type (~2 µs).
     private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarterGrain.Partitions];
@@ -29,7 +34,8 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image);
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
         var reply = startsConversation
-            ? await Starter(conversationId).Start(conversationId, command, cancellationToken)
+            ? await (localStarter?.StartAsync(conversationId, command, cancellationToken)
+                     ?? Starter(conversationId).Start(conversationId, command, cancellationToken))
             : await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,

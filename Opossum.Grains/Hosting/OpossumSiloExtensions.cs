@@ -64,6 +64,7 @@ public static class OpossumSiloExtensions
         services.AddSingleton<CacheCounters>();
         services.AddSingleton<LocalAnswers>();
         services.AddSingleton<ChatEngine>();
+        services.AddSingleton<ConversationStarter>();
         return silo;
     }
 

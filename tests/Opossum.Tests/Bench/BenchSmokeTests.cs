@@ -30,8 +30,9 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(["ceiling", "cache-hit", "cache-hit (tracing off)", "backend alone", "miss-overhead"], scenarios.Select(s => s!["Scenario"]!.GetValue<string>()));
         Assert.All(scenarios, s => Assert.Equal(0, s!["Errors"]!.GetValue<long>()));
         Assert.All(scenarios, s => Assert.True(s!["Throughput"]!.GetValue<double>() > 0));
-        // Every span of a cached chat reaches the collector: none dropped by the exporter's queue under load.
-        Assert.InRange(report["spansExportedPerRequest"]!["cache-hit"]!.GetValue<double>(), 4.9, 5.2);
+        // Every span of a cached chat (HTTP server, GraphQL operation, cache.get) reaches the collector:
+        // none dropped by the exporter's queue under load.
+        Assert.InRange(report["spansExportedPerRequest"]!["cache-hit"]!.GetValue<double>(), 2.9, 3.2);
         Assert.All(["ceiling", "cache-hit", "miss-overhead", "cache-hit (tracing off)"],
             name => Assert.True(report["cpuPerRequest"]![name]!["GatewayMicroseconds"]!.GetValue<double>() > 0, name));
         Assert.Equal(1, report["coalesce"]!["backendCalls"]!.GetValue<int>());

@@ -155,6 +155,9 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
             await Task.Delay(200);
         Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Resource["service.name"].StartsWith("opossum-silo-"));
         Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Resource["service.name"] == "opossum-gateway");
+        // A pure-client gateway starts a new conversation through a starter grain on a silo: the call is in the trace on both sides.
+        Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Name == "IConversationStarterGrain/Start" && s.Resource["service.name"] == "opossum-gateway");
+        Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Name == "IConversationStarterGrain/Start" && s.Resource["service.name"].StartsWith("opossum-silo-"));
         output.WriteLine($"trace {traceId}: {summary.ToJsonString()}");
     }
 

@@ -9,7 +9,7 @@ namespace Opossum.Tests.Telemetry;
 public sealed class OtlpExportTests : IAsyncLifetime
 {
     // Names only a chat's trace has: none may turn up under a trace id the client was not given.
-    private static readonly string[] ChatSpans = ["IConversationStarterGrain/Start", "cache.get", "model.generate", "ollama.generate"];
+    private static readonly string[] ChatSpans = ["IResponseCacheGrain/GetOrGenerate", "cache.get", "model.generate", "ollama.generate"];
 
     private FakeOllama _ollama = null!;
     private OtlpReceiver _receiver = null!;
@@ -50,9 +50,9 @@ public sealed class OtlpExportTests : IAsyncLifetime
 
         // Every span judged below: one post's spans are enqueued one at a time, so a snapshot can hold part of a post.
         var spans = await WaitForAsync(() => _receiver.Spans.Where(s => s.TraceId == traceId).ToList(),
-            s => new[] { "POST /graphql", "ollama.generate", "model.generate", "IConversationStarterGrain/Start" }.All(name => s.Any(x => x.Name == name)));
+            s => new[] { "POST /graphql", "ollama.generate", "model.generate", "IResponseCacheGrain/GetOrGenerate" }.All(name => s.Any(x => x.Name == name)));
         Assert.Contains(spans, s => s.Name == "model.generate" && s.Attributes["model.name"] == "gemma3:1b");
-        Assert.Contains(spans, s => s.Name == "IConversationStarterGrain/Start");
+        Assert.Contains(spans, s => s.Name == "IResponseCacheGrain/GetOrGenerate");
         var resource = spans[0].Resource;
         Assert.Equal("opossum-under-test", resource["service.name"]);
         Assert.Equal("ci", resource["environment"]);

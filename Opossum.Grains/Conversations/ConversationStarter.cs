@@ -1,0 +1,35 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
+
+namespace Opossum.Grains.Conversations;
+
+/// <summary>
+/// Starts a conversation without activating it: most are one-shot (clients that send no
+/// conversationId), so the first exchange is answered here and written straight to the
+/// conversation's storage. The conversation grain activates only if the client continues, reading
+/// that state. The id is new, so nothing else can be writing it.
+/// Runs on a silo: a gateway that co-hosts the silo (standalone) calls it in-process; a gateway
+/// that is a pure Orleans client (cluster) reaches it through <see cref="ConversationStarterGrain"/>.
+/// </summary>
+public sealed class ConversationStarter(
+    ChatEngine engine,
+    [FromKeyedServices(ProviderNames.ConversationStorage)] IGrainStorage storage,
+    IGrainFactory grains)
+{
+    /// <summary>The state name the conversation grain reads and the starter writes.</summary>
+    public const string StateName = "conversation";
+
+    // Resolving it through GetGrain<IConversationGrain>(id) formats type names on every call (~1 µs).
+    private readonly Lazy<GrainType> _conversationType = new(() => grains.GetGrain<IConversationGrain>("-").GetGrainId().Type);
+
+    public async Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken)
+    {
+        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, [], cancellationToken);
+        var conversation = new ConversationState();
+        engine.Record(conversation, command, generation);
+        var state = new GrainState<ConversationState>(conversation);
+        await storage.WriteStateAsync(StateName, GrainId.Create(_conversationType.Value, conversationId), state);
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
+            generation.TotalTokens, fallbackReason);
+    }
+}
