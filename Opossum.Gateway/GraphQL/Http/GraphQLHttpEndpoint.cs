@@ -23,6 +23,8 @@ public sealed class GraphQLHttpEndpoint(
 {
     public static readonly ActivitySource Source = new("GraphQL");
 
+    private readonly Func<UnhandledExceptionContext, Task> _mapError = errors.MapAsync;
+
     public async Task HandleAsync(HttpContext context)
     {
         var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString());
@@ -77,7 +79,7 @@ public sealed class GraphQLHttpEndpoint(
         activity?.SetTag("graphql.operation.type", operationType);
         activity?.SetTag("graphql.operation.name", operationName);
 
-        var traceId = TraceIds.Current(context);
+        var traceId = TraceIds.Current();
         var options = new ExecutionOptions
         {
             Query = request.Query,
@@ -88,7 +90,7 @@ public sealed class GraphQLHttpEndpoint(
             RequestServices = context.RequestServices,
             UserContext = GraphQLRequestContext.Create(traceId),
             CancellationToken = context.RequestAborted,
-            UnhandledExceptionDelegate = errors.MapAsync,
+            UnhandledExceptionDelegate = _mapError,
         };
         if (cached)
             options.ValidationRules = options.CachedDocumentValidationRules ?? [];
@@ -116,7 +118,7 @@ public sealed class GraphQLHttpEndpoint(
         using var body = new PooledBufferWriter(1024);
         serializer.Write(body, result);
         context.Response.StatusCode = status;
-        context.Response.ContentType = responseType + "; charset=utf-8";
+        context.Response.ContentType = MediaTypes.WithCharset(responseType);
         context.Response.ContentLength = body.WrittenCount;
         await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted);
     }
@@ -252,7 +254,7 @@ public sealed class GraphQLHttpEndpoint(
     private async Task WriteRequestErrorAsync(HttpContext context, string responseType, int status, string message)
     {
         var error = new ExecutionError(message) { Code = "BAD_REQUEST" };
-        error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current(context) };
+        error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() };
         await WriteAsync(context, responseType, status, new ExecutionResult(error));
     }
 }

@@ -5,15 +5,8 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <summary>The trace id a client is given for a request, also when tracing is switched off.</summary>
 public static class TraceIds
 {
-    private const string Key = "opossum.traceId";
-
-    public static string Current(HttpContext context)
-    {
-        if (context.Items.TryGetValue(Key, out var known) && known is string id)
-            return id;
-        // Without a listener no Activity exists; a fresh W3C id still lets client and logs agree on one value.
-        id = Activity.Current?.TraceId.ToHexString() ?? ActivityTraceId.CreateRandom().ToHexString();
-        context.Items[Key] = id;
-        return id;
-    }
+    /// <summary>The current trace's id; the endpoint asks once per request and hands it on.</summary>
+    public static string Current() =>
+        // Without any Activity (nothing listening, no logging), a fresh W3C id still gives the client a well-formed value.
+        Activity.Current?.TraceId.ToHexString() ?? ActivityTraceId.CreateRandom().ToHexString();
 }

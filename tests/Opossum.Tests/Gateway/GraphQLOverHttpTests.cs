@@ -133,12 +133,24 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.Contains("noSuchField", result.ErrorMessage);
     }
 
-    [Fact]
-    public async Task An_unsupported_content_type_is_415()
+    [Theory]
+    [InlineData("application/json", 200)]
+    [InlineData("APPLICATION/JSON; charset=UTF-8", 200)]
+    [InlineData("application/json;charset=utf-8", 200)]
+    [InlineData("application/json; charset=iso-8859-1", 415)]
+    [InlineData("text/plain", 415)]
+    public async Task A_POST_body_must_be_UTF8_JSON(string contentType, int status)
     {
-        var result = await SendAsync(HttpMethod.Post, "/graphql", "{ models { name } }", contentType: "text/plain");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = new ByteArrayContent(Encoding.UTF8.GetBytes("{\"query\": \"{ models { name } }\"}")) };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        using var response = await fixture.Gateway.Http.SendAsync(request);
+        var result = await GraphQLResult.ReadAsync(response);
 
-        Assert.Equal(415, result.Status);
+        Assert.Equal(status, result.Status);
+        if (status == 415)
+            Assert.Contains("Content-Type must be application/json", result.ErrorMessage);
+        else
+            Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
     }
 
     [Fact]
@@ -152,12 +164,21 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.NotEmpty(result.Errors);
     }
 
-    [Fact]
-    public async Task A_client_that_accepts_neither_media_type_gets_406()
+    [Theory]
+    [InlineData("application/graphql-response+json", 200, GraphQLResponse)]
+    [InlineData("Application/JSON", 200, "application/json")]
+    [InlineData(" */* ", 200, GraphQLResponse)]
+    [InlineData("application/*", 200, GraphQLResponse)]
+    [InlineData("application/json, application/graphql-response+json;q=0.9", 200, "application/json")]
+    [InlineData("application/graphql-response+json;q=0, application/json", 200, "application/json")]
+    [InlineData("text/html, */*;q=0.1", 200, GraphQLResponse)]
+    [InlineData("text/html", 406, "application/json")]
+    public async Task The_answer_comes_in_the_media_type_the_client_prefers(string accept, int status, string contentType)
     {
-        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ models { name } }\"}", accept: "text/html");
+        var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ models { name } }\"}", accept: accept);
 
-        Assert.Equal(406, result.Status);
+        Assert.Equal(status, result.Status);
+        Assert.Equal(contentType, result.ContentType);
     }
 
     [Fact]
