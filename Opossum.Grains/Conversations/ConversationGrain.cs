@@ -1,6 +1,3 @@
-using Orleans.Concurrency;
-using Orleans.Placement;
-
 namespace Opossum.Grains.Conversations;
 
 /// <summary>Stored state of a conversation.</summary>
@@ -42,21 +39,4 @@ public sealed class ConversationGrain(
         DeactivateOnIdle();
         return true;
     }
-}
-
-/// <summary>
-/// Where a pure Orleans client (the cluster gateway) starts conversations: a few reentrant starters
-/// (rather than a stateless worker) keep per-call cancellation working.
-/// A gateway that co-hosts the silo calls <see cref="ConversationStarter"/> itself.
-/// </summary>
-[Reentrant, PreferLocalPlacement]
-public sealed class ConversationStarterGrain(ConversationStarter starter) : Grain, IConversationStarterGrain
-{
-    /// <summary>How many starter activations share the load.</summary>
-    public const int Partitions = 16;
-
-    public static long KeyFor(string conversationId) => (uint)StringComparer.Ordinal.GetHashCode(conversationId) % Partitions;
-
-    public Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
-        starter.StartAsync(conversationId, command, cancellationToken);
 }
