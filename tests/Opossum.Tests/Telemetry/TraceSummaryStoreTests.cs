@@ -46,16 +46,23 @@ public sealed class TraceSummaryStoreTests
     [Fact]
     public async Task Spans_recorded_from_many_threads_are_all_counted()
     {
+        // 8 writers x 100 traces x 5 spans = 4 000 spans: under the capacity, so nothing is evicted and every span must be
+        // found. (Wrapping is the single-threaded test's subject: with writers racing, synthetic start times are not in
+        // the order spans are recorded, so which traces count as whole after a wrap depends on the scheduler.)
+        const int writers = 8, tracesPerWriter = 100, spansPerTrace = 5;
         var store = new InMemoryTraceSummaryStore();
-        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(() =>
+        Assert.True(writers * tracesPerWriter * spansPerTrace <= InMemoryTraceSummaryStore.Capacity);
+        using var go = new Barrier(writers);
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Factory.StartNew(() =>
         {
-            for (var t = 0; t < 250; t++)
-                RecordTrace(store, $"w{w}-{t}", startMs: t, spans: 5);
-        })));
+            go.SignalAndWait();
+            for (var t = 0; t < tracesPerWriter; t++)
+                RecordTrace(store, $"w{w}-{t}", startMs: t, spans: spansPerTrace);
+        }, TaskCreationOptions.LongRunning)));
 
-        var recent = await store.RecentAsync(100, CancellationToken.None);
+        var recent = await store.RecentAsync(int.MaxValue, CancellationToken.None);
 
-        Assert.Equal(100, recent.Count);
-        Assert.All(recent, s => Assert.Equal(5, s.SpanCount));
+        Assert.Equal(writers * tracesPerWriter, recent.Count);
+        Assert.All(recent, s => Assert.Equal(spansPerTrace, s.SpanCount));
     }
 }
