@@ -50,6 +50,22 @@ public sealed class MetricsTests(GatewayFixture fixture)
         Assert.DoesNotContain(findings, f => f.StartsWith("opossum_") || f.StartsWith("gen_ai_"));
     }
 
+    [Fact]
+    public async Task Counters_updated_per_memory_block_or_route_match_are_not_collected()
+    {
+        await fixture.Gateway.ChatAsync(new { message = $"metrics c {Guid.NewGuid():N}" });
+
+        var exposition = await ScrapeAsync();
+
+        // Dropped by a view (TelemetryExtensions.DroppedInstruments): updated on every block or request, they cost CPU and add nothing.
+        Assert.DoesNotContain("aspnetcore_memory_pool_rented", exposition);
+        Assert.DoesNotContain("aspnetcore_memory_pool_pooled", exposition);
+        Assert.DoesNotContain("aspnetcore_routing_match_attempts", exposition);
+        // The rest of those meters stays: what the pool allocated, and every request's duration by route.
+        Assert.Matches(@"(?m)^aspnetcore_memory_pool_allocated_bytes_total\{[^}]*\} [1-9]", exposition);
+        Assert.Matches(@"(?m)^http_server_request_duration_seconds_count\{[^}]*http_route=""/graphql""", exposition);
+    }
+
     private static async Task<(int ExitCode, string Output)> PromtoolAsync(string exposition)
     {
         var info = new ProcessStartInfo("promtool", "check metrics")
