@@ -23,6 +23,13 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public int TracePosts;
 
+    private volatile TaskCompletionSource? _stalled;
+
+    /// <summary>Trace posts are received but not answered until <see cref="Resume"/>: a collector that has stalled.</summary>
+    public void Stall() => _stalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Resume() => Interlocked.Exchange(ref _stalled, null)?.TrySetResult();
+
     public static async Task<OtlpReceiver> StartAsync()
     {
         OtlpReceiver? receiver = null;
@@ -39,6 +46,8 @@ public sealed class OtlpReceiver : IAsyncDisposable
             if (request.ContentType != "application/x-protobuf") return Results.StatusCode(415);
             using var buffer = new MemoryStream();
             await request.Body.CopyToAsync(buffer);
+            if (receiver._stalled is { } stalled)
+                await stalled.Task;
             // Decoded whole before any is enqueued, so a reader waits for a post's spans, not for the decoder.
             foreach (var span in OtlpDecoder.Spans(buffer.ToArray()).ToList())
                 receiver.Spans.Enqueue(span);
@@ -55,6 +64,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Resume();
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
