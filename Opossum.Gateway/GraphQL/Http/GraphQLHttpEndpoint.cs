@@ -88,7 +88,7 @@ public sealed class GraphQLHttpEndpoint(
             Variables = request.Variables,
             Extensions = request.Extensions,
             RequestServices = context.RequestServices,
-            UserContext = GraphQLRequestContext.Create(traceId),
+            UserContext = new GraphQLRequestContext(traceId),
             CancellationToken = context.RequestAborted,
             UnhandledExceptionDelegate = _mapError,
         };
@@ -152,7 +152,7 @@ public sealed class GraphQLHttpEndpoint(
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        return await RequestBodies.ReadWholeAsync(http.BodyReader, serializer, ParseBody, http.HttpContext.RequestAborted);
+        return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
     }
 
     private enum RequestField { Other, Query, OperationName, Variables, Extensions }
@@ -161,7 +161,7 @@ public sealed class GraphQLHttpEndpoint(
     /// Reads a POST body in one pass: the request's fields, its variables straight into GraphQL.NET's
     /// inputs. Invalid JSON anywhere wins over a wrong shape, as the whole body is read either way.
     /// </summary>
-    private static (GraphQLRequest? Request, string? Problem, int Status) ParseBody(GraphQLResponseSerializer serializer, ReadOnlySequence<byte> json)
+    private (GraphQLRequest? Request, string? Problem, int Status) ParseBody(ReadOnlySequence<byte> json)
     {
         const string WrongTypes = "'operationName' must be a string, 'variables' and 'extensions' JSON objects (or null).";
         var reader = new Utf8JsonReader(json);
@@ -189,7 +189,7 @@ public sealed class GraphQLHttpEndpoint(
                 switch (field)
                 {
                     case RequestField.Query:
-                        query = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        query = reader.TokenType == JsonTokenType.String ? documents.ReadQuery(ref reader) : null;
                         break;
                     case RequestField.OperationName when reader.TokenType == JsonTokenType.String || isNull:
                         operationName = reader.GetString();
@@ -217,6 +217,12 @@ public sealed class GraphQLHttpEndpoint(
         }
         catch (JsonException ex)
         {
+            return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Every read above checks the token first: what is left is a string that is not UTF-8, which the
+            // reader reports this way (inside variables, System.Text.Json turns it into a JsonException itself).
             return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
         }
     }

@@ -2,13 +2,14 @@ using GraphQL;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
-/// <summary>Per-request values the endpoint hands to resolvers through the user context.</summary>
-public static class GraphQLRequestContext
+/// <summary>
+/// What the endpoint hands to resolvers through GraphQL.NET's user context: the request's trace id, as a
+/// property rather than an entry, so a request allocates no dictionary storage for it (an empty dictionary
+/// has none); anything else a resolver puts in goes into the dictionary as usual.
+/// </summary>
+public sealed class GraphQLRequestContext(string traceId) : Dictionary<string, object?>
 {
-    private const string TraceIdKey = "opossum.traceId";
+    public string TraceId { get; } = traceId;
 
-    public static Dictionary<string, object?> Create(string traceId) => new() { [TraceIdKey] = traceId };
-
-    public static string TraceId(IResolveFieldContext context) =>
-        context.UserContext.TryGetValue(TraceIdKey, out var id) && id is string s ? s : "";
+    public static string TraceIdOf(IResolveFieldContext context) => (context.UserContext as GraphQLRequestContext)?.TraceId ?? "";
 }

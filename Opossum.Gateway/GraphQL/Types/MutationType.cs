@@ -13,7 +13,7 @@ public sealed class MutationType : ObjectGraphType
         Field<NonNullGraphType<ChatResponseType>>("chat")
             .Argument<NonNullGraphType<ChatInputType>>("input")
             .ResolveAsync(async ctx => await ctx.RequestServices!.GetRequiredService<ChatService>()
-                .ChatAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceId(ctx), ctx.CancellationToken));
+                .ChatAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), ctx.CancellationToken));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("forceServiceCheck")
             .Argument<StringGraphType>("service")
             .ResolveAsync(async ctx => await Status(ctx).ForceCheckAsync(ctx.GetArgument<string?>("service")));

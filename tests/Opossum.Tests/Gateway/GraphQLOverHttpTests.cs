@@ -113,6 +113,47 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
             Assert.Contains(error, result.ErrorMessage);
     }
 
+    // The document cache is looked up by the query's decoded text: JSON escapes, texts longer than a stack
+    // buffer and the same text spelled with other escapes must all find (or add) the same document.
+    [Theory]
+    [InlineData("{ models { name } }", "{ models { name } }")]
+    [InlineData("{ models {\\n name } }", "{ models {\\u000a name } }")]
+    [InlineData("{ \\u006dodels { name } }", "{ models { name } }")]
+    [InlineData("{ models { name } # é ü \\u00e9 padding", "{ models { name } # \\u00e9 \\u00fc \\u00e9 padding")]
+    public async Task A_query_is_answered_the_same_however_its_JSON_spells_it_and_however_long(string spelled, string respelled)
+    {
+        foreach (var padding in new[] { 0, 600, 70_000 })
+        {
+            var tail = padding == 0 ? "" : "\\n#" + new string('x', padding) + "\\n";
+            var close = spelled.Contains('#') ? "\\n}" : "";
+            foreach (var text in new[] { spelled, spelled, respelled })
+            {
+                var result = await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"" + text + tail + close + "\"}");
+
+                Assert.Equal(200, result.Status);
+                Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
+            }
+        }
+    }
+
+    // JSON text is UTF-8: a string that is not (here a lead byte followed by an ASCII one) makes the body invalid JSON.
+    [Theory]
+    [InlineData("{\"query\": \"{ models { name } }@\"}")]
+    [InlineData("{\"query\": \"{ models { name } }\", \"operationName\": \"@\"}")]
+    [InlineData("{\"query\": \"{ models { name } }\", \"variables\": {\"x\": \"@\"}}")]
+    public async Task A_body_that_is_not_UTF8_is_400(string template)
+    {
+        var at = template.IndexOf('@');
+        byte[] body = [.. Encoding.UTF8.GetBytes(template[..at]), 0xC3, 0x28, .. Encoding.UTF8.GetBytes(template[(at + 1)..])];
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        using var response = await fixture.Gateway.Http.SendAsync(request);
+        var result = await GraphQLResult.ReadAsync(response);
+
+        Assert.Equal(400, result.Status);
+        Assert.Contains("not valid JSON", result.ErrorMessage);
+    }
+
     [Fact]
     public async Task An_unparsable_document_is_400_with_a_syntax_error()
     {
