@@ -9,7 +9,8 @@ namespace Opossum.ServiceDefaults.Telemetry;
 /// <summary>
 /// Trace summaries shared by every process of a cluster: each process merges its spans into a Redis
 /// hash per trace (earliest span = root, latest end, count, status, services) and the list
-/// <c>traces:recent</c> holds trace ids newest first, trimmed to <see cref="Capacity"/>.
+/// <c>traces:recent</c> holds trace ids newest first, at most <see cref="Capacity"/>: the summary of a trace that
+/// falls off the list is deleted, so Redis keeps as many summaries as the list names, not a day's worth.
 /// Spans are written off the request path, gathered for <see cref="GatherFor"/> so that one script call
 /// merges everything this process saw of a trace (a cached chat's spans end within milliseconds of each
 /// other); a Redis outage loses summaries, never requests.
@@ -26,12 +27,18 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
     /// <summary>Most traces merged in one round.</summary>
     private const int TracesPerRound = 1000;
 
-    // Merges what one process saw of a trace; the first merge a cluster sees of a trace puts the trace on the list.
+    // Merges what one process saw of a trace; the first merge a cluster sees of a trace puts the trace on the list,
+    // and a trace that falls off the list is deleted with it: Redis holds the summaries of the listed traces only,
+    // however many traces a busy cluster makes (a summary nobody can list again is not kept for its TTL).
+    // The keys of the traces that fall off are made in the script, so it needs all its keys on one Redis node.
     private static readonly LuaScript Merge = LuaScript.Prepare("""
         local key = @key
         if redis.call('HSETNX', key, 'traceId', @traceId) == 1 then
           redis.call('LPUSH', @recent, @traceId)
-          redis.call('LTRIM', @recent, 0, tonumber(@capacity) - 1)
+          while redis.call('LLEN', @recent) > tonumber(@capacity) do
+            local gone = redis.call('RPOP', @recent)
+            redis.call('DEL', @prefix .. gone, @prefix .. gone .. @servicesSuffix)
+          end
         end
         local start = tonumber(redis.call('HGET', key, 'start'))
         if not start or tonumber(@start) < start then
@@ -102,6 +109,8 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         key = (RedisKey)TraceKey(trace.TraceId),
         servicesKey = (RedisKey)ServicesKey(trace.TraceId),
         recent = (RedisKey)RecentKey,
+        prefix = TracePrefix,
+        servicesSuffix = ServicesSuffix,
         traceId = trace.TraceId,
         capacity = Capacity,
         start = ToMicros(trace.Start),
@@ -113,9 +122,11 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         ttl = (long)KeepFor.TotalMilliseconds,
     };
 
-    private static string TraceKey(string traceId) => "traces:trace:" + traceId;
+    private const string TracePrefix = "traces:trace:", ServicesSuffix = ":services";
 
-    private static string ServicesKey(string traceId) => "traces:trace:" + traceId + ":services";
+    public static string TraceKey(string traceId) => TracePrefix + traceId;
+
+    public static string ServicesKey(string traceId) => TracePrefix + traceId + ServicesSuffix;
 
     private static long ToMicros(DateTime time) => (time.Ticks - DateTime.UnixEpoch.Ticks) / 10;
 

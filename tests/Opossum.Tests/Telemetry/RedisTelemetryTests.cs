@@ -89,6 +89,39 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
     }
 
     [Fact]
+    public async Task Redis_keeps_the_summaries_of_the_listed_traces_only()
+    {
+        // A Redis of its own: every trace key in it is this store's.
+        await using var server = await RedisServer.StartAsync();
+        using var redis = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString);
+        var store = new RedisTraceSummaryStore(redis, NullLogger<RedisTraceSummaryStore>.Instance);
+        await store.StartAsync(CancellationToken.None);
+        try
+        {
+            // A busy cluster's traces: more than the list holds.
+            var t0 = DateTime.UtcNow;
+            var traceIds = Enumerable.Range(0, RedisTraceSummaryStore.Capacity + 300).Select(_ => Guid.NewGuid().ToString("N")).ToList();
+            for (var i = 0; i < traceIds.Count; i++)
+                store.Record(new SpanRecord(traceIds[i], "POST /graphql", t0.AddMilliseconds(i), t0.AddMilliseconds(i + 5), false, "opossum-gateway"));
+
+            var db = redis.GetDatabase();
+            for (var i = 0; i < 200 && (string?)await db.ListGetByIndexAsync(RedisTraceSummaryStore.RecentKey, 0) != traceIds[^1]; i++)
+                await Task.Delay(20); // merged in the order recorded: the last one listed means all were
+
+            var listed = (await db.ListRangeAsync(RedisTraceSummaryStore.RecentKey)).Select(v => v.ToString()).ToList();
+            Assert.Equal(traceIds.TakeLast(RedisTraceSummaryStore.Capacity).Reverse(), listed);
+            var kept = redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: "traces:trace:*").Select(k => k.ToString()).Order().ToList();
+            Assert.Equal(listed.SelectMany(id => new[] { RedisTraceSummaryStore.TraceKey(id), RedisTraceSummaryStore.ServicesKey(id) }).Order(), kept);
+            var recent = await store.RecentAsync(RedisTraceSummaryStore.Capacity, CancellationToken.None);
+            Assert.Equal(listed.Order(), recent.Select(s => s.TraceId).Order());
+        }
+        finally
+        {
+            await store.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Cache_hits_and_misses_are_counted_in_redis()
     {
         using var redis = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString);
