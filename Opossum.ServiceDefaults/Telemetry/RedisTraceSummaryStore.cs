@@ -8,12 +8,12 @@ namespace Opossum.ServiceDefaults.Telemetry;
 
 /// <summary>
 /// Trace summaries shared by every process of a cluster: each process merges its spans into a Redis
-/// hash per trace (earliest span = root, latest end, count, status, services) and the list
+/// hash per trace (earliest span = root, latest end, count, status, a field per service) and the list
 /// <c>traces:recent</c> holds trace ids newest first, at most <see cref="Capacity"/>: the summary of a trace that
 /// falls off the list is deleted, so Redis keeps as many summaries as the list names, not a day's worth.
 /// Spans are written off the request path, gathered for <see cref="GatherFor"/> so that one script call
-/// merges everything this process saw of a trace (a cached chat's spans end within milliseconds of each
-/// other); a Redis outage loses summaries, never requests.
+/// merges everything this process saw of up to <see cref="TracesPerCall"/> traces (a cached chat's spans end
+/// within milliseconds of each other); a Redis outage loses summaries, never requests.
 /// </summary>
 public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger<RedisTraceSummaryStore> logger) : BackgroundService, ITraceSummaryStore
 {
@@ -27,34 +27,54 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
     /// <summary>Most traces merged in one round.</summary>
     private const int TracesPerRound = 1000;
 
-    // Merges what one process saw of a trace; the first merge a cluster sees of a trace puts the trace on the list,
-    // and a trace that falls off the list is deleted with it: Redis holds the summaries of the listed traces only,
-    // however many traces a busy cluster makes (a summary nobody can list again is not kept for its TTL).
-    // The keys of the traces that fall off are made in the script, so it needs all its keys on one Redis node.
-    private static readonly LuaScript Merge = LuaScript.Prepare("""
-        local key = @key
-        if redis.call('HSETNX', key, 'traceId', @traceId) == 1 then
-          redis.call('LPUSH', @recent, @traceId)
-          while redis.call('LLEN', @recent) > tonumber(@capacity) do
-            local gone = redis.call('RPOP', @recent)
-            redis.call('DEL', @prefix .. gone, @prefix .. gone .. @servicesSuffix)
+    /// <summary>
+    /// Traces merged by one script call: enough that Redis's cost of a call (~10 µs of its CPU, as much again
+    /// as the merge itself) is shared, few enough that one call holds Redis up for well under a millisecond.
+    /// </summary>
+    public const int TracesPerCall = 100;
+
+    private const string TracePrefix = "traces:trace:", ServicePrefix = "service:";
+
+    // Merges what one process saw of each of a batch of traces (ARGV: prefix, capacity, TTL, then seven values
+    // per trace). The first merge a cluster sees of a trace writes its hash whole and puts it on the list; a
+    // trace that falls off the list is deleted with it, so Redis holds the summaries of the listed traces only,
+    // however busy the cluster (a summary nobody can list again is not kept for its TTL). The names of the
+    // traces' keys are made in the script: they must all be on one Redis node.
+    private const string Merge = """
+        local recent, prefix = KEYS[1], ARGV[1]
+        local capacity, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+        for i = 4, #ARGV, 7 do
+          local traceId, start, finish, root = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+          local count, failed, services = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+          local key = prefix .. traceId
+          local fields = {}
+          if redis.call('HSETNX', key, 'traceId', traceId) == 1 then
+            fields = {'start', start, 'root', root, 'end', finish, 'count', count}
+            local listed = redis.call('LPUSH', recent, traceId)
+            while listed > capacity do
+              redis.call('DEL', prefix .. redis.call('RPOP', recent))
+              listed = listed - 1
+            end
+          else
+            local known = redis.call('HMGET', key, 'start', 'end')
+            if not known[1] or tonumber(start) < tonumber(known[1]) then
+              fields[#fields + 1] = 'start'; fields[#fields + 1] = start
+              fields[#fields + 1] = 'root'; fields[#fields + 1] = root
+            end
+            if not known[2] or tonumber(finish) > tonumber(known[2]) then
+              fields[#fields + 1] = 'end'; fields[#fields + 1] = finish
+            end
+            redis.call('HINCRBY', key, 'count', count)
           end
+          if failed == '1' then fields[#fields + 1] = 'status'; fields[#fields + 1] = 'ERROR' end
+          for service in string.gmatch(services, '[^,]+') do
+            fields[#fields + 1] = 'service:' .. service; fields[#fields + 1] = '1'
+          end
+          if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+          redis.call('PEXPIRE', key, ttl)
         end
-        local start = tonumber(redis.call('HGET', key, 'start'))
-        if not start or tonumber(@start) < start then
-          redis.call('HSET', key, 'start', @start, 'root', @name)
-        end
-        local finish = tonumber(redis.call('HGET', key, 'end'))
-        if not finish or tonumber(@finish) > finish then
-          redis.call('HSET', key, 'end', @finish)
-        end
-        redis.call('HINCRBY', key, 'count', tonumber(@count))
-        if @error == '1' then redis.call('HSET', key, 'status', 'ERROR') end
-        for service in string.gmatch(@services, '[^,]+') do redis.call('SADD', @servicesKey, service) end
-        redis.call('PEXPIRE', key, tonumber(@ttl))
-        redis.call('PEXPIRE', @servicesKey, tonumber(@ttl))
         return 1
-        """);
+        """;
 
     private readonly Channel<SpanRecord> _pending = Channel.CreateBounded<SpanRecord>(
         new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
@@ -65,9 +85,8 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
     {
         var db = redis.GetDatabase();
         var ids = await db.ListRangeAsync(RecentKey, 0, limit - 1);
-        var traces = await Task.WhenAll(ids.Select(async id =>
-            (Hash: await db.HashGetAllAsync(TraceKey(id!)), Services: await db.SetMembersAsync(ServicesKey(id!)))));
-        return traces.Select(t => ToSummary(t.Hash, t.Services)).OfType<TraceSummary>().OrderByDescending(s => s.StartTime).ToList();
+        var traces = await Task.WhenAll(ids.Select(id => db.HashGetAllAsync(TraceKey(id!))));
+        return traces.Select(ToSummary).OfType<TraceSummary>().OrderByDescending(s => s.StartTime).ToList();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -88,14 +107,14 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
                     trace.Add(span);
                 }
                 behind = traces.Count == TracesPerRound; // more is waiting: no pause before the next round
-                var merges = traces.Values.Select(trace => db.ScriptEvaluateAsync(Merge, Parameters(trace))).ToList();
+                var merges = traces.Values.Chunk(TracesPerCall).Select(batch => db.ScriptEvaluateAsync(Merge, [RecentKey], Arguments(batch))).ToList();
                 try
                 {
                     await Task.WhenAll(merges);
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
-                    logger.LogWarning("Could not store the summaries of {Count} traces in Redis: {Reason}", merges.Count, ex.Message);
+                    logger.LogWarning("Could not store the summaries of {Count} traces in Redis: {Reason}", traces.Count, ex.Message);
                 }
             }
         }
@@ -104,40 +123,39 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
         }
     }
 
-    private static object Parameters(TraceAggregate trace) => new
+    private static RedisValue[] Arguments(TraceAggregate[] batch)
     {
-        key = (RedisKey)TraceKey(trace.TraceId),
-        servicesKey = (RedisKey)ServicesKey(trace.TraceId),
-        recent = (RedisKey)RecentKey,
-        prefix = TracePrefix,
-        servicesSuffix = ServicesSuffix,
-        traceId = trace.TraceId,
-        capacity = Capacity,
-        start = ToMicros(trace.Start),
-        finish = ToMicros(trace.End),
-        name = trace.Root,
-        count = trace.SpanCount,
-        error = trace.Error ? "1" : "0",
-        services = string.Join(',', trace.Services),
-        ttl = (long)KeepFor.TotalMilliseconds,
-    };
-
-    private const string TracePrefix = "traces:trace:", ServicesSuffix = ":services";
+        var values = new RedisValue[3 + 7 * batch.Length];
+        values[0] = TracePrefix;
+        values[1] = Capacity;
+        values[2] = (long)KeepFor.TotalMilliseconds;
+        var i = 3;
+        foreach (var trace in batch)
+        {
+            values[i++] = trace.TraceId;
+            values[i++] = ToMicros(trace.Start);
+            values[i++] = ToMicros(trace.End);
+            values[i++] = trace.Root;
+            values[i++] = trace.SpanCount;
+            values[i++] = trace.Error ? "1" : "0";
+            values[i++] = string.Join(',', trace.Services);
+        }
+        return values;
+    }
 
     public static string TraceKey(string traceId) => TracePrefix + traceId;
 
-    public static string ServicesKey(string traceId) => TracePrefix + traceId + ServicesSuffix;
-
     private static long ToMicros(DateTime time) => (time.Ticks - DateTime.UnixEpoch.Ticks) / 10;
 
-    private static TraceSummary? ToSummary(HashEntry[] entries, RedisValue[] serviceNames)
+    private static TraceSummary? ToSummary(HashEntry[] entries)
     {
         var map = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString());
+        var serviceNames = map.Keys.Where(name => name.StartsWith(ServicePrefix, StringComparison.Ordinal)).Select(name => name[ServicePrefix.Length..]);
         if (!map.TryGetValue("traceId", out var id) || !map.TryGetValue("start", out var start) || !map.TryGetValue("end", out var end))
             return null;
         var startTime = DateTime.UnixEpoch.AddTicks(long.Parse(start, CultureInfo.InvariantCulture) * 10);
         var endTime = DateTime.UnixEpoch.AddTicks(long.Parse(end, CultureInfo.InvariantCulture) * 10);
-        var services = serviceNames.Select(s => s.ToString()).Order(StringComparer.Ordinal).ToList();
+        var services = serviceNames.Order(StringComparer.Ordinal).ToList();
         return new TraceSummary(id, map.GetValueOrDefault("root") ?? "", DateTime.SpecifyKind(startTime, DateTimeKind.Utc),
             (endTime - startTime).TotalMilliseconds, int.Parse(map.GetValueOrDefault("count") ?? "0", CultureInfo.InvariantCulture),
             map.GetValueOrDefault("status") ?? "OK", services);
