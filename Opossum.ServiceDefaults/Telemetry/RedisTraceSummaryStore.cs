@@ -35,15 +35,15 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
 
     private const string TracePrefix = "traces:trace:", ServicePrefix = "service:";
 
-    // Merges what one process saw of each of a batch of traces (ARGV: prefix, capacity, TTL, then seven values
-    // per trace). The first merge a cluster sees of a trace writes its hash whole and puts it on the list; a
-    // trace that falls off the list is deleted with it, so Redis holds the summaries of the listed traces only,
-    // however busy the cluster (a summary nobody can list again is not kept for its TTL). The names of the
-    // traces' keys are made in the script: they must all be on one Redis node.
+    // Merges what one process saw of each of a batch of traces (ARGV: key prefix, service field prefix,
+    // capacity, TTL, then seven values per trace). The first merge a cluster sees of a trace writes its hash
+    // whole and puts it on the list; a trace that falls off the list is deleted with it, so Redis holds the
+    // summaries of the listed traces only, however busy the cluster (a summary nobody can list again is not
+    // kept for its TTL). The names of the traces' keys are made in the script: they must all be on one Redis node.
     private const string Merge = """
-        local recent, prefix = KEYS[1], ARGV[1]
-        local capacity, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-        for i = 4, #ARGV, 7 do
+        local recent, prefix, servicePrefix = KEYS[1], ARGV[1], ARGV[2]
+        local capacity, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+        for i = 5, #ARGV, 7 do
           local traceId, start, finish, root = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           local count, failed, services = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
           local key = prefix .. traceId
@@ -68,7 +68,7 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
           end
           if failed == '1' then fields[#fields + 1] = 'status'; fields[#fields + 1] = 'ERROR' end
           for service in string.gmatch(services, '[^,]+') do
-            fields[#fields + 1] = 'service:' .. service; fields[#fields + 1] = '1'
+            fields[#fields + 1] = servicePrefix .. service; fields[#fields + 1] = '1'
           end
           if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
           redis.call('PEXPIRE', key, ttl)
@@ -125,11 +125,12 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
 
     private static RedisValue[] Arguments(TraceAggregate[] batch)
     {
-        var values = new RedisValue[3 + 7 * batch.Length];
+        var values = new RedisValue[4 + 7 * batch.Length];
         values[0] = TracePrefix;
-        values[1] = Capacity;
-        values[2] = (long)KeepFor.TotalMilliseconds;
-        var i = 3;
+        values[1] = ServicePrefix;
+        values[2] = Capacity;
+        values[3] = (long)KeepFor.TotalMilliseconds;
+        var i = 4;
         foreach (var trace in batch)
         {
             values[i++] = trace.TraceId;
