@@ -82,10 +82,6 @@ public sealed class OtlpExportTests : IAsyncLifetime
         Assert.Empty(gateway.Spans);
     }
 
-    /// <summary>
-    /// Head sampling as an operator turns it on, with the SDK's own variables. A gateway process of its
-    /// own: activity sources are process-wide, so another test's gateway in this process would sample too.
-    /// </summary>
     [Fact]
     public async Task Spans_made_while_the_collector_stalls_all_arrive_once_it_answers_again()
     {
@@ -113,6 +109,10 @@ public sealed class OtlpExportTests : IAsyncLifetime
         Assert.Equal(expected.Count, arrived);
     }
 
+    /// <summary>
+    /// Head sampling as an operator turns it on, with the SDK's own variables. A gateway process of its
+    /// own: activity sources are process-wide, so another test's gateway in this process would sample too.
+    /// </summary>
     [Fact]
     public async Task A_sampled_trace_is_exported_whole_and_a_dropped_one_not_at_all_yet_every_answer_has_a_trace_id()
     {
