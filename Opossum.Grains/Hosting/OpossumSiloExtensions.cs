@@ -86,6 +86,7 @@ public static class OpossumSiloExtensions
             return silo;
         }
 
+        var writeJson = RedisStateSerializer.WritesJson(configuration[RedisStateSerializer.FormatSetting]);
         silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(ClusterSettings.ParseRedis(redis)));
         AddRedis(ProviderNames.Storage, null);
         AddRedis(ProviderNames.ConversationStorage, conversations.IdleExpiry);
@@ -97,12 +98,13 @@ public static class OpossumSiloExtensions
                 sp.GetRequiredService<Orleans.Serialization.Serializer>(), limits, sp.GetRequiredKeyedService<TimeProvider>(ProviderNames.Clock)));
 
         void AddRedis(string name, TimeSpan? expiry) =>
-            silo.AddRedisGrainStorage(name, o =>
+            silo.AddRedisGrainStorage(name, options => options.Configure<Orleans.Serialization.Serializer, Orleans.Storage.IGrainStorageSerializer>((o, serializer, json) =>
             {
                 o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
                 o.DeleteStateOnClear = true;
                 o.EntryExpiry = expiry;
-            });
+                o.GrainStorageSerializer = new RedisStateSerializer(serializer, json, writeJson);
+            }));
     }
 
     /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>
