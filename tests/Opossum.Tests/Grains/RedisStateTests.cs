@@ -22,7 +22,7 @@ public sealed class RedisStateTests(RoutingFixture fixture) : IAsyncLifetime
     public async Task DisposeAsync() => await _redis.DisposeAsync();
 
     [Fact]
-    public async Task A_one_shot_conversation_is_stored_in_under_half_the_json_and_continues_on_any_silo()
+    public async Task A_one_shot_conversation_is_stored_in_under_half_the_json_and_continues()
     {
         var id = Guid.NewGuid().ToString("N");
         await StartAsync(id, $"My name is Ada {id}");
