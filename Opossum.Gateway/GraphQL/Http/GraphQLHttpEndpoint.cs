@@ -215,14 +215,10 @@ public sealed class GraphQLHttpEndpoint(
                 return (null, problem, StatusCodes.Status400BadRequest);
             return (new GraphQLRequest { Query = query, OperationName = operationName, Variables = variables, Extensions = extensions }, null, 0);
         }
-        catch (JsonException ex)
+        // Every read above checks the token first, so an InvalidOperationException is a string that is not UTF-8,
+        // which the reader reports that way (inside variables, System.Text.Json turns it into a JsonException itself).
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
-        }
-        catch (InvalidOperationException ex)
-        {
-            // Every read above checks the token first: what is left is a string that is not UTF-8, which the
-            // reader reports this way (inside variables, System.Text.Json turns it into a JsonException itself).
             return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
         }
     }
