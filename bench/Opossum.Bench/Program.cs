@@ -2,10 +2,12 @@ using Microsoft.Extensions.Hosting;
 using System.Text.Json;
 using Opossum.Bench;
 
-// Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with.
-if (args is ["--serve-ceiling", var portText, var bytesText])
+// Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with; with
+// a sink's URL, it runs Opossum's telemetry wiring too (what tracing costs a bare endpoint).
+if (args is ["--serve-ceiling", var portText, var bytesText, .. var traced])
 {
-    var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText));
+    var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText),
+        configure: traced is [var sinkUrl] ? builder => Servers.AddTelemetry(builder, new Uri(sinkUrl)) : null);
     await ceiling.WaitForShutdownAsync();
     return 0;
 }
@@ -39,6 +41,8 @@ await using var backend = await Servers.StartAsync(ollama.Map, inline: true);
 var spans = new Servers.Sink();
 // Not inline: the sink decodes bodies of hundreds of spans, not work for the event thread the load generator's sockets share.
 await using var sink = await Servers.StartAsync(spans.Map);
+var ceilingSpans = new Servers.Sink();
+await using var ceilingSink = await Servers.StartAsync(ceilingSpans.Map);
 using var http = Load.Client(Math.Max(options.Concurrency, 200));
 var results = new List<Measurement>();
 var cpuPerRequest = new Dictionary<string, CpuPerRequest>();
@@ -62,7 +66,7 @@ var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 var rounds = new Dictionary<string, IReadOnlyList<Measurement>>();
 var counters = new Dictionary<string, object>();
 report["gatewayCounters"] = counters;
-async Task SideBySideAsync(IReadOnlyList<Contender> contenders, string? traced = null)
+async Task<List<Interleaved>> SideBySideAsync(IReadOnlyList<Contender> contenders, string? traced = null)
 {
     var spansBefore = spans.Spans;
     var measured = await Rounds.RunAsync(http, contenders, options.Rounds, options.Concurrency, options.Warmup, options.WindowWarmup, options.Duration);
@@ -75,11 +79,12 @@ async Task SideBySideAsync(IReadOnlyList<Contender> contenders, string? traced =
         Console.WriteLine($"{m.Name}, {options.Rounds} round(s) together: {all.Throughput:0} req/s, p50 {all.P50:0.00} ms, p90 {all.P90:0.00} ms, p99 {all.P99:0.00} ms, " +
             $"{all.Errors} errors{(all.FirstError is null ? "" : $" (first: {all.FirstError})")}{(m.Cpu is null ? "" : $"; {m.Cpu}")}");
     }
-    if (traced is null) return;
+    if (traced is null) return measured;
     // Spans still in the exporter's batch arrive within its schedule (5 s); the other contenders export none.
     await Task.Delay(TimeSpan.FromSeconds(6));
     spansPerRequest[traced] = (spans.Spans - spansBefore) / (double)Math.Max(1, measured.Single(m => m.Name == traced).TotalSent);
     Console.WriteLine($"  {traced}: spans exported per request {spansPerRequest[traced]:0.00}\n  gateway counters: {JsonSerializer.Serialize(counters[traced])}");
+    return measured;
 }
 
 // A scenario on the traced gateway also reads the gateway's runtime counters around each window: CPU and allocations per request.
@@ -141,10 +146,11 @@ await using var deployment = tracingOnScenarios
 var rssStart = deployment?.GatewayProcess.RssMiB() ?? double.NaN;
 report["mode"] = Deployment.ModeName(options.Cluster);
 
-// --- ceiling, cache-hit and tracing off, side by side. The ceiling is a bare endpoint in the same harness with
-// the same body size (what this machine can do at all); tracing off is a second deployment with OTEL_ENABLED=false,
+// --- ceiling, traced ceiling, cache-hit and tracing off, side by side. The ceiling is a bare endpoint in the same
+// harness with the same body size (what this machine can do at all), the traced ceiling the same with the gateway's
+// telemetry (what tracing costs any endpoint); tracing off is a second deployment with OTEL_ENABLED=false,
 // which prices the telemetry. Each idles while the others are measured.
-if (options.Runs("ceiling") || options.Runs("cache-hit") || options.Runs("tracing-off"))
+if (options.Runs("ceiling") || options.Runs("ceiling-traced") || options.Runs("cache-hit") || options.Runs("tracing-off"))
 {
     await using var quiet = options.Runs("tracing-off")
         ? await Deployment.StartAsync(options.Cluster, tracing: false, backend.Address(), sink.Address())
@@ -154,23 +160,35 @@ if (options.Runs("ceiling") || options.Runs("cache-hit") || options.Runs("tracin
         answerBytes = await WarmUpAsync(gateway);
     report["chatResponseBytes"] = answerBytes;
 
-    var ceilingPort = Ports.Free();
-    await using var ceiling = options.Runs("ceiling")
-        ? ChildProcess.Start("ceiling", "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {ceilingPort} {answerBytes}")
-        : null;
-    if (ceiling is not null)
-        await ceiling.WaitForPortAsync(ceilingPort, TimeSpan.FromSeconds(30));
-
+    // The ceiling, and with ceiling-traced the same endpoint with Opossum's telemetry exporting to a sink of its own.
     var contenders = new List<Contender>();
-    if (ceiling is not null)
-        contenders.Add(new Contender("ceiling", ceiling, new Uri($"http://127.0.0.1:{ceilingPort}/graphql"), cachedPrompt));
+    async Task<ChildProcess?> StartCeilingAsync(string scenario, Uri? traceTo)
+    {
+        if (!options.Runs(scenario)) return null;
+        var port = Ports.Free();
+        var child = ChildProcess.Start(scenario, "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {port} {answerBytes} {traceTo}");
+        await child.WaitForPortAsync(port, TimeSpan.FromSeconds(30));
+        contenders.Add(new Contender(traceTo is null ? "ceiling" : "ceiling (tracing on)", child, new Uri($"http://127.0.0.1:{port}/graphql"), cachedPrompt));
+        return child;
+    }
+    await using var ceiling = await StartCeilingAsync("ceiling", null);
+    await using var ceilingTraced = await StartCeilingAsync("ceiling-traced", ceilingSink.Address());
     if (options.Runs("cache-hit"))
         contenders.Add(Observed("cache-hit", deployment!, cachedPrompt));
     if (quiet is not null)
         contenders.Add(new Contender("cache-hit (tracing off)", quiet.GatewayProcess, new Uri(quiet.Gateway, "/graphql"), cachedPrompt));
     if (options.Runs("cache-hit"))
         await Task.Delay(TimeSpan.FromSeconds(6)); // the warm-up's spans arrive before the count starts
-    await SideBySideAsync(contenders, options.Runs("cache-hit") ? "cache-hit" : null);
+    var ceilingSpansBefore = ceilingSpans.Spans;
+    var sideBySide = await SideBySideAsync(contenders, options.Runs("cache-hit") ? "cache-hit" : null);
+    if (ceilingTraced is not null)
+    {
+        if (!options.Runs("cache-hit"))
+            await Task.Delay(TimeSpan.FromSeconds(6)); // the exporter's last batch
+        var sent = sideBySide.Single(m => m.Name == "ceiling (tracing on)").TotalSent;
+        spansPerRequest["ceiling (tracing on)"] = (ceilingSpans.Spans - ceilingSpansBefore) / (double)Math.Max(1, sent);
+        Console.WriteLine($"  ceiling (tracing on): spans exported per request {spansPerRequest["ceiling (tracing on)"]:0.00}");
+    }
 }
 
 if (deployment is not null)

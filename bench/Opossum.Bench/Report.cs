@@ -28,6 +28,8 @@ public static class Report
                     PerRound(r.Scenario, "backend alone", (miss, _) => miss.P50 - backendMs, "0.00"),
                 "cache-hit" when PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00") is { Length: > 0 } throughput =>
                     $"req/s vs ceiling{throughput}; p99 vs ceiling{PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.P99 / theirs.P99, "0.00")}",
+                "ceiling (tracing on)" when ceiling is not null => $"a bare endpoint's tracing on/off throughput {r.Throughput / ceiling.Throughput:0.00}" +
+                    PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00"),
                 "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
                 "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}" +
                     PerRound("cache-hit", r.Scenario, (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00"),

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Bench;
 
@@ -21,13 +22,16 @@ public static partial class Servers
     /// blocks and whose every hop would be charged to the gateway; not for the ceiling, which is measured
     /// as shipped, nor for the OTLP sink, whose large bodies would hold up the load generator's sockets.
     /// </param>
-    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = false)
+    /// <param name="configure">More services, e.g. <see cref="AddTelemetry"/>.</param>
+    public static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port = 0, bool inline = false,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         if (inline)
             builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = true);
+        configure?.Invoke(builder);
         var app = builder.Build();
         map(app);
         await app.StartAsync();
@@ -230,6 +234,18 @@ public static partial class Servers
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Opossum's telemetry wiring as the gateway has it (traces of the ASP.NET Core instrumentation exported over
+    /// OTLP to <paramref name="sink"/>, the trace summaries, ASP.NET Core and runtime metrics for both readers):
+    /// on the ceiling, what full tracing costs an endpoint that does nothing else.
+    /// </summary>
+    public static void AddTelemetry(WebApplicationBuilder builder, Uri sink)
+    {
+        builder.Configuration["Telemetry:OtlpEndpoint"] = sink.ToString();
+        builder.Configuration["Telemetry:ServiceName"] = "opossum-bench-ceiling";
+        builder.AddOpossumTelemetry();
     }
 
     /// <summary>The ceiling: a bare endpoint that reads the request and answers a fixed JSON body.</summary>
