@@ -18,6 +18,18 @@ public sealed class Deployment : IAsyncDisposable
     private int OrleansGatewayPort { get; init; }
     private string? Redis { get; init; }
 
+    /// <summary>
+    /// The OpenTelemetry SDK's own settings for head sampling: a new trace is kept with probability
+    /// <paramref name="ratio"/>, and every span follows its parent; none for null (every trace kept).
+    /// </summary>
+    public static Dictionary<string, string> Sampling(double? ratio) => ratio is { } r
+        ? new()
+        {
+            ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio",
+            ["OTEL_TRACES_SAMPLER_ARG"] = r.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }
+        : [];
+
     public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null)
     {
         var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..6];
@@ -31,12 +43,8 @@ public sealed class Deployment : IAsyncDisposable
             // 64 concurrent misses must not queue behind the default bound of 4 generations per model.
             ["Opossum__ModelGrain__MaxConcurrency"] = "512",
         };
-        if (sampleRatio is { } ratio)
-        {
-            // The OpenTelemetry SDK's own settings: a new trace is kept with this probability, and every span follows its parent.
-            common["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio";
-            common["OTEL_TRACES_SAMPLER_ARG"] = ratio.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
+        foreach (var (key, value) in Sampling(sampleRatio))
+            common[key] = value;
         var processes = new List<ChildProcess>();
         string? redis = null;
         int orleansGateway;

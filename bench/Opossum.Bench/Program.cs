@@ -166,7 +166,9 @@ if (options.Runs("ceiling") || options.Runs("ceiling-traced") || options.Runs("c
     {
         if (!options.Runs(scenario)) return null;
         var port = Ports.Free();
-        var child = ChildProcess.Start(scenario, "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {port} {answerBytes} {traceTo}");
+        // A traced ceiling samples as the traced gateway does (--sample).
+        var child = ChildProcess.Start(scenario, "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {port} {answerBytes} {traceTo}",
+            traceTo is null ? null : Deployment.Sampling(options.SampleRatio));
         await child.WaitForPortAsync(port, TimeSpan.FromSeconds(30));
         contenders.Add(new Contender(traceTo is null ? "ceiling" : "ceiling (tracing on)", child, new Uri($"http://127.0.0.1:{port}/graphql"), cachedPrompt));
         return child;
