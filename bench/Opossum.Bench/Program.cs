@@ -4,10 +4,10 @@ using Opossum.Bench;
 
 // Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with; with
 // a sink's URL, it runs Opossum's telemetry wiring too (what tracing costs a bare endpoint).
-if (args is ["--serve-ceiling", var portText, var bytesText, .. var traced])
+if (args is ["--serve-ceiling", var portText, var bytesText, .. var exportTo])
 {
     var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText),
-        configure: traced is [var sinkUrl] ? builder => Servers.AddTelemetry(builder, new Uri(sinkUrl)) : null);
+        configure: exportTo is [var sinkUrl] ? builder => Servers.AddTelemetry(builder, new Uri(sinkUrl)) : null);
     await ceiling.WaitForShutdownAsync();
     return 0;
 }
@@ -66,9 +66,10 @@ var missPrompt = Chat("Tell me something new about opossums.", noCache: true);
 var rounds = new Dictionary<string, IReadOnlyList<Measurement>>();
 var counters = new Dictionary<string, object>();
 report["gatewayCounters"] = counters;
-async Task<List<Interleaved>> SideBySideAsync(IReadOnlyList<Contender> contenders, string? traced = null)
+// Each traced contender is named with the sink its spans go to: spans exported per request are counted there.
+async Task SideBySideAsync(IReadOnlyList<Contender> contenders, params (string Name, Servers.Sink Sink)[] traced)
 {
-    var spansBefore = spans.Spans;
+    var spansBefore = traced.Select(t => t.Sink.Spans).ToArray();
     var measured = await Rounds.RunAsync(http, contenders, options.Rounds, options.Concurrency, options.Warmup, options.WindowWarmup, options.Duration);
     foreach (var m in measured)
     {
@@ -79,12 +80,16 @@ async Task<List<Interleaved>> SideBySideAsync(IReadOnlyList<Contender> contender
         Console.WriteLine($"{m.Name}, {options.Rounds} round(s) together: {all.Throughput:0} req/s, p50 {all.P50:0.00} ms, p90 {all.P90:0.00} ms, p99 {all.P99:0.00} ms, " +
             $"{all.Errors} errors{(all.FirstError is null ? "" : $" (first: {all.FirstError})")}{(m.Cpu is null ? "" : $"; {m.Cpu}")}");
     }
-    if (traced is null) return measured;
-    // Spans still in the exporter's batch arrive within its schedule (5 s); the other contenders export none.
+    if (traced.Length == 0) return;
+    // Spans still in an exporter's batch arrive within its schedule (5 s); the other contenders export none.
     await Task.Delay(TimeSpan.FromSeconds(6));
-    spansPerRequest[traced] = (spans.Spans - spansBefore) / (double)Math.Max(1, measured.Single(m => m.Name == traced).TotalSent);
-    Console.WriteLine($"  {traced}: spans exported per request {spansPerRequest[traced]:0.00}\n  gateway counters: {JsonSerializer.Serialize(counters[traced])}");
-    return measured;
+    for (var i = 0; i < traced.Length; i++)
+    {
+        var (name, sink) = traced[i];
+        spansPerRequest[name] = (sink.Spans - spansBefore[i]) / (double)Math.Max(1, measured.Single(m => m.Name == name).TotalSent);
+        Console.WriteLine($"  {name}: spans exported per request {spansPerRequest[name]:0.00}" +
+            (counters.TryGetValue(name, out var observed) ? $"\n  gateway counters: {JsonSerializer.Serialize(observed)}" : ""));
+    }
 }
 
 // A scenario on the traced gateway also reads the gateway's runtime counters around each window: CPU and allocations per request.
@@ -181,16 +186,10 @@ if (options.Runs("ceiling") || options.Runs("ceiling-traced") || options.Runs("c
         contenders.Add(new Contender("cache-hit (tracing off)", quiet.GatewayProcess, new Uri(quiet.Gateway, "/graphql"), cachedPrompt));
     if (options.Runs("cache-hit"))
         await Task.Delay(TimeSpan.FromSeconds(6)); // the warm-up's spans arrive before the count starts
-    var ceilingSpansBefore = ceilingSpans.Spans;
-    var sideBySide = await SideBySideAsync(contenders, options.Runs("cache-hit") ? "cache-hit" : null);
-    if (ceilingTraced is not null)
-    {
-        if (!options.Runs("cache-hit"))
-            await Task.Delay(TimeSpan.FromSeconds(6)); // the exporter's last batch
-        var sent = sideBySide.Single(m => m.Name == "ceiling (tracing on)").TotalSent;
-        spansPerRequest["ceiling (tracing on)"] = (ceilingSpans.Spans - ceilingSpansBefore) / (double)Math.Max(1, sent);
-        Console.WriteLine($"  ceiling (tracing on): spans exported per request {spansPerRequest["ceiling (tracing on)"]:0.00}");
-    }
+    var traced = new List<(string, Servers.Sink)>();
+    if (options.Runs("cache-hit")) traced.Add(("cache-hit", spans));
+    if (ceilingTraced is not null) traced.Add(("ceiling (tracing on)", ceilingSpans));
+    await SideBySideAsync(contenders, [.. traced]);
 }
 
 if (deployment is not null)
@@ -204,7 +203,7 @@ if (deployment is not null)
         await SideBySideAsync([
             new Contender("backend alone", null, new Uri(backend.Address(), "/api/chat"), direct),
             Observed("miss-overhead", deployment, missPrompt),
-        ], "miss-overhead");
+        ], ("miss-overhead", spans));
     }
 
     // --- coalesce: 200 identical new prompts at once; the backend counts its calls.
