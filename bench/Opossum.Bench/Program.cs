@@ -3,11 +3,11 @@ using System.Text.Json;
 using Opossum.Bench;
 
 // Child mode: the ceiling endpoint runs in a process of its own, like the gateway it is compared with; with
-// a sink's URL, it runs Opossum's telemetry wiring too (what tracing costs a bare endpoint).
-if (args is ["--serve-ceiling", var portText, var bytesText, .. var exportTo])
+// --traced, it runs Opossum's telemetry wiring too (what tracing costs a bare endpoint).
+if (args is ["--serve-ceiling", var portText, var bytesText, .. var rest])
 {
     var ceiling = await Servers.StartAsync(app => Servers.MapCeiling(app, int.Parse(bytesText)), int.Parse(portText),
-        configure: exportTo is [var sinkUrl] ? builder => Servers.AddTelemetry(builder, new Uri(sinkUrl)) : null);
+        configure: rest is ["--traced"] ? Servers.AddTelemetry : null);
     await ceiling.WaitForShutdownAsync();
     return 0;
 }
@@ -171,9 +171,14 @@ if (options.Runs("ceiling") || options.Runs("ceiling-traced") || options.Runs("c
     {
         if (!options.Runs(scenario)) return null;
         var port = Ports.Free();
-        // A traced ceiling samples as the traced gateway does (--sample).
-        var child = ChildProcess.Start(scenario, "dotnet", $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {port} {answerBytes} {traceTo}",
-            traceTo is null ? null : Deployment.Sampling(options.SampleRatio));
+        // A traced ceiling is configured as the traced gateway is: the same variables, sampling as it does (--sample).
+        var traced = traceTo is null ? null : new Dictionary<string, string>(Deployment.Sampling(options.SampleRatio))
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = traceTo.ToString(),
+            ["OTEL_SERVICE_NAME"] = "opossum-bench-ceiling",
+        };
+        var child = ChildProcess.Start(scenario, "dotnet",
+            $"\"{typeof(Program).Assembly.Location}\" --serve-ceiling {port} {answerBytes}{(traced is null ? "" : " --traced")}", traced);
         await child.WaitForPortAsync(port, TimeSpan.FromSeconds(30));
         contenders.Add(new Contender(traceTo is null ? "ceiling" : "ceiling (tracing on)", child, new Uri($"http://127.0.0.1:{port}/graphql"), cachedPrompt));
         return child;

@@ -14,10 +14,12 @@ public static class Report
             rounds.TryGetValue(scenario, out var mine) && rounds.TryGetValue(other, out var theirs) && mine.Count > 1
                 ? $" (rounds: {string.Join(" · ", mine.Zip(theirs, figure).Select(f => f.ToString(format, System.Globalization.CultureInfo.InvariantCulture)))})"
                 : "";
+        string TracingRatio(Measurement on, Measurement off) =>
+            $"tracing on/off throughput {on.Throughput / off.Throughput:0.00}" +
+            PerRound(on.Scenario, off.Scenario, (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00");
         // With --only some scenarios are missing: their ratios are NaN.
         var ceiling = results.SingleOrDefault(r => r.Scenario == "ceiling");
         var hit = results.SingleOrDefault(r => r.Scenario == "cache-hit");
-        var off = results.SingleOrDefault(r => r.Scenario == "cache-hit (tracing off)");
         var alone = results.SingleOrDefault(r => r.Scenario == "backend alone");
         return results.Select(r => new ScenarioRow(r.Scenario, r.Throughput, r.P50, r.P90, r.P99, r.Errors,
             r.Throughput / (ceiling?.Throughput ?? double.NaN), r.P99 / (ceiling?.P99 ?? double.NaN),
@@ -28,11 +30,9 @@ public static class Report
                     PerRound(r.Scenario, "backend alone", (miss, _) => miss.P50 - backendMs, "0.00"),
                 "cache-hit" when PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00") is { Length: > 0 } throughput =>
                     $"req/s vs ceiling{throughput}; p99 vs ceiling{PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.P99 / theirs.P99, "0.00")}",
-                "ceiling (tracing on)" when ceiling is not null => $"a bare endpoint's tracing on/off throughput {r.Throughput / ceiling.Throughput:0.00}" +
-                    PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00"),
+                "ceiling (tracing on)" when ceiling is not null => $"a bare endpoint's {TracingRatio(r, ceiling)}",
                 "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
-                "cache-hit (tracing off)" => $"tracing on/off throughput {(hit?.Throughput ?? double.NaN) / off!.Throughput:0.00}" +
-                    PerRound("cache-hit", r.Scenario, (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00"),
+                "cache-hit (tracing off)" when hit is not null => TracingRatio(hit, r),
                 _ => r.FirstError,
             })).ToList();
     }

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.ServiceDefaults.Configuration;
 using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Bench;
@@ -237,14 +238,14 @@ public static partial class Servers
     }
 
     /// <summary>
-    /// Opossum's telemetry wiring as the gateway has it (traces of the ASP.NET Core instrumentation exported over
-    /// OTLP to <paramref name="sink"/>, the trace summaries, ASP.NET Core and runtime metrics for both readers):
-    /// on the ceiling, what full tracing costs an endpoint that does nothing else.
+    /// Opossum's telemetry wiring as the gateway has it, configured as the gateway is (its <c>OTEL_*</c>
+    /// variables): traces of the ASP.NET Core instrumentation exported over OTLP, the trace summaries,
+    /// ASP.NET Core and runtime metrics for both readers. On the ceiling, what full tracing costs an
+    /// endpoint that does nothing else.
     /// </summary>
-    public static void AddTelemetry(WebApplicationBuilder builder, Uri sink)
+    public static void AddTelemetry(WebApplicationBuilder builder)
     {
-        builder.Configuration["Telemetry:OtlpEndpoint"] = sink.ToString();
-        builder.Configuration["Telemetry:ServiceName"] = "opossum-bench-ceiling";
+        builder.Configuration.AddOpossumEnvironment();
         builder.AddOpossumTelemetry();
     }
 
