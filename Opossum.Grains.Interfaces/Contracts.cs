@@ -8,14 +8,18 @@ public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)
 [GenerateSerializer, Immutable]
 public sealed record ImageAttachment([property: Id(0)] string MimeType, [property: Id(1)] byte[] Data, [property: Id(2)] string Sha256);
 
-/// <summary>What a client asks of a conversation.</summary>
+/// <summary>
+/// What a client asks of a conversation. <see cref="RequestId"/> makes a retry safe: a conversation that
+/// already recorded the exchange of that request answers it again instead of generating and recording it twice.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ChatCommand(
     [property: Id(0)] string Message,
     [property: Id(1)] string? Model,
     [property: Id(2)] bool NoCache,
     [property: Id(3)] bool StartsConversation,
-    [property: Id(4)] ImageAttachment? Image = null);
+    [property: Id(4)] ImageAttachment? Image = null,
+    [property: Id(5)] string? RequestId = null);
 
 /// <summary>What a model produced for one generation request.</summary>
 [GenerateSerializer, Immutable]
@@ -50,14 +54,15 @@ public sealed record ChatReply(
     [property: Id(5)] int? TokensUsed,
     [property: Id(6)] string? FallbackReason = null);
 
-/// <summary>One turn of a conversation as stored; an image is remembered by its hash only.</summary>
+/// <summary>One turn of a conversation as stored; an image is remembered by its hash only, a user turn by the request that sent it.</summary>
 [GenerateSerializer, Immutable]
 public sealed record Turn(
     [property: Id(0)] string Role,
     [property: Id(1)] string Content,
     [property: Id(2)] string? Model,
     [property: Id(3)] DateTimeOffset At,
-    [property: Id(4)] string? ImageSha256 = null);
+    [property: Id(4)] string? ImageSha256 = null,
+    [property: Id(5)] string? RequestId = null);
 
 /// <summary>A conversation as a client sees it.</summary>
 [GenerateSerializer, Immutable]
@@ -80,21 +85,28 @@ public sealed record ServiceHealth(
     [property: Id(2)] DateTimeOffset? LastChecked,
     [property: Id(3)] string? LastError,
     [property: Id(4)] int ConsecutiveFailures,
-    [property: Id(5)] double? LatencyMs)
+    [property: Id(5)] double? LatencyMs,
+    [property: Id(6)] IReadOnlyList<ServerHealth>? Servers = null)
 {
     /// <summary>Answers requests: ONLINE or DEGRADED. UNKNOWN (never checked) still gets traffic; OFFLINE (circuit open) does not.</summary>
     public bool Available => State is ServiceState.Online or ServiceState.Degraded;
 }
 
-/// <summary>Latency and error figures of one model grain since it was activated.</summary>
+/// <summary>What a service grain knows about one server of its backend (an Ollama server, the Gemini API).</summary>
 [GenerateSerializer, Immutable]
-public sealed record ModelStats(
-    [property: Id(0)] string Model,
-    [property: Id(1)] long Requests,
-    [property: Id(2)] long Errors,
-    [property: Id(3)] int InFlight,
-    [property: Id(4)] double? LastLatencyMs,
-    [property: Id(5)] double? AverageLatencyMs);
+public sealed record ServerHealth(
+    [property: Id(0)] string Url,
+    [property: Id(1)] ServiceState State,
+    [property: Id(2)] DateTimeOffset? LastChecked,
+    [property: Id(3)] string? LastError,
+    [property: Id(4)] int ConsecutiveFailures,
+    [property: Id(5)] double? LatencyMs,
+    [property: Id(6)] int InFlight,
+    [property: Id(7)] int Parallelism,
+    [property: Id(8)] DateTimeOffset? ThrottledUntil)
+{
+    public bool Available => State is ServiceState.Online or ServiceState.Degraded;
+}
 
 /// <summary>Cluster-wide cache hit and miss counts.</summary>
 [GenerateSerializer, Immutable]
@@ -103,6 +115,27 @@ public sealed record CacheCounts([property: Id(0)] long Hits, [property: Id(1)] 
     public double HitRatio => Hits + Misses == 0 ? 0 : (double)Hits / (Hits + Misses);
 }
 
-/// <summary>Whether a generation may be sent to a service, and whether it has failures a success would reset.</summary>
+/// <summary>A slot on one server of a backend, granted for one generation; given back with <see cref="GenerationOutcome"/>.</summary>
 [GenerateSerializer, Immutable]
-public sealed record Admission([property: Id(0)] bool Allowed, [property: Id(1)] bool CountingFailures, [property: Id(2)] TimeSpan? StandsFor = null);
+public sealed record Lease([property: Id(0)] long Id, [property: Id(1)] int Server, [property: Id(2)] TimeSpan Waited);
+
+/// <summary>How a generation on a leased server ended, as far as the server's availability is concerned.</summary>
+public enum OutcomeKind
+{
+    /// <summary>The server answered.</summary>
+    Succeeded = 0,
+    /// <summary>The server failed (unreachable, 5xx, timeout): counts towards opening its circuit.</summary>
+    Failed = 1,
+    /// <summary>The server asked to be left alone for a while (HTTP 429): no traffic until then, not a failure.</summary>
+    Throttled = 2,
+    /// <summary>Says nothing about the server: the caller went away, or the server refused just this request (a 4xx).</summary>
+    Inconclusive = 3,
+}
+
+/// <summary>The outcome of one generation reported with its lease.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GenerationOutcome([property: Id(0)] OutcomeKind Kind, [property: Id(1)] string? Reason = null, [property: Id(2)] TimeSpan? RetryAfter = null)
+{
+    public static readonly GenerationOutcome Success = new(OutcomeKind.Succeeded);
+    public static readonly GenerationOutcome Inconclusive = new(OutcomeKind.Inconclusive);
+}

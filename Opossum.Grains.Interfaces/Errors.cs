@@ -7,6 +7,7 @@ public static class ErrorCodes
     public const string ModelNotFound = "MODEL_NOT_FOUND";
     public const string BackendUnavailable = "BACKEND_UNAVAILABLE";
     public const string ConversationNotFound = "CONVERSATION_NOT_FOUND";
+    public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
     public const string Internal = "INTERNAL_SERVER_ERROR";
 }
 
@@ -14,10 +15,11 @@ public static class ErrorCodes
 [GenerateSerializer]
 public sealed class OpossumException : Exception
 {
-    public OpossumException(string code, string message, bool serviceFault = false) : base(message)
+    public OpossumException(string code, string message, bool serviceFault = false, TimeSpan? retryAfter = null) : base(message)
     {
         Code = code;
         ServiceFault = serviceFault;
+        RetryAfter = retryAfter;
     }
 
     public OpossumException(string code, string message, Exception inner, bool serviceFault = false) : base(message, inner)
@@ -33,10 +35,17 @@ public sealed class OpossumException : Exception
     [Id(1)]
     public bool ServiceFault { get; }
 
+    /// <summary>The backend asked not to be sent traffic for this long (HTTP 429 with Retry-After); not a fault of the service.</summary>
+    [Id(2)]
+    public TimeSpan? RetryAfter { get; }
+
     public static OpossumException BadInput(string message) => new(ErrorCodes.BadUserInput, message);
 
     public static OpossumException ModelNotFound(string model) =>
         new(ErrorCodes.ModelNotFound, $"Model '{model}' is not configured.");
+
+    public static OpossumException StorageUnavailable(string what) =>
+        new(ErrorCodes.StorageUnavailable, $"Storage (Redis) is not reachable, so {what}; nothing was recorded. Try again once it is back.");
 
     public static OpossumException ConversationNotFound(string id) =>
         new(ErrorCodes.ConversationNotFound, $"Conversation '{id}' does not exist (it was never started or has ended). Omit conversationId to start a new one.");

@@ -29,49 +29,39 @@ public interface IResponseCacheGrain : IGrainWithStringKey
     Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Generation for one model with bounded concurrency.</summary>
+/// <summary>
+/// Generation for one model. A stateless worker: every silo generates locally, so a model is no
+/// bottleneck; what limits generations is the capacity of the backend's servers (<see cref="IServiceGrain"/>).
+/// </summary>
 public interface IModelGrain : IGrainWithStringKey
 {
-    /// <summary>Generates an answer for the prompt context.</summary>
+    /// <summary>Generates an answer for the prompt context on the least busy server of the model's backend.</summary>
     Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
-
-    /// <summary>Latency and error figures of this model.</summary>
-    Task<ModelStats> GetStats();
-
-    /// <summary>The service is no longer healthy: ask it before each generation again.</summary>
-    Task RevokeAdmission();
 }
 
-/// <summary>Availability of one backend service (ollama, gemini), checked on a timer.</summary>
+/// <summary>
+/// One backend service (ollama, gemini) and its servers, cluster-wide: availability checked on a timer,
+/// a circuit per server, and the slots each server has (its parallelism), granted to generations.
+/// </summary>
 public interface IServiceGrain : IGrainWithStringKey
 {
-    /// <summary>The last known availability.</summary>
+    /// <summary>The last known availability of the service and of each of its servers.</summary>
     Task<ServiceHealth> GetHealth();
 
-    /// <summary>Checks the backend now (an operator's check skips the circuit's cool-down) and returns the result.</summary>
+    /// <summary>Checks every server now (an operator's check skips the circuit's cool-down) and returns the result.</summary>
     Task<ServiceHealth> Check();
 
     /// <summary>
-    /// Whether a generation may be sent now: true unless the circuit is open. When the cool-down
-    /// has passed, the first caller's probe decides (half-open).
+    /// A slot on the available server with the fewest generations in flight, waiting for one to free up
+    /// when all are busy. Fails with BACKEND_UNAVAILABLE when no server can take traffic (circuits open,
+    /// rate-limited, disabled) or no slot frees up in time. <paramref name="holder"/> is the caller's silo,
+    /// whose slots are given back if it dies; <paramref name="avoid"/> lists servers that just failed this request.
     /// </summary>
-    Task<bool> AllowRequest();
+    Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, CancellationToken cancellationToken = default);
 
-    /// <summary>
-    /// <see cref="AllowRequest"/> for the model grain <paramref name="model"/>, and whether failures are
-    /// being counted (so a success is worth reporting). While the service is healthy the admission
-    /// stands (<see cref="Admission.StandsFor"/>): the model sends without asking again until the
-    /// service revokes it (<see cref="IModelGrain.RevokeAdmission"/>) or it runs out.
-    /// </summary>
-    Task<Admission> Admit(string model);
-
-    /// <summary>A generation succeeded (passive report).</summary>
+    /// <summary>Gives a slot back with what the generation said about the server.</summary>
     [OneWay]
-    Task ReportSuccess();
-
-    /// <summary>A generation failed for a backend reason (passive report); counts towards opening the circuit.</summary>
-    [OneWay]
-    Task ReportFailure(string reason);
+    Task Release(Lease lease, GenerationOutcome outcome);
 }
 
 /// <summary>Cluster-wide cache hit and miss counters (one grain, key 0).</summary>

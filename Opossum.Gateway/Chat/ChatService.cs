@@ -12,7 +12,7 @@ namespace Opossum.Gateway.Chat;
 /// <paramref name="localStarter"/> is registered), which saves a grain call and its two spans on
 /// every one-shot chat; a pure Orleans client (cluster) asks a starter grain on a silo.
 /// </summary>
-public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ConversationStarter? localStarter = null)
+public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster, ConversationStarter? localStarter = null)
 {
     // References are immutable and cheap to keep; making one resolves the interface's grain type (~2 µs).
     private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarterGrain.Partitions];
@@ -31,12 +31,12 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image);
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, ConversationIds.New());
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
-        var reply = startsConversation
-            ? await (localStarter?.StartAsync(conversationId, command, cancellationToken)
-                     ?? Starter(conversationId).Start(conversationId, command, cancellationToken))
-            : await grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken);
+        // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
+        var reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
+            ? localStarter?.StartAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).Start(conversationId, command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken), cancellationToken);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);

@@ -3,20 +3,20 @@ using Opossum.Grains;
 
 namespace Opossum.Gateway.Chat;
 
-/// <summary>Reads availability, models, cache counts and conversations for the GraphQL queries.</summary>
-public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog)
+/// <summary>Reads availability, models, cache counts and conversations for the GraphQL queries; each is safe to retry.</summary>
+public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster)
 {
     private ModelCatalogOptions Catalog => catalog.Value;
 
     public Task<ServiceHealth[]> ServicesAsync() =>
-        Task.WhenAll(Catalog.Services.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth()));
+        cluster.RunAsync(_ => Task.WhenAll(Catalog.Services.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth())), CancellationToken.None);
 
     public async Task<ServiceHealth[]> ForceCheckAsync(string? service)
     {
         if (service is not null && !Catalog.Services.Contains(service))
             throw OpossumException.BadInput($"Unknown service '{service}'. Known services: {string.Join(", ", Catalog.Services)}.");
         var names = service is null ? Catalog.Services : [service];
-        return await Task.WhenAll(names.Select(s => grains.GetGrain<IServiceGrain>(s).Check()));
+        return await cluster.RunAsync(_ => Task.WhenAll(names.Select(s => grains.GetGrain<IServiceGrain>(s).Check())), CancellationToken.None);
     }
 
     public async Task<ServiceStatusView> StatusAsync()
@@ -38,18 +38,18 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
             .ToArray();
     }
 
-    public Task<CacheCounts> CacheStatsAsync() => grains.GetGrain<ICacheStatsGrain>(0).Get();
+    public Task<CacheCounts> CacheStatsAsync() => cluster.RunAsync(_ => grains.GetGrain<ICacheStatsGrain>(0).Get(), CancellationToken.None);
 
     public Task<ConversationView?> ConversationAsync(string id)
     {
         ChatService.ValidateConversationId(id);
-        return grains.GetGrain<IConversationGrain>(id).Get();
+        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(id).Get(), CancellationToken.None);
     }
 
     public Task<bool> EndConversationAsync(string id)
     {
         ChatService.ValidateConversationId(id);
-        return grains.GetGrain<IConversationGrain>(id).End();
+        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(id).End(), CancellationToken.None);
     }
 }
 

@@ -1,11 +1,16 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
+using Opossum.Grains.Conversations;
 using Opossum.Grains.Hosting;
 using Orleans.Configuration;
-using StackExchange.Redis;
 
 namespace Opossum.Gateway.Hosting;
 
-/// <summary>How the gateway reaches the grains: a co-hosted silo (standalone) or a pure Orleans client (cluster).</summary>
+/// <summary>
+/// How the gateway reaches the grains. Standalone: it co-hosts the one silo. Cluster: it joins the
+/// cluster as a silo that hosts none of Opossum's grains, so that its calls are those of a member:
+/// when membership declares a silo dead, every call waiting on it fails at once (and is retried,
+/// see <c>Chat/ClusterCalls</c>) instead of waiting for the response timeout, as a pure Orleans client's
+/// calls forwarded through a gateway silo would (dotnet/orleans#10165). docs/operations.md says why.
+/// </summary>
 public static class ClusterClientExtensions
 {
     public static IHostApplicationBuilder AddOpossumCluster(this IHostApplicationBuilder builder)
@@ -15,29 +20,22 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         var redis = cluster.RequireRedis();
-        builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
-        builder.UseOrleansClient(client =>
+        builder.UseOrleans(silo =>
         {
-            client.UseRedisClustering(o => o.ConfigurationOptions = redis);
-            client.Configure<ClusterOptions>(o =>
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
+            silo.Configure<ClusterOptions>(o =>
             {
                 o.ServiceId = cluster.ServiceId;
                 o.ClusterId = cluster.ClusterId;
             });
-            client.AddActivityPropagation();
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration));
-            // Silos come and go while the gateway serves: learn about new ones quickly.
-            client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
-            client.UseConnectionRetryFilter(WaitForClusterAsync);
+            // Other silos probe this one on its silo port; it serves no Orleans clients (gateway port 0).
+            silo.ConfigureEndpoints(cluster.AdvertisedAddress(), cluster.SiloPort, 0, listenOnAnyHostAddress: true);
+            silo.AddActivityPropagation();
+            silo.AddOpossumMembership(builder.Configuration);
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration));
+            // Grains are placed only on silos that have their classes: leaving Opossum's out keeps them all on Opossum.Silo processes.
+            silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(c => c.Assembly == typeof(ConversationGrain).Assembly));
         });
         return builder;
-    }
-
-    // The gateway may start before any silo: keep trying, saying so once per attempt.
-    private static async Task<bool> WaitForClusterAsync(Exception exception, CancellationToken cancellationToken)
-    {
-        Console.Error.WriteLine($"opossum-gateway: no silo reachable yet ({exception.Message.Split('\n')[0]}); retrying in 2 s");
-        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-        return true;
     }
 }

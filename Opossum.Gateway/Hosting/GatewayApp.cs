@@ -19,12 +19,11 @@ public static class GatewayApp
         builder.Configuration.AddOpossumEnvironment();
         var urls = DefaultUrls.Apply(builder, "http://localhost:8000");
         var cluster = ClusterSettings.From(builder.Configuration);
-        // Standalone mode co-hosts a silo, whose Orleans ports must be free too.
+        // The gateway co-hosts a silo in both modes (in a cluster one without grains, with no Orleans gateway port).
         StartupGuard.EnsurePortsFree([
             .. StartupGuard.PortsOf(urls).Select(p => ("ASPNETCORE_URLS", p)),
-            .. cluster.Clustering == ClusterSettings.Localhost
-                ? new[] { ("OPOSSUM_SILO_PORT", cluster.SiloPort), ("OPOSSUM_GATEWAY_PORT", cluster.GatewayPort) }
-                : []]);
+            ("OPOSSUM_SILO_PORT", cluster.SiloPort),
+            .. cluster.Clustering == ClusterSettings.Localhost ? new[] { ("OPOSSUM_GATEWAY_PORT", cluster.GatewayPort) } : []]);
         builder.AddOpossumTelemetry();
         builder.AddOpossumGateway();
         builder.Logging.AddStartupFailureFilter();

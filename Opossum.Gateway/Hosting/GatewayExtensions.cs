@@ -19,6 +19,7 @@ public static class GatewayExtensions
         builder.AddOpossumCluster();
 
         builder.Services.AddOpossumModelCatalog(builder.Configuration);
+        builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();

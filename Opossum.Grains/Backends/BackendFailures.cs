@@ -15,11 +15,32 @@ public static class BackendFailures
     public static OpossumException Refused(string service, string reason) =>
         new(ErrorCodes.BackendUnavailable, $"Backend '{service}' failed: {reason}", serviceFault: false);
 
-    /// <summary>Whether an HTTP status says the service (not the request) is at fault.</summary>
-    public static bool IsServiceFault(int status) => status >= 500 || status is 408 or 429;
+    /// <summary>Whether an HTTP status says the service (not the request) is at fault. A 429 is neither: see <see cref="Throttled"/>.</summary>
+    public static bool IsServiceFault(int status) => status >= 500 || status is 408;
 
-    public static OpossumException ForStatus(string service, int status, string reason) =>
-        IsServiceFault(status) ? Unavailable(service, reason) : Refused(service, reason);
+    public static OpossumException ForStatus(string service, int status, string reason, TimeSpan? retryAfter = null) =>
+        status == 429 ? Throttled(service, reason, retryAfter)
+        : IsServiceFault(status) ? Unavailable(service, reason) : Refused(service, reason);
+
+    /// <summary>How long a 429 without a hint keeps traffic away from the server.</summary>
+    public static readonly TimeSpan DefaultRetryAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>The server is rate-limiting (HTTP 429): no traffic until <paramref name="retryAfter"/> has passed; not a broken service.</summary>
+    public static OpossumException Throttled(string service, string reason, TimeSpan? retryAfter)
+    {
+        var wait = retryAfter is { } given && given > TimeSpan.Zero ? given : DefaultRetryAfter;
+        return new(ErrorCodes.BackendUnavailable, $"Backend '{service}' is rate-limiting: {reason} (retry after {wait.TotalSeconds:0.#} s)",
+            serviceFault: false, retryAfter: wait);
+    }
+
+    /// <summary>The <c>Retry-After</c> header of a response: seconds or an HTTP date.</summary>
+    public static TimeSpan? RetryAfter(HttpResponseMessage response, TimeProvider? time = null)
+    {
+        if (response.Headers.RetryAfter is not { } header) return null;
+        if (header.Delta is { } delta) return delta;
+        if (header.Date is { } date) return date - (time ?? TimeProvider.System).GetUtcNow();
+        return null;
+    }
 
     /// <summary>The reason for an exception thrown while calling a backend; never includes request headers (keys).</summary>
     public static string Describe(Exception ex, Uri baseUrl, TimeSpan timeout, CancellationToken caller) => ex switch

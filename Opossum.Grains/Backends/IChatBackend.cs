@@ -1,6 +1,6 @@
 namespace Opossum.Grains.Backends;
 
-/// <summary>A model backend service (Ollama, Gemini) spoken to over its own HTTP API.</summary>
+/// <summary>A model backend service (Ollama, Gemini) spoken to over its own HTTP API, on one or more servers.</summary>
 public interface IChatBackend
 {
     /// <summary>The service name: "ollama", "gemini".</summary>
@@ -9,11 +9,20 @@ public interface IChatBackend
     /// <summary>False when the backend is switched off by configuration (Gemini without a key).</summary>
     bool Enabled => true;
 
-    /// <summary>Generates one answer; failures are <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE.</summary>
-    Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
+    /// <summary>The servers generations are balanced across, each with its parallelism.</summary>
+    IReadOnlyList<BackendServer> Servers { get; }
 
-    /// <summary>Checks that the service answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>
-    Task CheckAsync(CancellationToken cancellationToken);
+    /// <summary>Longest wait for one generation.</summary>
+    TimeSpan RequestTimeout { get; }
+
+    /// <summary>Longest wait for a free slot on a server.</summary>
+    TimeSpan QueueTimeout { get; }
+
+    /// <summary>Generates one answer on <paramref name="server"/>; failures are <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE.</summary>
+    Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
+
+    /// <summary>Checks that <paramref name="server"/> answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>
+    Task CheckAsync(BackendServer server, CancellationToken cancellationToken);
 }
 
 /// <summary>An availability check that failed, with a reason fit for operators.</summary>
@@ -22,6 +31,9 @@ public sealed class BackendCheckException(string message, Exception? inner = nul
 /// <summary>Finds the backend for a service name.</summary>
 public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
 {
+    /// <summary>The names of every backend this build knows, enabled or not.</summary>
+    public static readonly IReadOnlyList<string> Known = [Ollama.OllamaBackend.ServiceName, Gemini.GeminiBackend.ServiceName];
+
     private readonly Dictionary<string, IChatBackend> _byName = backends.Where(b => b.Enabled).ToDictionary(b => b.Name, StringComparer.Ordinal);
 
     /// <summary>The enabled backend of a service, or null when it is unknown or switched off.</summary>

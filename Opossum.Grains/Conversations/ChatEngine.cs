@@ -14,6 +14,7 @@ public sealed class ChatEngine(
     IGrainFactory grains,
     ModelRouter router,
     IOptions<ConversationOptions> options,
+    IOptions<ModelCatalogOptions> catalog,
     LocalAnswers localAnswers,
     CacheCounters counters,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
@@ -44,11 +45,25 @@ public sealed class ChatEngine(
     {
         var turns = state.Turns;
         state.Started = true;
-        turns.Add(new Turn("user", command.Message, null, time.GetUtcNow(), command.Image?.Sha256));
+        turns.Add(new Turn("user", command.Message, null, time.GetUtcNow(), command.Image?.Sha256, command.RequestId));
         turns.Add(new Turn("assistant", generation.Content, generation.Model, time.GetUtcNow()));
         var keep = options.Value.ContextExchanges * 2;
         if (turns.Count > keep)
             turns.RemoveRange(0, turns.Count - keep);
+    }
+
+    /// <summary>
+    /// The answer already recorded for <paramref name="requestId"/> (a retry of a request whose reply was lost
+    /// with a silo), or null: a retried chat is answered again, never generated or recorded twice.
+    /// </summary>
+    public ChatReply? Replay(ConversationState state, string conversationId, string requestId)
+    {
+        var turns = state.Turns;
+        var asked = turns.FindLastIndex(t => t.Role == "user" && t.RequestId == requestId);
+        if (asked < 0 || asked + 1 >= turns.Count) return null;
+        var answer = turns[asked + 1];
+        var backend = answer.Model is { } model ? catalog.Value.Find(model)?.Backend ?? "" : "";
+        return new ChatReply(answer.Content, conversationId, backend, answer.Model ?? "", Cached: false, TokensUsed: null);
     }
 
     private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)

@@ -11,6 +11,7 @@ public sealed class ConversationState
 /// <summary>
 /// A conversation that continues: keeps the last exchanges, answers each new message in their
 /// context and records the exchange. Non-reentrant, so messages of one conversation take turns.
+/// A request it has already recorded (a gateway's retry after a silo died) gets the recorded answer.
 /// </summary>
 [CollectionAgeLimit(Minutes = 10)]
 public sealed class ConversationGrain(
@@ -19,6 +20,8 @@ public sealed class ConversationGrain(
 {
     public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
     {
+        if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            return answered;
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
 

@@ -32,8 +32,6 @@ public static class OpossumSiloExtensions
         var services = silo.Services;
         services.AddOpossumModelCatalog(configuration);
         services.TryAddTimeProvider();
-        services.AddOptions<ModelGrainOptions>().Bind(configuration.GetSection(ModelGrainOptions.Section))
-            .Validate(o => o.MaxConcurrency > 0, "Opossum:ModelGrain:MaxConcurrency must be at least 1.").ValidateOnStart();
         services.AddOptions<CacheOptions>().Bind(configuration.GetSection(CacheOptions.Section))
             .Validate(o => o.Ttl > TimeSpan.Zero, "Opossum:Cache:Ttl must be positive.")
             .Validate(o => o.LocalEntries >= 0, "Opossum:Cache:LocalEntries must not be negative.").ValidateOnStart();
@@ -41,12 +39,11 @@ public static class OpossumSiloExtensions
             .Validate(o => o.ContextExchanges > 0, "Opossum:Conversations:ContextExchanges must be at least 1.").ValidateOnStart();
         services.AddOptions<AvailabilityOptions>().Bind(configuration.GetSection(AvailabilityOptions.Section))
             .Validate(o => o.CheckPeriod >= TimeSpan.FromSeconds(1), "Opossum:Availability:CheckPeriod must be at least 1 s.").ValidateOnStart();
-        services.AddOptions<OllamaOptions>().Bind(configuration.GetSection(OllamaOptions.Section))
-            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "OLLAMA_BASE_URL must be an absolute http(s) URL.")
-            .ValidateOnStart();
-
+        services.AddOptions<OllamaOptions>().Bind(configuration.GetSection(OllamaOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OllamaOptions>>(new OptionsProblems<OllamaOptions>(OllamaProblems));
         services.AddOptions<GeminiOptions>().Bind(configuration.GetSection(GeminiOptions.Section))
             .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "GEMINI_BASE_URL must be an absolute http(s) URL.")
+            .Validate(o => o.Parallelism > 0, "Backends:Gemini:Parallelism must be at least 1.")
             .ValidateOnStart();
         services.AddOptions<RoutingOptions>().Bind(configuration.GetSection(RoutingOptions.Section))
             .Validate(o => o.MaxFallbacks >= 0, "Opossum:Routing:MaxFallbacks must not be negative.").ValidateOnStart();
@@ -121,23 +118,37 @@ public static class OpossumSiloExtensions
             })
             .Validate(o => !o.Validate().Any(), "The model catalog is invalid.")
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogValidator>();
+        services.AddSingleton<IValidateOptions<ModelCatalogOptions>>(new OptionsProblems<ModelCatalogOptions>(o => o.Validate()));
         return services;
+    }
+
+    private static IEnumerable<string> OllamaProblems(OllamaOptions options)
+    {
+        string? problem = null;
+        try
+        {
+            _ = options.Servers;
+        }
+        catch (InvalidOperationException ex)
+        {
+            problem = ex.Message;
+        }
+        if (problem is not null) yield return problem;
     }
 
     /// <summary>
     /// How long a grain call may take (<c>Opossum:GrainCallTimeout</c>): by default the slowest backend's
-    /// timeout plus 30 s, so a backend's own timeout speaks first. It also bounds how long a client waits
-    /// when a silo dies under a gateway-forwarded call (dotnet/orleans#10165), so it is not made longer
-    /// to cover a chat that falls back through several slow models.
+    /// queue and request timeouts plus 30 s, so a backend's own timeouts speak first. A call to a silo that
+    /// dies does not wait for it: membership breaks it (docs/operations.md).
     /// </summary>
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
         if (configuration.GetValue<TimeSpan?>("Opossum:GrainCallTimeout") is { } configured)
             return configured;
-        var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>()?.RequestTimeout ?? new OllamaOptions().RequestTimeout;
-        var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>()?.RequestTimeout ?? new GeminiOptions().RequestTimeout;
-        return (ollama > gemini ? ollama : gemini) + TimeSpan.FromSeconds(30);
+        var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>() ?? new OllamaOptions();
+        var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>() ?? new GeminiOptions();
+        var slowest = new[] { ollama.RequestTimeout + ollama.QueueTimeout, gemini.RequestTimeout + gemini.QueueTimeout }.Max();
+        return slowest + TimeSpan.FromSeconds(30);
     }
 
     private static void TryAddTimeProvider(this IServiceCollection services)
@@ -145,12 +156,13 @@ public static class OpossumSiloExtensions
         services.TryAddKeyedSingleton(ProviderNames.Clock, TimeProvider.System);
     }
 
-    private sealed class ModelCatalogValidator : IValidateOptions<ModelCatalogOptions>
+    /// <summary>Options validation that names every problem it finds.</summary>
+    private sealed class OptionsProblems<T>(Func<T, IEnumerable<string>> problems) : IValidateOptions<T> where T : class
     {
-        public ValidateOptionsResult Validate(string? name, ModelCatalogOptions options)
+        public ValidateOptionsResult Validate(string? name, T options)
         {
-            var problems = options.Validate().ToList();
-            return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+            var found = problems(options).ToList();
+            return found.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(found);
         }
     }
 }
@@ -158,6 +170,24 @@ public static class OpossumSiloExtensions
 /// <summary>Hosting of a whole Opossum silo in a process.</summary>
 public static class OpossumSiloHostingExtensions
 {
+    /// <summary>
+    /// Failure detection of a cluster member (a silo, or a cluster gateway): a silo that stops answering
+    /// probes is declared dead within a few seconds (1 s probes, 3 missed), so the calls waiting on it fail
+    /// and are retried elsewhere. Operators tune it with <c>Orleans__Membership__*</c> and messaging with
+    /// <c>Orleans__Messaging__*</c>.
+    /// </summary>
+    public static ISiloBuilder AddOpossumMembership(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(1);
+            o.NumMissedProbesLimit = 3;
+        });
+        silo.Configure<ClusterMembershipOptions>(configuration.GetSection("Orleans:Membership"));
+        silo.Configure<SiloMessagingOptions>(configuration.GetSection("Orleans:Messaging"));
+        return silo;
+    }
+
     /// <summary>
     /// Runs a silo in this process: localhost clustering (standalone), or Redis clustering when
     /// <c>OPOSSUM_CLUSTERING=redis</c>, with Opossum's grains.
@@ -177,11 +207,7 @@ public static class OpossumSiloHostingExtensions
                     o.ClusterId = cluster.ClusterId;
                 });
                 silo.ConfigureEndpoints(cluster.AdvertisedAddress(), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
-                // Operators tune failure detection with Orleans__Membership__* (e.g. ProbeTimeout, NumMissedProbesLimit).
-                silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
-                // A stopping silo tells its clients first and gives answers in flight time to get back through it.
-                silo.Configure<SiloMessagingOptions>(o => o.ClientGatewayShutdownNotificationTimeout = TimeSpan.FromSeconds(10));
-                silo.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Orleans:Messaging"));
+                silo.AddOpossumMembership(builder.Configuration);
             }
             else
             {

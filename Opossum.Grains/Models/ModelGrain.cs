@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
@@ -9,26 +8,14 @@ using static Opossum.Grains.Telemetry.OpossumTelemetry;
 namespace Opossum.Grains.Models;
 
 /// <summary>
-/// Generation for one model. Reentrant so a slow generation never blocks the others; a semaphore
-/// bounds how many run at once against the backend. Asks the service grain before sending (an
-/// open circuit refuses at once) unless it holds a standing admission (the service is healthy and
-/// revokes the admission when it no longer is), and reports the outcomes that matter to it.
+/// Generation for one model, on the silo that asks (a stateless worker: no model is a bottleneck, and a
+/// silo that dies takes only its own generations with it). It leases a slot on a server of the model's
+/// backend from the service grain, which bounds what each server runs at once cluster-wide, calls the
+/// server, and gives the slot back with what the call said about the server.
 /// </summary>
-[Reentrant]
-public sealed class ModelGrain(
-    IOptions<ModelCatalogOptions> catalog,
-    IOptions<ModelGrainOptions> options,
-    BackendRegistry backends,
-    [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IModelGrain
+[StatelessWorker(1), Reentrant]
+public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendRegistry backends, ILocalSiloDetails silo) : Grain, IModelGrain
 {
-    private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrency, options.Value.MaxConcurrency);
-    private long _requests;
-    private long _errors;
-    private int _inFlight;
-    private double? _lastLatencyMs;
-    private double _totalLatencyMs;
-    private DateTimeOffset _standingUntil = DateTimeOffset.MinValue;
-    private int _revocations;
     private IServiceGrain? _service;
 
     public async Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default)
@@ -39,46 +26,60 @@ public sealed class ModelGrain(
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
         activity?.SetTag(Tags.ModelName, model.Name);
-
         var started = Stopwatch.GetTimestamp();
-        _requests++;
         try
         {
             var backend = backends.Find(model.Backend) ?? throw new OpossumException(ErrorCodes.BackendUnavailable,
                 $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
-            var admission = time.GetUtcNow() < _standingUntil ? Standing : await AdmitAsync(service);
-            if (!admission.Allowed)
-                throw await CircuitOpenAsync(service);
+            // A server that fails this request is avoided for its retry on another of the backend's servers.
+            List<int>? failed = null;
+            OpossumException? lastFailure = null;
+            while (true)
+            {
+                Lease lease;
+                try
+                {
+                    lease = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), cancellationToken);
+                }
+                catch (OpossumException) when (lastFailure is { } earlier)
+                {
+                    throw earlier; // no other server to try: the failure of the last one is the answer
+                }
+                activity?.SetTag(Tags.SlotWaitSeconds, lease.Waited.TotalSeconds);
+                SlotWait.Record(lease.Waited.TotalSeconds, new KeyValuePair<string, object?>(Tags.Service, model.Backend));
+                var server = backend.Servers[lease.Server];
+                if (backend.Servers.Count > 1)
+                    activity?.SetTag(Tags.ServerAddress, server.Url.ToString());
 
-            await _slots.WaitAsync(cancellationToken);
-            _inFlight++;
-            try
-            {
-                var generation = await backend.GenerateAsync(model, request.Messages, cancellationToken);
-                activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
-                // Only a success that resets something is worth a message to the service.
-                if (admission.CountingFailures)
-                    service.ReportSuccess().Ignore();
-                return generation;
-            }
-            catch (OpossumException ex) when (ex.ServiceFault)
-            {
-                StopTrusting(); // the service is about to count failures: ask it again
-                service.ReportFailure(ex.Message).Ignore();
-                throw;
-            }
-            finally
-            {
-                _inFlight--;
-                _slots.Release();
-                var elapsed = Stopwatch.GetElapsedTime(started);
-                _lastLatencyMs = elapsed.TotalMilliseconds;
-                _totalLatencyMs += elapsed.TotalMilliseconds;
+                var outcome = GenerationOutcome.Inconclusive;
+                try
+                {
+                    var generation = await backend.GenerateAsync(server, model, request.Messages, cancellationToken);
+                    activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
+                    outcome = GenerationOutcome.Success;
+                    return generation;
+                }
+                catch (OpossumException ex) when (ex.ServiceFault && backend.Servers.Count > 1 && !cancellationToken.IsCancellationRequested)
+                {
+                    outcome = new GenerationOutcome(OutcomeKind.Failed, ex.Message);
+                    (failed ??= []).Add(lease.Server);
+                    lastFailure = ex;
+                }
+                catch (OpossumException ex)
+                {
+                    outcome = ex.RetryAfter is { } retryAfter ? new GenerationOutcome(OutcomeKind.Throttled, ex.Message, retryAfter)
+                        : ex.ServiceFault ? new GenerationOutcome(OutcomeKind.Failed, ex.Message)
+                        : GenerationOutcome.Inconclusive; // the server refused this one request
+                    throw;
+                }
+                finally
+                {
+                    service.Release(lease, outcome).Ignore();
+                }
             }
         }
         catch (Exception ex)
         {
-            _errors++;
             activity.RecordFailure(ex);
             throw;
         }
@@ -86,41 +87,5 @@ public sealed class ModelGrain(
         {
             activity?.SetTag(Tags.DurationSeconds, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
-    }
-
-    public Task<ModelStats> GetStats() => Task.FromResult(new ModelStats(
-        this.GetPrimaryKeyString(), _requests, _errors, _inFlight, _lastLatencyMs,
-        _requests == 0 ? null : _totalLatencyMs / _requests));
-
-    public Task RevokeAdmission()
-    {
-        StopTrusting();
-        return Task.CompletedTask;
-    }
-
-    private void StopTrusting()
-    {
-        _standingUntil = DateTimeOffset.MinValue;
-        _revocations++;
-    }
-
-    private static readonly Admission Standing = new(true, CountingFailures: false);
-
-    private async Task<Admission> AdmitAsync(IServiceGrain service)
-    {
-        var requested = time.GetUtcNow();
-        var revocations = _revocations;
-        var admission = await service.Admit(this.GetPrimaryKeyString());
-        // A revocation (or a failure seen here) that overtook this answer wins: the admission no longer stands.
-        if (admission.StandsFor is { } standsFor && revocations == _revocations)
-            _standingUntil = requested + standsFor;
-        return admission;
-    }
-
-    private static async Task<OpossumException> CircuitOpenAsync(IServiceGrain service)
-    {
-        var health = await service.GetHealth();
-        return new OpossumException(ErrorCodes.BackendUnavailable,
-            $"Backend '{health.Name}' is OFFLINE (circuit open after {health.ConsecutiveFailures} consecutive failures; last error: {health.LastError}).");
     }
 }

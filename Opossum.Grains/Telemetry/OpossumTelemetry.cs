@@ -21,6 +21,9 @@ public static class OpossumTelemetry
     public static readonly Histogram<long> TokenUsage =
         Meter.CreateHistogram<long>("gen_ai.client.token.usage", "{token}", "Tokens used by GenAI operations, by type (input/output).");
 
+    public static readonly Histogram<double> SlotWait =
+        Meter.CreateHistogram<double>("opossum.slot.wait.duration", "s", "Time a generation waited for a free slot on a backend server.");
+
     private static readonly ConcurrentDictionary<string, int> ServiceAvailability = new(StringComparer.Ordinal);
 
     static OpossumTelemetry()
@@ -68,6 +71,8 @@ public static class OpossumTelemetry
         public const string GenAiInputTokens = "gen_ai.usage.input_tokens";
         public const string GenAiOutputTokens = "gen_ai.usage.output_tokens";
         public const string GenAiTokenType = "gen_ai.token.type";
+        public const string ServerAddress = "server.address";
+        public const string SlotWaitSeconds = "slot.wait_seconds";
     }
 
     /// <summary>Span names of the telemetry contract.</summary>

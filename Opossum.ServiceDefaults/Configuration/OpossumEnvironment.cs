@@ -16,6 +16,7 @@ public static class OpossumEnvironment
         ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "Telemetry:OtlpEndpoint",
         ["ENV"] = "Telemetry:Environment",
         ["OLLAMA_BASE_URL"] = "Backends:Ollama:BaseUrl",
+        ["OLLAMA_PARALLELISM"] = "Backends:Ollama:Parallelism",
         ["GEMINI_API_KEY"] = "Backends:Gemini:ApiKey",
         ["GEMINI_BASE_URL"] = "Backends:Gemini:BaseUrl",
         ["OPOSSUM_DEFAULT_MODEL"] = "Opossum:DefaultModel",

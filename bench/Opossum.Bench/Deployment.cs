@@ -41,7 +41,7 @@ public sealed class Deployment : IAsyncDisposable
             ["OPOSSUM_CLUSTER_ID"] = clusterId,
             ["Logging__LogLevel__Default"] = "Warning",
             // 64 concurrent misses must not queue behind the default bound of 4 generations per model.
-            ["Opossum__ModelGrain__MaxConcurrency"] = "512",
+            ["OLLAMA_PARALLELISM"] = "512",
         };
         foreach (var (key, value) in Sampling(sampleRatio))
             common[key] = value;
@@ -88,6 +88,8 @@ public sealed class Deployment : IAsyncDisposable
 
         var port = Ports.Free();
         var gatewayEnv = new Dictionary<string, string>(common) { ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}", ["OTEL_SERVICE_NAME"] = "opossum-gateway" };
+        if (cluster)
+            gatewayEnv["OPOSSUM_SILO_PORT"] = Ports.Free().ToString(); // the gateway is a member of the cluster (without grains)
         var gateway = ChildProcess.Start("gateway", "dotnet", $"\"{ChildProcess.Assembly("Opossum.Gateway")}\"", gatewayEnv);
         processes.Add(gateway);
         var url = new Uri($"http://127.0.0.1:{port}");

@@ -40,6 +40,28 @@ public sealed class ServiceHealthType : ObjectGraphType<ServiceHealth>
         Field(x => x.LastError, nullable: true);
         Field(x => x.ConsecutiveFailures);
         Field(x => x.LatencyMs, nullable: true);
+        Field<NonNullGraphType<ListGraphType<NonNullGraphType<BackendServerType>>>>("servers")
+            .Description("The backend's servers (an Ollama server, the Gemini API), each with its own circuit and slots.")
+            .Resolve(ctx => ctx.Source.Servers ?? []);
+    }
+}
+
+public sealed class BackendServerType : ObjectGraphType<ServerHealth>
+{
+    public BackendServerType()
+    {
+        Name = "BackendServer";
+        Field(x => x.Url);
+        Field(x => x.Available);
+        Field<NonNullGraphType<ServiceStateType>>("state").Resolve(ctx => ctx.Source.State);
+        Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked?.UtcDateTime);
+        Field(x => x.LastError, nullable: true);
+        Field(x => x.ConsecutiveFailures);
+        Field(x => x.LatencyMs, nullable: true);
+        Field(x => x.InFlight).Description("Generations running on this server now, cluster-wide.");
+        Field(x => x.Parallelism).Description("Generations this server runs at once at most, cluster-wide.");
+        Field<DateTimeGraphType>("throttledUntil").Description("The server answered 429: no traffic until then.")
+            .Resolve(ctx => ctx.Source.ThrottledUntil?.UtcDateTime);
     }
 }
 

@@ -20,9 +20,16 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
 
     private GeminiOptions Options => options.Value;
 
-    public async Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
+    public IReadOnlyList<BackendServer> Servers => _servers ??= Options.Servers;
+    private IReadOnlyList<BackendServer>? _servers;
+
+    public TimeSpan RequestTimeout => Options.RequestTimeout;
+
+    public TimeSpan QueueTimeout => Options.QueueTimeout;
+
+    public async Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
     {
-        var url = BackendUrls.Combine(Options.BaseUrl, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:generateContent");
+        var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:generateContent");
         using var span = new BackendSpan(ServiceName, model, messages, url);
         return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
         {
@@ -36,30 +43,30 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             span.Responded((int)response.StatusCode);
 
             if (!response.IsSuccessStatusCode)
-                throw Failure($"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.IsServiceFault((int)response.StatusCode));
+                throw await HttpFailureAsync(response, token);
 
             var answer = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiResponse, token)
                          ?? throw Failure("the answer was empty", serviceFault: false);
             return new Generation(ReadText(answer), ServiceName, model.Name,
                 answer.UsageMetadata?.PromptTokenCount, answer.UsageMetadata?.CandidatesTokenCount);
-        }, ex => Failure(BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), serviceFault: true));
+        }, ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true));
     }
 
-    public async Task CheckAsync(CancellationToken cancellationToken)
+    public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.CheckTimeout);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, BackendUrls.Combine(Options.BaseUrl, "v1beta/models?pageSize=1"));
+            using var request = new HttpRequestMessage(HttpMethod.Get, BackendUrls.Combine(server.Url, "v1beta/models?pageSize=1"));
             request.Headers.Add(KeyHeader, Options.ApiKey);
             using var response = await http.SendAsync(request, timeout.Token);
             if (!response.IsSuccessStatusCode)
-                throw new BackendCheckException(Scrub($"GET /v1beta/models answered HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, timeout.Token)}"));
+                throw new BackendCheckException(Scrub($"GET /v1beta/models answered HTTP {(int)response.StatusCode}{Describe((await ReadErrorAsync(response, timeout.Token))?.Error)}"));
         }
         catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException)
         {
-            throw new BackendCheckException(Scrub(BackendFailures.Describe(ex, Options.BaseUrl, Options.CheckTimeout, cancellationToken)));
+            throw new BackendCheckException(Scrub(BackendFailures.Describe(ex, server.Url, Options.CheckTimeout, cancellationToken)));
         }
     }
 
@@ -89,18 +96,38 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         return text;
     }
 
-    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    // A 429 says how long to wait in the Retry-After header or in the error's google.rpc.RetryInfo.
+    private async Task<OpossumException> HttpFailureAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        var error = (await ReadErrorAsync(response, cancellationToken))?.Error;
+        var reason = Scrub($"HTTP {status}{Describe(error)}");
+        var retryAfter = BackendFailures.RetryAfter(response) ?? RetryDelay(error);
+        return BackendFailures.ForStatus(ServiceName, status, reason, retryAfter);
+    }
+
+    private static string Describe(GeminiError? error) =>
+        error is null ? "" : $" {error.Status}: {BackendFailures.Truncate(error.Message ?? "")}".TrimEnd(' ', ':');
+
+    private static TimeSpan? RetryDelay(GeminiError? error)
+    {
+        var delay = error?.Details?.FirstOrDefault(d => d.Type?.EndsWith("google.rpc.RetryInfo", StringComparison.Ordinal) == true)?.RetryDelay;
+        // A protobuf Duration in JSON: decimal seconds with an "s" suffix, e.g. "37s" or "1.5s".
+        return delay is { Length: > 1 } && delay[^1] == 's' &&
+               double.TryParse(delay[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
+    }
+
+    private static async Task<GeminiErrorBody?> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
-            var body = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiErrorBody, cancellationToken);
-            return body?.Error is { } error
-                ? $" {error.Status}: {BackendFailures.Truncate(error.Message ?? "")}".TrimEnd(' ', ':')
-                : "";
+            return await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiErrorBody, cancellationToken);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or HttpRequestException)
         {
-            return "";
+            return null;
         }
     }
 

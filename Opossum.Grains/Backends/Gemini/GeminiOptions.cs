@@ -10,11 +10,19 @@ public sealed class GeminiOptions
     /// <summary>Sent only in the <c>x-goog-api-key</c> header; Gemini is disabled when it is not set.</summary>
     public string? ApiKey { get; set; }
 
+    /// <summary>Generations sent to the API at once in the whole cluster: a cloud API takes many; the key's quota answers 429 beyond it.</summary>
+    public int Parallelism { get; set; } = 100;
+
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Longest wait for a free slot when all are busy.</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan CheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     public bool Enabled => !string.IsNullOrWhiteSpace(ApiKey);
+
+    public IReadOnlyList<BackendServer> Servers => [new BackendServer(0, BaseUrl, Parallelism)];
 
     // The key must never reach a log through an options dump.
     public override string ToString() => $"Gemini {{ BaseUrl = {BaseUrl}, ApiKey = {(Enabled ? "[set]" : "[not set]")} }}";

@@ -39,7 +39,13 @@ internal sealed record GeminiErrorBody([property: JsonPropertyName("error")] Gem
 internal sealed record GeminiError(
     [property: JsonPropertyName("code")] int? Code,
     [property: JsonPropertyName("message")] string? Message,
-    [property: JsonPropertyName("status")] string? Status);
+    [property: JsonPropertyName("status")] string? Status,
+    [property: JsonPropertyName("details")] IReadOnlyList<GeminiErrorDetail>? Details = null);
+
+// google.rpc.RetryInfo in a 429's details says how long to wait: {"@type": "...RetryInfo", "retryDelay": "37s"}.
+internal sealed record GeminiErrorDetail(
+    [property: JsonPropertyName("@type")] string? Type,
+    [property: JsonPropertyName("retryDelay")] string? RetryDelay);
 
 [JsonSerializable(typeof(GeminiRequest))]
 [JsonSerializable(typeof(GeminiResponse))]

@@ -13,9 +13,15 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
 
     private OllamaOptions Options => options.Value;
 
-    public async Task<Generation> GenerateAsync(ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
+    public IReadOnlyList<BackendServer> Servers => Options.Servers;
+
+    public TimeSpan RequestTimeout => Options.RequestTimeout;
+
+    public TimeSpan QueueTimeout => Options.QueueTimeout;
+
+    public async Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
     {
-        var url = BackendUrls.Combine(Options.BaseUrl, "api/chat");
+        var url = BackendUrls.Combine(server.Url, "api/chat");
         using var span = new BackendSpan(ServiceName, model, messages, url);
         return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
         {
@@ -27,28 +33,29 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             span.Responded((int)response.StatusCode);
 
             if (!response.IsSuccessStatusCode)
-                throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode, $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}");
+                throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode,
+                    $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.RetryAfter(response));
 
             var answer = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
             if (answer?.Message?.Content is not { } text)
                 throw BackendFailures.Refused(ServiceName, "the answer had no message.content");
             return new Generation(text, ServiceName, model.Name, answer.PromptEvalCount, answer.EvalCount);
-        }, ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, Options.BaseUrl, Options.RequestTimeout, cancellationToken), ex));
+        }, ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex));
     }
 
-    public async Task CheckAsync(CancellationToken cancellationToken)
+    public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.CheckTimeout);
         try
         {
-            using var response = await http.GetAsync(BackendUrls.Combine(Options.BaseUrl, "api/tags"), timeout.Token);
+            using var response = await http.GetAsync(BackendUrls.Combine(server.Url, "api/tags"), timeout.Token);
             if (!response.IsSuccessStatusCode)
                 throw new BackendCheckException($"GET /api/tags answered HTTP {(int)response.StatusCode}");
         }
         catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException)
         {
-            throw new BackendCheckException(BackendFailures.Describe(ex, Options.BaseUrl, Options.CheckTimeout, cancellationToken), ex);
+            throw new BackendCheckException(BackendFailures.Describe(ex, server.Url, Options.CheckTimeout, cancellationToken), ex);
         }
     }
 

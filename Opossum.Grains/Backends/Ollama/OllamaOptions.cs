@@ -1,15 +1,25 @@
 namespace Opossum.Grains.Backends.Ollama;
 
-/// <summary>Where Ollama is and how long to wait for it (section <c>Backends:Ollama</c>, env <c>OLLAMA_BASE_URL</c>).</summary>
+/// <summary>Where the Ollama servers are and how long to wait for them (section <c>Backends:Ollama</c>, env <c>OLLAMA_BASE_URL</c>, <c>OLLAMA_PARALLELISM</c>).</summary>
 public sealed class OllamaOptions
 {
     public const string Section = "Backends:Ollama";
 
-    public Uri BaseUrl { get; set; } = new("http://localhost:11434");
+    /// <summary>One server's URL, or several separated by commas: generations are balanced across them.</summary>
+    public string BaseUrl { get; set; } = "http://localhost:11434";
+
+    /// <summary>Generations one server runs at once in the whole cluster (Ollama's own OLLAMA_NUM_PARALLEL): one number, or one per server.</summary>
+    public string Parallelism { get; set; } = "4";
 
     /// <summary>Longest wait for one generation.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Longest wait for a free slot when every server is busy.</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Longest wait for an availability check (<c>GET /api/tags</c>).</summary>
     public TimeSpan CheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    public IReadOnlyList<BackendServer> Servers => _servers ??= BackendServer.Parse(BaseUrl, Parallelism, "OLLAMA_BASE_URL", "OLLAMA_PARALLELISM");
+    private IReadOnlyList<BackendServer>? _servers;
 }

@@ -21,7 +21,7 @@ public sealed class StartupErrorTests
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=,,,", "is not a valid StackExchange.Redis connection string", "configuration error" },
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis", "needs REDIS_CONNECTION", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_CLUSTERING=swarm", "OPOSSUM_CLUSTERING must be 'localhost' or 'redis'", "configuration error" },
-        { "Opossum.Gateway", "OLLAMA_BASE_URL=not a url", "OLLAMA_BASE_URL must be an absolute http(s) URL", "cannot start" },
+        { "Opossum.Gateway", "OLLAMA_BASE_URL=not a url", "OLLAMA_BASE_URL must be one or more absolute http(s) URLs", "cannot start" },
         { "Opossum.Gateway", "OTEL_ENABLED=maybe", "OTEL_ENABLED must be 'true' or 'false'", "configuration error" },
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=127.0.0.1:1;Opossum__RedisStateFormat=yaml", "Opossum:RedisStateFormat must be 'binary' or 'json'", "configuration error" },
     };

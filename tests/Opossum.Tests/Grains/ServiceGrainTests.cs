@@ -37,7 +37,10 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
             Assert.Equal(ServiceState.Online, back.State);
             Assert.Equal(0, back.ConsecutiveFailures);
             Assert.Null(back.LastError);
-            Assert.Equal(back, await ollama.GetHealth());
+            Assert.Equal(back with { Servers = null }, (await ollama.GetHealth()) with { Servers = null });
+            var server = Assert.Single(back.Servers!);
+            Assert.Equal(fixture.Ollama.BaseUrl.ToString(), server.Url);
+            Assert.Equal(ServiceState.Online, server.State);
         }
         finally
         {
@@ -61,6 +64,9 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
 
         Assert.Equal(ServiceState.Offline, health.State);
         Assert.Equal("disabled: GEMINI_API_KEY is not set", health.LastError);
-        Assert.False(await fixture.Grains.GetGrain<IServiceGrain>("gemini").AllowRequest());
+        var refused = await Assert.ThrowsAsync<OpossumException>(() =>
+            fixture.Grains.GetGrain<IServiceGrain>("gemini").Acquire("gemini-thinking", TestSilos.Anywhere));
+        Assert.Equal(ErrorCodes.BackendUnavailable, refused.Code);
+        Assert.Contains("GEMINI_API_KEY is not set", refused.Message);
     }
 }

@@ -116,7 +116,9 @@ public sealed class CircuitBreakerTests(RoutingFixture fixture) : IAsyncLifetime
         Assert.Equal(ServiceState.Offline, gemini.State);
         Assert.Equal(3, gemini.ConsecutiveFailures);
         Assert.Contains("HTTP 503", gemini.LastError);
-        Assert.False(await fixture.Service("gemini").AllowRequest()); // still cooling down: the circuit was remembered
+        // Still cooling down: the circuit was remembered, and no slot is granted.
+        var refused = await Assert.ThrowsAsync<OpossumException>(() => fixture.Service("gemini").Acquire(RoutingFixture.Gemini, TestSilos.Anywhere));
+        Assert.Contains("OFFLINE", refused.Message);
         var conversation = await fixture.Grains.GetGrain<IConversationGrain>(conversationId).Get();
         Assert.Equal("remember me", conversation!.Turns[0].Content);
     }

@@ -5,14 +5,16 @@ using Orleans.TestingHost;
 namespace Opossum.Tests.Support;
 
 /// <summary>
-/// A two-silo Orleans test cluster running Opossum's grains against a loopback Ollama-protocol server.
+/// A two-silo Orleans test cluster running Opossum's grains against a loopback Ollama-protocol server
+/// that runs <see cref="ServerParallelism"/> generations at once.
 /// Shared by the grain tests of one collection; the clock is a fake so TTLs are tested without waiting.
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const string Model = "gemma3:1b";
     public const string BoundedModel = "bounded";
-    public const int BoundedModelConcurrency = 2;
+    /// <summary>The Ollama server's parallelism: generations it runs at once, cluster-wide.</summary>
+    public const int ServerParallelism = 3;
 
     public FakeOllama Ollama { get; private set; } = null!;
     public InProcessTestCluster Cluster { get; private set; } = null!;
@@ -29,7 +31,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             ["Models:0:Backend"] = "ollama",
             ["Models:1:Name"] = BoundedModel,
             ["Models:1:Backend"] = "ollama",
-            ["Opossum:ModelGrain:MaxConcurrency"] = BoundedModelConcurrency.ToString(),
+            ["Backends:Ollama:Parallelism"] = ServerParallelism.ToString(),
             // Checks run on demand in tests; the timer's first tick happens at activation.
             ["Opossum:Availability:CheckPeriod"] = "01:00:00",
         }, Clock);

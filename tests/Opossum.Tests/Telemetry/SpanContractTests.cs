@@ -94,18 +94,20 @@ public sealed class SpanContractTests(GatewayFixture fixture)
     }
 
     [Fact]
-    public async Task A_healthy_service_is_not_asked_before_every_generation()
+    public async Task A_generation_leases_a_slot_from_the_service_and_says_how_long_it_waited()
     {
-        // The first generations may ask (and reset counted failures of earlier tests); then the admission stands.
-        for (var i = 0; i < 2; i++)
-            await fixture.Gateway.ChatAsync(new { message = $"warm the admission {Guid.NewGuid():N}", noCache = true });
-
-        var result = await fixture.Gateway.ChatAsync(new { message = $"no need to ask {Guid.NewGuid():N}", noCache = true });
+        var result = await fixture.Gateway.ChatAsync(new { message = $"lease a slot {Guid.NewGuid():N}", noCache = true });
         var traceId = result.Data!["chat"]!["traceId"]!.GetValue<string>();
-        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "ollama.generate"));
+        var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "ollama.generate")
+                                                   && s.Any(x => x.DisplayName == "IServiceGrain/Release"));
 
-        Assert.Contains(spans, s => s.DisplayName == "model.generate");
-        Assert.DoesNotContain(spans, s => s.DisplayName.Contains("IServiceGrain"));
+        var model = Assert.Single(spans, s => s.DisplayName == "model.generate");
+        var waited = Assert.IsType<double>(model.GetTagItem("slot.wait_seconds"));
+        Assert.InRange(waited, 0, 1);
+        // The lease is asked for under model.generate, and given back (one-way) in the same trace.
+        var acquire = Assert.Single(spans, s => s.DisplayName == "IServiceGrain/Acquire" && s.Kind == ActivityKind.Client);
+        Assert.Equal(model.SpanId, acquire.ParentSpanId);
+        Assert.Contains(spans, s => s.DisplayName == "IServiceGrain/Release" && s.Kind == ActivityKind.Client);
     }
 
     [Fact]
