@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Opossum.Grains.Storage;
 
 namespace Opossum.Gateway.Chat;
 
@@ -22,7 +23,8 @@ public sealed class ClusterCalls(ILogger<ClusterCalls> logger)
             {
                 return await call(attempt);
             }
-            catch (OrleansException ex) when (!cancellationToken.IsCancellationRequested && WithinWindow(ref failedAt))
+            // A failure of the request itself (or of storage) inside the cluster's exception is not the cluster's: no retry.
+            catch (OrleansException ex) when (StorageFailures.Find(ex) is null && !cancellationToken.IsCancellationRequested && WithinWindow(ref failedAt))
             {
                 var delay = Backoff(attempt);
                 logger.LogInformation("Cluster call failed ({Reason}); attempt {Attempt} in {Delay} ms", ex.GetType().Name, attempt + 1, delay.TotalMilliseconds);

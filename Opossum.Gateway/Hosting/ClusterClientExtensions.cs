@@ -20,6 +20,7 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         var redis = cluster.RequireRedis();
+        builder.Services.AddOpossumRedis(cluster.RedisConnection!);
         builder.UseOrleans(silo =>
         {
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis);

@@ -1,3 +1,5 @@
+using Opossum.Grains.Storage;
+
 namespace Opossum.Grains.Conversations;
 
 /// <summary>Stored state of a conversation.</summary>
@@ -26,8 +28,18 @@ public sealed class ConversationGrain(
             throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
 
         var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
+        var before = conversation.State.Turns.ToList();
         engine.Record(conversation.State, command, generation);
-        await conversation.WriteStateAsync();
+        try
+        {
+            await conversation.WriteStateAsync();
+        }
+        catch (Exception ex)
+        {
+            // Not stored is not recorded: the activation must not remember (and later replay) what storage never took.
+            conversation.State.Turns = before;
+            throw StorageFailures.Unwrap(ex);
+        }
         return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
             generation.TotalTokens, fallbackReason);
     }

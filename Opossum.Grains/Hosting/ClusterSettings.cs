@@ -37,6 +37,11 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
         return ParseRedis(RedisConnection);
     }
 
+    /// <summary>
+    /// The connection options every Redis client of a process uses. While Redis is down, commands fail at
+    /// once (no backlog) and a command that gets no answer gives up after 2 s unless the connection string
+    /// says otherwise, so clients get STORAGE_UNAVAILABLE quickly; reconnects are tried every second.
+    /// </summary>
     public static ConfigurationOptions ParseRedis(string connection)
     {
         try
@@ -44,6 +49,12 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
             var options = ConfigurationOptions.Parse(connection);
             if (options.EndPoints.Count == 0)
                 throw new ArgumentException("no host:port in it");
+            options.BacklogPolicy = BacklogPolicy.FailFast;
+            options.ReconnectRetryPolicy = new LinearRetry(1000);
+            if (!connection.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase))
+                options.AsyncTimeout = 2000;
+            if (!connection.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase))
+                options.SyncTimeout = 2000;
             return options;
         }
         catch (ArgumentException ex)

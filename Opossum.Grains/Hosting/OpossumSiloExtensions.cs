@@ -84,7 +84,7 @@ public static class OpossumSiloExtensions
         }
 
         var writeJson = RedisStateSerializer.WritesJson(configuration[RedisStateSerializer.FormatSetting]);
-        silo.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(ClusterSettings.ParseRedis(redis)));
+        silo.Services.AddOpossumRedis(redis);
         AddRedis(ProviderNames.Storage, null);
         AddRedis(ProviderNames.ConversationStorage, conversations.IdleExpiry);
         AddRedis(ProviderNames.CacheStorage, ttl);
@@ -94,7 +94,8 @@ public static class OpossumSiloExtensions
             silo.Services.AddGrainStorage(name, (sp, _) => new LocalMemoryGrainStorage(
                 sp.GetRequiredService<Orleans.Serialization.Serializer>(), limits, sp.GetRequiredKeyedService<TimeProvider>(ProviderNames.Clock)));
 
-        void AddRedis(string name, TimeSpan? expiry) =>
+        void AddRedis(string name, TimeSpan? expiry)
+        {
             silo.AddRedisGrainStorage(name, options => options.Configure<Orleans.Serialization.Serializer, Orleans.Storage.IGrainStorageSerializer>((o, serializer, json) =>
             {
                 o.ConfigurationOptions = ClusterSettings.ParseRedis(redis);
@@ -102,6 +103,19 @@ public static class OpossumSiloExtensions
                 o.EntryExpiry = expiry;
                 o.GrainStorageSerializer = new RedisStateSerializer(serializer, json, writeJson);
             }));
+            // A Redis outage is STORAGE_UNAVAILABLE to the client: the provider is wrapped where it is registered.
+            var provider = silo.Services.Last(d => d.ServiceType == typeof(Orleans.Storage.IGrainStorage) && Equals(d.ServiceKey, name));
+            silo.Services.Remove(provider);
+            silo.Services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(name, (sp, key) =>
+                new StorageOutages((Orleans.Storage.IGrainStorage)provider.KeyedImplementationFactory!(sp, key)));
+        }
+    }
+
+    /// <summary>The process's one connection to Redis (trace summaries, counters, readiness), from <c>REDIS_CONNECTION</c>.</summary>
+    public static IServiceCollection AddOpossumRedis(this IServiceCollection services, string connection)
+    {
+        services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(ClusterSettings.ParseRedis(connection)));
+        return services;
     }
 
     /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>

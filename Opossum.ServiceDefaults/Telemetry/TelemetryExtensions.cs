@@ -50,9 +50,8 @@ public static class TelemetryExtensions
         if (!settings.Enabled)
             return builder;
 
-        if (builder.Configuration["Opossum:RedisConnection"] is { Length: > 0 } redis)
+        if (builder.Configuration["Opossum:RedisConnection"] is { Length: > 0 })
         {
-            builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
             builder.Services.AddSingleton<RedisTraceSummaryStore>();
             builder.Services.AddSingleton<ITraceSummaryStore>(sp => sp.GetRequiredService<RedisTraceSummaryStore>());
             builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisTraceSummaryStore>());

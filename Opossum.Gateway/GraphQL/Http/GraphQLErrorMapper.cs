@@ -1,6 +1,7 @@
 using GraphQL;
 using GraphQL.Execution;
 using Opossum.Grains;
+using Opossum.Grains.Storage;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -9,7 +10,7 @@ public sealed class GraphQLErrorMapper(ILogger<GraphQLErrorMapper> logger)
 {
     public Task MapAsync(UnhandledExceptionContext context)
     {
-        context.Exception = context.OriginalException switch
+        context.Exception = (StorageFailures.Find(context.OriginalException) ?? context.OriginalException) switch
         {
             OpossumException known => new ExecutionError(known.Message) { Code = known.Code },
             TimeoutException => new ExecutionError("The cluster did not answer in time; try again.") { Code = ErrorCodes.BackendUnavailable },

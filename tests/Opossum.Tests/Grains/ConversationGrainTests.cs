@@ -11,6 +11,32 @@ public sealed class ConversationGrainTests(ClusterFixture fixture)
     private static ChatCommand Say(string message, bool starts = false, bool noCache = false, string? model = null) =>
         new(message, model, noCache, starts);
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_retried_request_is_answered_again_without_a_second_generation_or_record(bool starts)
+    {
+        var id = NewId();
+        var conversation = fixture.Grains.GetGrain<IConversationGrain>(id);
+        if (!starts)
+            await conversation.Chat(Say($"hello {id}", starts: true));
+        var request = new ChatCommand($"only once {id}", null, NoCache: true, StartsConversation: starts, RequestId: NewId());
+
+        // The gateway retries with the same request id when a silo died before the reply reached it.
+        var first = await conversation.Chat(request);
+        var retried = await conversation.Chat(request);
+        var other = await conversation.Chat(request with { RequestId = NewId() });
+
+        Assert.Equal(first.Message, retried.Message);
+        Assert.Equal(first.Model, retried.Model);
+        Assert.Equal(first.Backend, retried.Backend);
+        Assert.Equal(2, fixture.Ollama.CallsContaining($"only once {id}")); // the retry made none; a new request did
+        var turns = (await conversation.Get())!.Turns;
+        Assert.Equal(2, turns.Count(t => t.Role == "user" && t.Content == $"only once {id}"));
+        Assert.Equal(starts ? 4 : 6, turns.Count);
+        Assert.Equal(other.Message, turns[^1].Content);
+    }
+
     [Fact]
     public async Task Earlier_turns_reach_the_model_as_chat_messages()
     {

@@ -27,6 +27,39 @@ public sealed class FallbackTests(RoutingFixture fixture) : IAsyncLifetime
         Assert.Equal("gemini-2.0-flash", fixture.GeminiServer.Calls.Single(c => c.LastUserText == prompt).Model);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_rate_limited_gemini_is_left_alone_for_its_retry_delay_without_counting_as_broken(bool header)
+    {
+        var prompt = Unique("over quota");
+        fixture.GeminiServer.Behaviours[prompt] = new(GeminiFailure.RateLimited) { RetryAfter = TimeSpan.FromSeconds(20), RetryAfterHeader = header };
+
+        var limited = await fixture.ChatAsync(prompt);
+
+        Assert.Equal("ollama", limited.Backend);
+        Assert.Contains("HTTP 429 RESOURCE_EXHAUSTED", limited.FallbackReason);
+        Assert.Contains("retry after 20 s", limited.FallbackReason);
+        var health = await fixture.Service("gemini").GetHealth();
+        Assert.Equal(0, health.ConsecutiveFailures);          // not a broken service: no circuit counting
+        Assert.True(health.Available);
+        Assert.NotNull(Assert.Single(health.Servers!).ThrottledUntil);
+
+        // Within the delay Gemini gets no traffic at all; after it, it does again.
+        var during = Unique("during the delay");
+        fixture.Clock.Advance(TimeSpan.FromSeconds(10));
+        var waited = await fixture.ChatAsync(during);
+        Assert.Equal("ollama", waited.Backend);
+        Assert.Contains("rate-limiting", waited.FallbackReason);
+        Assert.Equal(0, fixture.GeminiServer.CallsContaining(during));
+
+        fixture.Clock.Advance(TimeSpan.FromSeconds(11));
+        var after = Unique("after the delay");
+        var back = await fixture.ChatAsync(after);
+        Assert.Equal("gemini", back.Backend);
+        Assert.Null(Assert.Single((await fixture.Service("gemini").GetHealth()).Servers!).ThrottledUntil);
+    }
+
     [Fact]
     public async Task A_failing_gemini_falls_back_to_ollama_and_the_reply_says_why()
     {

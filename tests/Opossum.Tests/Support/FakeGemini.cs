@@ -27,6 +27,15 @@ public sealed class FakeGemini : IAsyncDisposable
 
     public HttpStatusCode ModelsStatus { get; set; } = HttpStatusCode.OK;
 
+    /// <summary>How long every answer takes unless a behaviour says otherwise.</summary>
+    public TimeSpan Delay { get; set; }
+
+    private int _inFlight;
+    private int _maxInFlight;
+
+    /// <summary>The most generateContent requests that were in progress at once.</summary>
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
     public IReadOnlyCollection<GeminiCall> Calls => _calls.ToArray();
 
     /// <summary>Every request's path and query, to prove the key never travels in the URL.</summary>
@@ -82,8 +91,38 @@ public sealed class FakeGemini : IAsyncDisposable
         _calls.Enqueue(call);
 
         var behaviour = Behaviours.Where(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal)).Select(b => b.Value).FirstOrDefault();
-        if (behaviour?.Delay is { } delay)
-            await Task.Delay(delay, request.HttpContext.RequestAborted);
+        var now = Interlocked.Increment(ref _inFlight);
+        for (int max; now > (max = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max;) { }
+        try
+        {
+            var delay = behaviour?.Delay ?? Delay;
+            if (delay > TimeSpan.Zero)
+                await Task.Delay(delay, request.HttpContext.RequestAborted);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+        if (behaviour?.Kind == GeminiFailure.RateLimited)
+        {
+            // Gemini's quota error: 429 RESOURCE_EXHAUSTED, the wait in google.rpc.RetryInfo (and here also in Retry-After).
+            if (behaviour.RetryAfterHeader)
+                request.HttpContext.Response.Headers.RetryAfter = ((int)behaviour.RetryAfter.TotalSeconds).ToString();
+            return Results.Json(new
+            {
+                error = new
+                {
+                    code = 429,
+                    message = "You exceeded your current quota, please check your plan and billing details.",
+                    status = "RESOURCE_EXHAUSTED",
+                    details = new object[]
+                    {
+                        new Dictionary<string, object> { ["@type"] = "type.googleapis.com/google.rpc.QuotaFailure", ["violations"] = new[] { new { quotaMetric = "generativelanguage.googleapis.com/generate_content_free_tier_requests" } } },
+                        new Dictionary<string, object> { ["@type"] = "type.googleapis.com/google.rpc.RetryInfo", ["retryDelay"] = $"{behaviour.RetryAfter.TotalSeconds:0}s" },
+                    },
+                },
+            }, statusCode: 429);
+        }
         return behaviour?.Kind switch
         {
             GeminiFailure.ServerError => Results.Json(new { error = new { code = 503, message = "The model is overloaded.", status = "UNAVAILABLE" } }, statusCode: 503),
@@ -104,8 +143,15 @@ public sealed class FakeGemini : IAsyncDisposable
     }
 }
 
-public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked }
+public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked, RateLimited }
 
-public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null);
+public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null)
+{
+    /// <summary>For <see cref="GeminiFailure.RateLimited"/>: the wait Gemini asks for.</summary>
+    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Also send the wait as a Retry-After header (Gemini itself puts it in the error's RetryInfo).</summary>
+    public bool RetryAfterHeader { get; init; }
+}
 
 public sealed record GeminiCall(string Model, IReadOnlyList<string> Roles, string LastUserText, IReadOnlyList<string> ImageTypes, string? SystemInstruction);

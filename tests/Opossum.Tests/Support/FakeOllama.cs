@@ -45,7 +45,8 @@ public sealed class FakeOllama : IAsyncDisposable
 
     public int MaxInFlight(string model) => _maxInFlight.GetValueOrDefault(model);
 
-    public static async Task<FakeOllama> StartAsync()
+    /// <summary>Starts a server on a free port, or on <paramref name="port"/> (a server that comes back where it was).</summary>
+    public static async Task<FakeOllama> StartAsync(int port = 0)
     {
         FakeOllama? fake = null;
         var (app, url) = await LoopbackServer.StartAsync(app =>
@@ -53,7 +54,7 @@ public sealed class FakeOllama : IAsyncDisposable
             fake = new FakeOllama(app);
             app.MapPost("/api/chat", fake.ChatAsync);
             app.MapGet("/api/tags", fake.Tags);
-        });
+        }, port);
         fake!.BaseUrl = url;
         return fake;
     }

@@ -7,14 +7,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Opossum.Tests.Support;
 
-/// <summary>A quiet Kestrel server on 127.0.0.1 with a free port, for the protocol servers tests talk to.</summary>
+/// <summary>A quiet Kestrel server on 127.0.0.1 (a free port unless told one), for the protocol servers tests talk to.</summary>
 public static class LoopbackServer
 {
-    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map)
+    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map, int port = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         var app = builder.Build();
         map(app);
         await app.StartAsync();
