@@ -17,6 +17,7 @@ public static class GatewayApp
         });
         customize?.Invoke(builder);
         builder.Configuration.AddOpossumEnvironment();
+        StartupLogging.EnsureLevelsValid(builder.Configuration);
         var urls = DefaultUrls.Apply(builder, "http://localhost:8000");
         var cluster = ClusterSettings.From(builder.Configuration);
         // Standalone mode co-hosts a silo, whose Orleans ports must be free too.

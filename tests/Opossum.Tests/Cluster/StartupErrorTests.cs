@@ -21,9 +21,25 @@ public sealed class StartupErrorTests
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=,,,", "is not a valid StackExchange.Redis connection string", "configuration error" },
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis", "needs REDIS_CONNECTION", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_CLUSTERING=swarm", "OPOSSUM_CLUSTERING must be 'localhost' or 'redis'", "configuration error" },
-        { "Opossum.Gateway", "OLLAMA_BASE_URL=not a url", "OLLAMA_BASE_URL must be an absolute http(s) URL", "cannot start" },
+        { "Opossum.Gateway", "OLLAMA_BASE_URL=not a url", "OLLAMA_BASE_URL must be an absolute http(s) URL", "configuration error" },
         { "Opossum.Gateway", "OTEL_ENABLED=maybe", "OTEL_ENABLED must be 'true' or 'false'", "configuration error" },
         { "Opossum.Silo", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=127.0.0.1:1;Opossum__RedisStateFormat=yaml", "Opossum:RedisStateFormat must be 'binary' or 'json'", "configuration error" },
+        // Values the configuration binder cannot convert, early (AddOpossumStorage, the grain-call timeout) or in options bound at start.
+        { "Opossum.Gateway", "Opossum__Cache__Ttl=ten", "Opossum:Cache:Ttl must be a duration such as 00:01:30, not 'ten'.", "configuration error" },
+        { "Opossum.Silo", "Opossum__Cache__Ttl=ten", "Opossum:Cache:Ttl must be a duration such as 00:01:30, not 'ten'.", "configuration error" },
+        { "Opossum.Silo", "Backends__Ollama__RequestTimeout=abc", "Backends:Ollama:RequestTimeout must be a duration such as 00:01:30, not 'abc'.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__GrainCallTimeout=soon", "Opossum:GrainCallTimeout must be a duration such as 00:01:30, not 'soon'.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Routing__MaxFallbacks=x", "Opossum:Routing:MaxFallbacks must be a whole number, not 'x'.", "configuration error" },
+        { "Opossum.Gateway", "GEMINI_BASE_URL=http://localhost:99999", "GEMINI_BASE_URL (Backends:Gemini:BaseUrl) must be an absolute URL, not 'http://localhost:99999'.", "configuration error" },
+        { "Opossum.Gateway", "OPOSSUM_SILO_PORT=99999", "OPOSSUM_SILO_PORT must be a port number (1-65535), not '99999'.", "configuration error" },
+        { "Opossum.Silo", "OTEL_EXPORTER_OTLP_ENDPOINT=notaurl", "OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not 'notaurl'.", "configuration error" },
+        { "Opossum.Gateway", "Logging__LogLevel__Default=loud", "Logging:LogLevel:Default must be one of Trace, Debug, Information, Warning, Error, Critical, None, not 'loud'.", "configuration error" },
+        // Listen addresses Kestrel would refuse with a stack trace.
+        { "Opossum.Gateway", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8000), not 'garbage'.", "configuration error" },
+        { "Opossum.Silo", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8081), not 'garbage'.", "configuration error" },
+        { "Opossum.Silo", "ASPNETCORE_URLS=http://localhost:8081/opossum", "not 'http://localhost:8081/opossum'.", "configuration error" },
+        // HOME without a developer certificate in it, so that no machine's own certificate makes this one start.
+        { "Opossum.Gateway", "ASPNETCORE_URLS=https://127.0.0.1:0;HOME=/nonexistent", "Unable to configure HTTPS endpoint. No server certificate was specified", "configuration error" },
     };
 
     [Theory]
@@ -31,12 +47,12 @@ public sealed class StartupErrorTests
     public async Task A_process_that_cannot_start_says_why_in_one_line(string project, string settings, string reason, string kind)
     {
         var environment = settings.Split(';').Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-        environment["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString();
-        environment["OPOSSUM_GATEWAY_PORT"] = FreePorts.Next().ToString();
+        environment.TryAdd("OPOSSUM_SILO_PORT", FreePorts.Next().ToString());
+        environment.TryAdd("OPOSSUM_GATEWAY_PORT", FreePorts.Next().ToString());
 
         var (exitCode, lines) = await RunToExitAsync(project, environment);
 
-        Assert.NotEqual(0, exitCode);
+        Assert.Equal(kind == "configuration error" ? 2 : 3, exitCode);
         var line = Assert.Single(lines, l => l.Contains(reason));
         Assert.StartsWith(project == "Opossum.Silo" ? "opossum-silo: " + kind : "opossum-gateway: " + kind, line);
         Assert.DoesNotContain(lines, l => l.TrimStart().StartsWith("at ") || l.Contains("Exception:"));
