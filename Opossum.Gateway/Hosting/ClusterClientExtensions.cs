@@ -15,6 +15,7 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         var redis = cluster.RequireRedis();
+        var grainCallTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration);
         builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
         builder.UseOrleansClient(client =>
         {
@@ -25,7 +26,7 @@ public static class ClusterClientExtensions
                 o.ClusterId = cluster.ClusterId;
             });
             client.AddActivityPropagation();
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration));
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = grainCallTimeout);
             // Silos come and go while the gateway serves: learn about new ones quickly.
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             client.UseConnectionRetryFilter(WaitForClusterAsync);

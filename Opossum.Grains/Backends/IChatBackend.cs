@@ -22,6 +22,9 @@ public sealed class BackendCheckException(string message, Exception? inner = nul
 /// <summary>Finds the backend for a service name.</summary>
 public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
 {
+    /// <summary>The services a model's <c>Backend</c> may name, whether or not this process hosts them.</summary>
+    public static readonly IReadOnlyList<string> Services = [Ollama.OllamaBackend.ServiceName, Gemini.GeminiBackend.ServiceName];
+
     private readonly Dictionary<string, IChatBackend> _byName = backends.Where(b => b.Enabled).ToDictionary(b => b.Name, StringComparer.Ordinal);
 
     /// <summary>The enabled backend of a service, or null when it is unknown or switched off.</summary>

@@ -34,6 +34,20 @@ public sealed class StartupErrorTests
         { "Opossum.Gateway", "OPOSSUM_SILO_PORT=99999", "OPOSSUM_SILO_PORT must be a port number (1-65535), not '99999'.", "configuration error" },
         { "Opossum.Silo", "OTEL_EXPORTER_OTLP_ENDPOINT=notaurl", "OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not 'notaurl'.", "configuration error" },
         { "Opossum.Gateway", "Logging__LogLevel__Default=loud", "Logging:LogLevel:Default must be one of Trace, Debug, Information, Warning, Error, Critical, None, not 'loud'.", "configuration error" },
+        { "Opossum.Silo", "Models__1__SupportsImages=maybe", "Models:1:SupportsImages must be true or false, not 'maybe'.", "configuration error" },
+        // Settings found wrong before Redis is found unreachable are named first.
+        { "Opossum.Gateway", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=127.0.0.1:1;Opossum__GrainCallTimeout=soon", "Opossum:GrainCallTimeout must be a duration such as 00:01:30, not 'soon'.", "configuration error" },
+        { "Opossum.Gateway", "OPOSSUM_CLUSTERING=redis;REDIS_CONNECTION=127.0.0.1:1;Models__0__Backend=openai", "Model 'gemini-thinking' has backend 'openai'; known backends: ollama, gemini.", "configuration error" },
+        // Values that convert but make no sense.
+        { "Opossum.Gateway", "Models__0__Backend=openai", "Model 'gemini-thinking' has backend 'openai'; known backends: ollama, gemini.", "configuration error" },
+        { "Opossum.Silo", "Opossum__Conversations__ContextExchanges=0", "Opossum:Conversations:ContextExchanges must be at least 1.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Conversations__IdleExpiry=00:00:00", "Opossum:Conversations:IdleExpiry must be positive.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Conversations__MaxInMemory=0", "Opossum:Conversations:MaxInMemory must be at least 1.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Availability__CoolDown=-00:00:01", "Opossum:Availability:CoolDown must be positive.", "configuration error" },
+        { "Opossum.Silo", "Opossum__Availability__DegradedLatency=-00:00:01", "Opossum:Availability:DegradedLatency must be positive.", "configuration error" },
+        { "Opossum.Silo", "Backends__Gemini__RequestTimeout=0", "Backends:Gemini:RequestTimeout must be positive.", "configuration error" },
+        { "Opossum.Gateway", "Backends__Ollama__CheckTimeout=-00:00:01", "Backends:Ollama:CheckTimeout must be positive.", "configuration error" },
+        { "Opossum.Silo", "Opossum__GrainCallTimeout=-00:00:05", "Opossum:GrainCallTimeout must be positive.", "configuration error" },
         // Listen addresses Kestrel would refuse with a stack trace.
         { "Opossum.Gateway", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8000), not 'garbage'.", "configuration error" },
         { "Opossum.Silo", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8081), not 'garbage'.", "configuration error" },
