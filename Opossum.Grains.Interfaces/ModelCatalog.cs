@@ -30,14 +30,16 @@ public sealed class ModelCatalogOptions
     /// <summary>The distinct backend services the configured models use.</summary>
     public IReadOnlyList<string> Services => Models.Select(m => m.Backend).Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>Problems that make the catalog unusable; empty when valid.</summary>
-    public IEnumerable<string> Validate()
+    /// <summary>Problems that make the catalog unusable, given the backend services that exist; empty when valid.</summary>
+    public IEnumerable<string> Validate(IReadOnlyCollection<string> knownBackends)
     {
         if (Models.Count == 0) yield return "No models are configured: add at least one entry to 'Models'.";
         foreach (var m in Models)
         {
             if (string.IsNullOrWhiteSpace(m.Name)) yield return "A model in 'Models' has no Name.";
             if (string.IsNullOrWhiteSpace(m.Backend)) yield return $"Model '{m.Name}' has no Backend.";
+            else if (!knownBackends.Contains(m.Backend, StringComparer.Ordinal))
+                yield return $"Model '{m.Name}' has backend '{m.Backend}'; known backends: {string.Join(", ", knownBackends)}.";
         }
         foreach (var dup in Models.GroupBy(m => m.Name).Where(g => g.Count() > 1))
             yield return $"Model '{dup.Key}' is configured more than once.";

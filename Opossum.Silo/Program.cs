@@ -9,6 +9,7 @@ return StartupGuard.Run("opossum-silo", () =>
 {
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.Configuration.AddOpossumEnvironment();
+    StartupLogging.EnsureLevelsValid(builder.Configuration);
     var urls = DefaultUrls.Apply(builder, "http://localhost:8081");
     var cluster = ClusterSettings.From(builder.Configuration);
     StartupGuard.EnsurePortsFree([

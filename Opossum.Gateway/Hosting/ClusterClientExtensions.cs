@@ -20,6 +20,7 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         var redis = cluster.RequireRedis();
+        var grainCallTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration);
         builder.Services.AddOpossumRedis(cluster.RedisConnection!);
         builder.UseOrleans(silo =>
         {
@@ -33,7 +34,7 @@ public static class ClusterClientExtensions
             silo.ConfigureEndpoints(cluster.AdvertisedAddress(), cluster.SiloPort, 0, listenOnAnyHostAddress: true);
             silo.AddActivityPropagation();
             silo.AddOpossumMembership(builder.Configuration);
-            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration));
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = grainCallTimeout);
             // Grains are placed only on silos that have their classes: leaving Opossum's out keeps them all on Opossum.Silo processes.
             silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(c => c.Assembly == typeof(ConversationGrain).Assembly));
         });

@@ -27,7 +27,8 @@ public static class OpossumSiloExtensions
         silo.AddActivityPropagation();
         silo.AddOpossumStorage(configuration);
         silo.AddStartupTask<ServiceMonitorStartup>();
-        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = GrainCallTimeout(configuration));
+        var grainCallTimeout = GrainCallTimeout(configuration);
+        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = grainCallTimeout);
 
         var services = silo.Services;
         services.AddOpossumModelCatalog(configuration);
@@ -36,14 +37,24 @@ public static class OpossumSiloExtensions
             .Validate(o => o.Ttl > TimeSpan.Zero, "Opossum:Cache:Ttl must be positive.")
             .Validate(o => o.LocalEntries >= 0, "Opossum:Cache:LocalEntries must not be negative.").ValidateOnStart();
         services.AddOptions<ConversationOptions>().Bind(configuration.GetSection(ConversationOptions.Section))
-            .Validate(o => o.ContextExchanges > 0, "Opossum:Conversations:ContextExchanges must be at least 1.").ValidateOnStart();
+            .Validate(o => o.ContextExchanges > 0, "Opossum:Conversations:ContextExchanges must be at least 1.")
+            .Validate(o => o.IdleExpiry > TimeSpan.Zero, "Opossum:Conversations:IdleExpiry must be positive.")
+            .Validate(o => o.MaxInMemory > 0, "Opossum:Conversations:MaxInMemory must be at least 1.").ValidateOnStart();
         services.AddOptions<AvailabilityOptions>().Bind(configuration.GetSection(AvailabilityOptions.Section))
-            .Validate(o => o.CheckPeriod >= TimeSpan.FromSeconds(1), "Opossum:Availability:CheckPeriod must be at least 1 s.").ValidateOnStart();
-        services.AddOptions<OllamaOptions>().Bind(configuration.GetSection(OllamaOptions.Section)).ValidateOnStart();
+            .Validate(o => o.CheckPeriod >= TimeSpan.FromSeconds(1), "Opossum:Availability:CheckPeriod must be at least 1 s.")
+            .Validate(o => o.DegradedLatency > TimeSpan.Zero, "Opossum:Availability:DegradedLatency must be positive.").ValidateOnStart();
+        services.AddOptions<OllamaOptions>().Bind(configuration.GetSection(OllamaOptions.Section))
+            .Validate(o => o.RequestTimeout > TimeSpan.Zero, "Backends:Ollama:RequestTimeout must be positive.")
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Backends:Ollama:QueueTimeout must be positive.")
+            .Validate(o => o.CheckTimeout > TimeSpan.Zero, "Backends:Ollama:CheckTimeout must be positive.")
+            .ValidateOnStart();
         services.AddSingleton<IValidateOptions<OllamaOptions>>(new OptionsProblems<OllamaOptions>(OllamaProblems));
         services.AddOptions<GeminiOptions>().Bind(configuration.GetSection(GeminiOptions.Section))
             .Validate(o => o.BaseUrl.IsAbsoluteUri && o.BaseUrl.Scheme is "http" or "https", "GEMINI_BASE_URL must be an absolute http(s) URL.")
             .Validate(o => o.Parallelism > 0, "Backends:Gemini:Parallelism must be at least 1.")
+            .Validate(o => o.RequestTimeout > TimeSpan.Zero, "Backends:Gemini:RequestTimeout must be positive.")
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Backends:Gemini:QueueTimeout must be positive.")
+            .Validate(o => o.CheckTimeout > TimeSpan.Zero, "Backends:Gemini:CheckTimeout must be positive.")
             .ValidateOnStart();
         services.AddOptions<RoutingOptions>().Bind(configuration.GetSection(RoutingOptions.Section))
             .Validate(o => o.MaxFallbacks >= 0, "Opossum:Routing:MaxFallbacks must not be negative.").ValidateOnStart();
@@ -127,12 +138,12 @@ public static class OpossumSiloExtensions
         services.AddOptions<ModelCatalogOptions>()
             .Configure(o =>
             {
-                o.Models = configuration.GetSection("Models").Get<List<ModelDefinition>>() ?? [];
+                // One entry at a time: bound as a list, an entry with a value that does not convert is dropped without a word.
+                o.Models = configuration.GetSection("Models").GetChildren().Select(m => m.Get<ModelDefinition>() ?? new ModelDefinition()).ToList();
                 o.DefaultModel = configuration["Opossum:DefaultModel"];
             })
-            .Validate(o => !o.Validate().Any(), "The model catalog is invalid.")
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ModelCatalogOptions>>(new OptionsProblems<ModelCatalogOptions>(o => o.Validate()));
+        services.AddSingleton<IValidateOptions<ModelCatalogOptions>>(new OptionsProblems<ModelCatalogOptions>(o => o.Validate(BackendRegistry.Known)));
         return services;
     }
 
@@ -158,7 +169,7 @@ public static class OpossumSiloExtensions
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
         if (configuration.GetValue<TimeSpan?>("Opossum:GrainCallTimeout") is { } configured)
-            return configured;
+            return configured > TimeSpan.Zero ? configured : throw new InvalidOperationException("Opossum:GrainCallTimeout must be positive.");
         var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>() ?? new OllamaOptions();
         var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>() ?? new GeminiOptions();
         var slowest = new[] { ollama.RequestTimeout + ollama.QueueTimeout, gemini.RequestTimeout + gemini.QueueTimeout }.Max();

@@ -29,6 +29,12 @@ public static class OpossumEnvironment
         ["OPOSSUM_ADVERTISED_IP"] = "Opossum:AdvertisedIp",
     };
 
+    /// <summary>How an operator knows a configuration key: its documented variable and the key ("OTEL_ENABLED (Telemetry:Enabled)"), else the key.</summary>
+    public static string SettingName(string key) =>
+        Variables.FirstOrDefault(v => string.Equals(v.Value, key, StringComparison.OrdinalIgnoreCase)).Key is { } variable
+            ? $"{variable} ({key})"
+            : key;
+
     /// <summary>Copies every documented variable that is set (in any configuration source) onto its section key.</summary>
     public static IConfigurationManager AddOpossumEnvironment(this IConfigurationManager configuration)
     {

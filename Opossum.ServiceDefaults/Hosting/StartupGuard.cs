@@ -1,8 +1,12 @@
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Opossum.ServiceDefaults.Configuration;
 
 namespace Opossum.ServiceDefaults.Hosting;
 
@@ -21,21 +25,14 @@ public static class StartupGuard
         try
         {
             app = build();
-        }
-        catch (Exception ex) when (Describe(ex) is { } reason)
-        {
-            Console.Error.WriteLine($"{processName}: configuration error: {reason}");
-            return ConfigurationError;
-        }
-
-        try
-        {
+            // Options before starting: the host connects to Redis before it validates them, and a wrong setting is what to name.
+            app.Services.GetService<IStartupValidator>()?.Validate();
             app.Start();
         }
-        catch (Exception ex) when (Describe(ex) is { } reason)
+        catch (Exception ex) when (Describe(ex) is { } problem)
         {
-            Console.Error.WriteLine($"{processName}: cannot start: {reason}");
-            return StartFailure;
+            Console.Error.WriteLine($"{processName}: {problem}");
+            return problem.ExitCode;
         }
         app.WaitForShutdown();
         return 0;
@@ -63,33 +60,38 @@ public static class StartupGuard
         }
     }
 
-    /// <summary>The port of each address in an ASP.NET Core <c>urls</c> value.</summary>
+    /// <summary>The port of each TCP address in an ASP.NET Core <c>urls</c> value.</summary>
     public static IEnumerable<int> PortsOf(string urls) =>
-        urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(u => Uri.TryCreate(u.Replace("://+", "://localhost").Replace("://*", "://localhost"), UriKind.Absolute, out var uri) ? uri.Port : -1)
-            .Where(p => p > 0);
+        (ListenUrls.Parse(urls) ?? []).Where(u => !ListenUrls.IsUnixSocket(u)).Select(u => u.Port).Where(p => p > 0);
 
-    /// <summary>A one-line reason for the failures an operator can fix; null for bugs (which keep their stack trace).</summary>
-    public static string? Describe(Exception exception)
+    /// <summary>
+    /// Why the process cannot start, when an operator can fix it: a setting (exit code 2, however late
+    /// it is found) or what it needs from elsewhere (exit code 3). Null for bugs, which keep their stack trace.
+    /// </summary>
+    public static StartupProblem? Describe(Exception exception)
     {
         for (var ex = exception; ex is not null; ex = ex.InnerException)
         {
             switch (ex)
             {
                 case PortInUseException:
-                    return ex.Message;
+                    return StartupProblem.Configuration(ex.Message);
                 case OptionsValidationException options:
-                    return string.Join("; ", options.Failures);
+                    return StartupProblem.Configuration(string.Join("; ", options.Failures));
+                case InvalidOperationException when BindingFailures.Describe(ex) is { } binding:
+                    return StartupProblem.Configuration(binding);
                 case IOException when ex.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } ||
                                       ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase):
-                    return FirstLine(ex.Message) + " (is another process using the port? set ASPNETCORE_URLS / OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)";
+                    return StartupProblem.Start(FirstLine(ex.Message) + " (is another process using the port? set ASPNETCORE_URLS / OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)");
                 case SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse }:
-                    return FirstLine(ex.Message) + " (is another process using the port? set OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)";
+                    return StartupProblem.Start(FirstLine(ex.Message) + " (is another process using the port? set OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)");
                 case StackExchange.Redis.RedisConnectionException redis:
-                    return "Redis is not reachable (REDIS_CONNECTION): " + FirstSentence(redis.Message);
+                    return StartupProblem.Start("Redis is not reachable (REDIS_CONNECTION): " + FirstSentence(redis.Message));
+                case InvalidOperationException when ex.Message.StartsWith("Unable to configure HTTPS endpoint.", StringComparison.Ordinal):
+                    return StartupProblem.Configuration(FirstLine(ex.Message) + " (ASPNETCORE_URLS has an https URL: give Kestrel a certificate with Kestrel__Certificates__Default__Path, or listen on http)");
                 case InvalidOperationException when ex.Message.Contains("REDIS_CONNECTION") || ex.Message.Contains("OPOSSUM_") ||
                                                     ex.Message.Contains("OTEL_") || ex.Message.Contains("must be"):
-                    return FirstLine(ex.Message);
+                    return StartupProblem.Configuration(FirstLine(ex.Message));
             }
         }
         return null;
@@ -100,12 +102,39 @@ public static class StartupGuard
     private static string FirstSentence(string text) => FirstLine(text).Split(". ", 2)[0].TrimEnd('.') + ".";
 }
 
+/// <summary>One reason a process cannot start, as the line it prints after the process name.</summary>
+public sealed record StartupProblem(string Kind, string Reason, int ExitCode)
+{
+    public static StartupProblem Configuration(string reason) => new("configuration error", reason, StartupGuard.ConfigurationError);
+
+    public static StartupProblem Start(string reason) => new("cannot start", reason, StartupGuard.StartFailure);
+
+    public override string ToString() => $"{Kind}: {Reason}";
+}
+
 /// <summary>Logging that leaves start-up failures to <see cref="StartupGuard"/>'s one line.</summary>
 public static class StartupLogging
 {
-    public static Microsoft.Extensions.Logging.ILoggingBuilder AddStartupFailureFilter(this Microsoft.Extensions.Logging.ILoggingBuilder logging) =>
+    public static ILoggingBuilder AddStartupFailureFilter(this ILoggingBuilder logging) =>
         // The host logs "Hosting failed to start" with the whole stack trace; the guard says it in one line.
-        Microsoft.Extensions.Logging.FilterLoggingBuilderExtensions.AddFilter(logging, "Microsoft.Extensions.Hosting.Internal.Host", Microsoft.Extensions.Logging.LogLevel.Critical);
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+
+    /// <summary>
+    /// Refuses a log level the logger factory would reject (<c>Logging:LogLevel:*</c>, <c>Logging:{provider}:LogLevel:*</c>)
+    /// with its key: the factory's own error names only the value.
+    /// </summary>
+    public static void EnsureLevelsValid(IConfiguration configuration)
+    {
+        foreach (var provider in configuration.GetSection("Logging").GetChildren())
+        {
+            var levels = provider.Key.Equals("LogLevel", StringComparison.OrdinalIgnoreCase) ? provider : provider.GetSection("LogLevel");
+            foreach (var (key, value) in levels.AsEnumerable())
+            {
+                if (value is { Length: > 0 } && !Enum.TryParse<LogLevel>(value, ignoreCase: true, out _))
+                    throw new InvalidOperationException($"{key} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{value}'.");
+            }
+        }
+    }
 }
 
 /// <summary>A port this process needs is taken by another.</summary>
@@ -117,7 +146,35 @@ public static class DefaultUrls
     public static string Apply(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder, string fallback)
     {
         var urls = builder.Configuration["urls"] is { Length: > 0 } configured ? configured : fallback;
+        if (ListenUrls.Parse(urls) is null)
+            throw new InvalidOperationException($"ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. {fallback}), not '{urls}'.");
         builder.WebHost.UseUrls(urls);
         return urls;
     }
+}
+
+/// <summary>The addresses of an ASP.NET Core <c>urls</c> value, as Kestrel reads them.</summary>
+public static class ListenUrls
+{
+    /// <summary>
+    /// Each address, with the any-host forms (<c>+</c>, <c>*</c>) read as localhost; null when there is none
+    /// or one is not an absolute http(s) URL without a path (Kestrel refuses a path base there).
+    /// </summary>
+    public static IReadOnlyList<Uri>? Parse(string urls)
+    {
+        var addresses = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var parsed = new List<Uri>(addresses.Length);
+        foreach (var address in addresses)
+        {
+            if (!Uri.TryCreate(address.Replace("://+", "://localhost").Replace("://*", "://localhost"), UriKind.Absolute, out var uri) ||
+                uri.Scheme is not ("http" or "https") ||
+                !(IsUnixSocket(uri) || (uri.PathAndQuery == "/" && uri.Fragment.Length == 0)))
+                return null;
+            parsed.Add(uri);
+        }
+        return parsed.Count > 0 ? parsed : null;
+    }
+
+    /// <summary>Kestrel's Unix domain socket form, <c>http://unix:/path/to/socket</c>.</summary>
+    public static bool IsUnixSocket(Uri url) => url.Host.Equals("unix", StringComparison.OrdinalIgnoreCase);
 }
