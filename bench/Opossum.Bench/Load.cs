@@ -71,8 +71,10 @@ public static class Load
         window?.Report(true);
         await Task.WhenAll(workers);
         window?.Report(false);
+        // The requests in flight at the end are answered after it and counted: the rate is over the time until the last.
+        var measured = clock.Elapsed - measureFrom;
         var all = latencies.SelectMany(l => l).Order().ToArray();
-        return Measurement.Of(name, concurrency, duration.TotalSeconds, all, errors, firstError, sent);
+        return Measurement.Of(name, concurrency, measured.TotalSeconds, all, errors, firstError, sent);
     }
 
     internal static double Percentile(long[] sorted, double p) =>
