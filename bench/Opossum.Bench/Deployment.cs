@@ -30,7 +30,12 @@ public sealed class Deployment : IAsyncDisposable
         }
         : [];
 
-    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null)
+    /// <param name="gemini">
+    /// Gemini's API root (<c>GEMINI_BASE_URL</c>, with <c>GEMINI_API_KEY</c> set): a deployment that measures
+    /// Gemini's capacity, which runs every capacity setting as shipped. Without it, Gemini is disabled and
+    /// Ollama's servers take 512 generations at once.
+    /// </param>
+    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null, Uri? gemini = null)
     {
         var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..6];
         var common = new Dictionary<string, string>
@@ -40,9 +45,17 @@ public sealed class Deployment : IAsyncDisposable
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.ToString(),
             ["OPOSSUM_CLUSTER_ID"] = clusterId,
             ["Logging__LogLevel__Default"] = "Warning",
-            // 64 concurrent misses must not queue behind the default bound of 4 generations per model.
-            ["OLLAMA_PARALLELISM"] = "512",
         };
+        if (gemini is null)
+        {
+            // 64 concurrent misses must not queue behind an Ollama server's default of 4 generations at once.
+            common["OLLAMA_PARALLELISM"] = "512";
+        }
+        else
+        {
+            common["GEMINI_BASE_URL"] = gemini.ToString();
+            common["GEMINI_API_KEY"] = Servers.Gemini.ApiKey;
+        }
         foreach (var (key, value) in Sampling(sampleRatio))
             common[key] = value;
         var processes = new List<ChildProcess>();

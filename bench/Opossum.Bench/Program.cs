@@ -144,7 +144,7 @@ async Task<int> ScrapeUntilAsync(Uri metrics, CancellationToken stop)
 }
 
 // --- tracing on (exporting to a loopback sink): the configuration production runs.
-var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s != "tracing-off" && options.Runs(s));
+var tracingOnScenarios = BenchOptions.Scenarios.Any(s => s is not ("tracing-off" or "gemini-capacity") && options.Runs(s));
 await using var deployment = tracingOnScenarios
     ? await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address(), options.SampleRatio)
     : null;
@@ -251,7 +251,46 @@ if (deployment is not null)
     }
 }
 
-var table = Report.Build(results, rounds, backendLatency.TotalMilliseconds);
+// --- gemini-capacity: 64 clients with distinct prompts (every chat a cache miss) on gemini-thinking, whose API
+// answers in 500 ms, on a deployment of its own with every capacity setting as shipped: 64 / 0.5 s = 128 answers/s
+// at most, 8 if Gemini were held to 4 generations at once.
+var notes = new Dictionary<string, string>();
+if (options.Runs("gemini-capacity"))
+{
+    const int clients = 64;
+    var latency = TimeSpan.FromMilliseconds(500);
+    var gemini = new Servers.Gemini(latency);
+    await using var api = await Servers.StartAsync(gemini.Map, inline: true);
+    await using var gateway = await Deployment.StartAsync(options.Cluster, tracing: true, backend.Address(), sink.Address(), gemini: api.Address());
+    var graphql = new Uri(gateway.Gateway, "/graphql");
+    const string query = "mutation Chat($input: ChatInput!) { chat(input: $input) { message modelUsed } }";
+    var run = Guid.NewGuid().ToString("N")[..8];
+    // An answer from another model is a fallback: Gemini did not answer it.
+    var measured = await Load.RunAsync("gemini-capacity", http,
+        n => Load.Post(graphql, Load.Json(JsonSerializer.Serialize(new { query, variables = new { input = new { message = $"Question {n} of run {run}: what do opossums eat?", model = "gemini-thinking" } } }))),
+        clients, options.Warmup, options.Duration, answered: body => body.Contains("\"modelUsed\":\"gemini-thinking\"", StringComparison.Ordinal));
+    results.Add(measured);
+    report["geminiCapacity"] = new
+    {
+        clients,
+        apiLatencyMs = latency.TotalMilliseconds,
+        seconds = measured.Seconds,
+        answersPerSecond = measured.Throughput,
+        p50Ms = measured.P50,
+        p99Ms = measured.P99,
+        failures = measured.Errors,
+        firstFailure = measured.FirstError,
+        apiCalls = gemini.Calls,
+        maxConcurrentAtApi = gemini.MaxInFlight,
+    };
+    notes["gemini-capacity"] = $"{clients} clients, API answers in {latency.TotalMilliseconds:0} ms; at most {gemini.MaxInFlight} generations at once at the API" +
+        (measured.FirstError is null ? "" : $"; first failure: {measured.FirstError}");
+    Console.WriteLine($"gemini-capacity: {clients} clients, distinct prompts, API answers in {latency.TotalMilliseconds:0} ms: {measured.Throughput:0.0} answers/s, " +
+        $"p50 {measured.P50:0.0} ms, p99 {measured.P99:0.0} ms, at most {gemini.MaxInFlight} generations at once at the API, " +
+        $"{measured.Errors} failures (GraphQL errors or answers from another model){(measured.FirstError is null ? "" : $", first: {measured.FirstError}")}");
+}
+
+var table = Report.Build(results, rounds, backendLatency.TotalMilliseconds, notes);
 report["rounds"] = rounds.ToDictionary(r => r.Key, r => r.Value.Select(w => new { w.Throughput, w.P50, w.P90, w.P99, w.Errors }));
 Console.WriteLine();
 Console.WriteLine(Report.Render(table, report));

@@ -7,7 +7,9 @@ public sealed record ScenarioRow(string Scenario, double Throughput, double P50,
 
 public static class Report
 {
-    public static List<ScenarioRow> Build(List<Measurement> results, IReadOnlyDictionary<string, IReadOnlyList<Measurement>> rounds, double backendMs)
+    /// <param name="notes">The note of a scenario that says more than its figures, by scenario name.</param>
+    public static List<ScenarioRow> Build(List<Measurement> results, IReadOnlyDictionary<string, IReadOnlyList<Measurement>> rounds, double backendMs,
+        IReadOnlyDictionary<string, string> notes)
     {
         // Each round's figure, from windows seconds apart: how far the rounds spread.
         string PerRound(string scenario, string other, Func<Measurement, Measurement, double> figure, string format) =>
@@ -33,7 +35,7 @@ public static class Report
                 "ceiling (tracing on)" when ceiling is not null => $"a bare endpoint's {TracingRatio(r, ceiling)}",
                 "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
                 "cache-hit (tracing off)" when hit is not null => TracingRatio(hit, r),
-                _ => r.FirstError,
+                _ => notes.GetValueOrDefault(r.Scenario) ?? r.FirstError,
             })).ToList();
     }
 

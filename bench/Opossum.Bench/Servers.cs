@@ -14,7 +14,7 @@ using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Bench;
 
-/// <summary>Small Kestrel servers the harness needs: Ollama's protocol with a fixed latency, an OTLP sink, the ceiling endpoint.</summary>
+/// <summary>Small Kestrel servers the harness needs: Ollama's and Gemini's protocols with a fixed latency, an OTLP sink, the ceiling endpoint.</summary>
 public static partial class Servers
 {
     /// <param name="inline">
@@ -70,6 +70,73 @@ public static partial class Servers
                 }), "application/json; charset=utf-8");
             });
         }
+    }
+
+    /// <summary>
+    /// Gemini's REST API: <c>POST /v1beta/models/{model}:generateContent</c> answered after
+    /// <paramref name="latency"/>, <c>GET /v1beta/models</c> for the availability check; both refuse a
+    /// request without the <see cref="ApiKey"/> in <c>x-goog-api-key</c>, as Gemini does. It counts its
+    /// calls and the most it ever had in flight at once: the capacity the gateway gave it.
+    /// </summary>
+    public sealed class Gemini(TimeSpan latency)
+    {
+        public const string ApiKey = "bench-gemini-key";
+
+        /// <summary>The API name of <c>gemini-thinking</c> in the gateway's default catalogue.</summary>
+        public const string Model = "gemini-2.0-flash";
+
+        private readonly PreciseDelays _delays = new();
+        private int _inFlight;
+        private int _maxInFlight;
+        private long _calls;
+
+        public long Calls => Interlocked.Read(ref _calls);
+
+        public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
+        public void Map(WebApplication app)
+        {
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Headers["x-goog-api-key"] != ApiKey)
+                {
+                    await Error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT").ExecuteAsync(context);
+                    return;
+                }
+                await next();
+            });
+            app.MapGet("/v1beta/models", () => Results.Json(new { models = new[] { new { name = $"models/{Model}" } } }));
+            app.MapPost("/v1beta/models/{model}:generateContent", GenerateAsync);
+        }
+
+        private async Task<IResult> GenerateAsync(string model, HttpRequest request)
+        {
+            if (model != Model)
+                return Error(404, $"models/{model} is not found for API version v1beta.", "NOT_FOUND");
+            var body = await JsonNode.ParseAsync(request.Body);
+            var prompt = body!["contents"]!.AsArray()[^1]!["parts"]!.AsArray()[0]!["text"]!.GetValue<string>();
+            Interlocked.Increment(ref _calls);
+            var inFlight = Interlocked.Increment(ref _inFlight);
+            for (var max = MaxInFlight; inFlight > max; max = MaxInFlight)
+                Interlocked.CompareExchange(ref _maxInFlight, inFlight, max);
+            try
+            {
+                await _delays.Delay(latency);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+            return Results.Bytes(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = Answer } } }, finishReason = "STOP", index = 0 } },
+                usageMetadata = new { promptTokenCount = prompt.Length / 4, candidatesTokenCount = Answer.Length / 4, totalTokenCount = (prompt.Length + Answer.Length) / 4 },
+                modelVersion = Model,
+            }), "application/json; charset=UTF-8");
+        }
+
+        private static IResult Error(int code, string message, string status) =>
+            Results.Json(new { error = new { code, message, status } }, statusCode: code);
     }
 
     /// <summary>

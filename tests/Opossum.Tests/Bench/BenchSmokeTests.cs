@@ -7,8 +7,9 @@ namespace Opossum.Tests.Bench;
 
 /// <summary>
 /// The benchmark harness in smoke mode (a few seconds per scenario), so it never rots. Figures are
-/// printed, never asserted: the test checks that every scenario ran without errors and that 200
-/// identical new prompts still cost one backend call.
+/// printed, never asserted: the test checks that every scenario ran without errors, that 200
+/// identical new prompts still cost one backend call, and that Gemini, with capacity as shipped, is
+/// given more than 4 generations at once.
 /// </summary>
 [Collection(IsolatedClusterCollection.Name)]
 public sealed class BenchSmokeTests(ITestOutputHelper output)
@@ -27,7 +28,7 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(0, bench.ExitCode);
         var report = JsonNode.Parse(await File.ReadAllTextAsync(results))!;
         var scenarios = report["scenarios"]!.AsArray();
-        Assert.Equal(["ceiling", "ceiling (tracing on)", "cache-hit", "cache-hit (tracing off)", "backend alone", "miss-overhead"],
+        Assert.Equal(["ceiling", "ceiling (tracing on)", "cache-hit", "cache-hit (tracing off)", "backend alone", "miss-overhead", "gemini-capacity"],
             scenarios.Select(s => s!["Scenario"]!.GetValue<string>()));
         Assert.All(scenarios, s => Assert.Equal(0, s!["Errors"]!.GetValue<long>()));
         Assert.All(scenarios, s => Assert.True(s!["Throughput"]!.GetValue<double>() > 0));
@@ -42,6 +43,9 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         Assert.Equal(200, report["coalesce"]!["answered"]!.GetValue<int>());
         Assert.True(report["memory"]!["rssMiB"]!["end"]!.GetValue<double>() > 0);
         Assert.NotNull(report["memory"]!["activations"]!["ResponseCacheGrain"]);
+        // Every chat of 64 clients answered by Gemini itself (no fallback), many at once at its API.
+        Assert.Equal(0, report["geminiCapacity"]!["failures"]!.GetValue<long>());
+        Assert.True(report["geminiCapacity"]!["maxConcurrentAtApi"]!.GetValue<int>() > 4);
     }
 
     [Fact]
