@@ -43,6 +43,20 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
     private static string Base64(byte[] data) => Convert.ToBase64String(data);
 
     [Fact]
+    public async Task Sixty_four_clients_reach_gemini_at_once_with_the_default_settings()
+    {
+        // A cloud API takes many requests at once: nothing between the clients and it holds them to a few.
+        var tag = $"capacity {Guid.NewGuid():N}";
+        fixture.Gemini.Behaviours[tag] = new(GeminiFailure.None, Delay: TimeSpan.FromMilliseconds(500));
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Gateway.ChatAsync(new { message = $"{tag} #{i}", model = "gemini-thinking" })));
+
+        Assert.All(replies, r => Assert.Equal("gemini", r.Data!["chat"]!["backendUsed"]!.GetValue<string>()));
+        Assert.Equal(64, fixture.Gemini.CallsContaining(tag));
+        Assert.Equal(64, fixture.Gemini.MaxInFlight);
+    }
+
+    [Fact]
     public async Task An_image_chat_is_answered_by_gemini()
     {
         var prompt = $"what is this {Guid.NewGuid():N}";

@@ -37,6 +37,7 @@ public sealed class MetricsTests(GatewayFixture fixture)
         Assert.Contains("opossum_service_available{otel_scope_name=\"Opossum\",service=\"ollama\"} 1", after);
         Assert.Contains("gen_ai_client_operation_duration_seconds_bucket{", after);
         Assert.Contains("gen_ai_client_token_usage_bucket{", after);
+        Assert.Matches("(?m)^opossum_slot_wait_duration_seconds_bucket\\{[^}]*service=\"ollama\"", after); // time spent waiting for a server's slot
         Assert.Contains("http_server_request_duration_seconds_bucket{", after);
         Assert.Contains("http_client_request_duration_seconds_bucket{", after);
         Assert.Contains("dotnet_gc_collections_total", after);
