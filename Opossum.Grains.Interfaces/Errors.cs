@@ -8,6 +8,12 @@ public static class ErrorCodes
     public const string BackendUnavailable = "BACKEND_UNAVAILABLE";
     public const string ConversationNotFound = "CONVERSATION_NOT_FOUND";
     public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
+    /// <summary>The request is not a GraphQL request the server can read (HTTP 400).</summary>
+    public const string BadRequest = "BAD_REQUEST";
+    /// <summary>The client went away (or cancelled) before the answer.</summary>
+    public const string Cancelled = "CANCELLED";
+    /// <summary>OpenTelemetry is switched off, so what was asked for is not kept.</summary>
+    public const string TelemetryDisabled = "TELEMETRY_DISABLED";
     public const string Internal = "INTERNAL_SERVER_ERROR";
 }
 

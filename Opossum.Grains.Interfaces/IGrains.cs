@@ -22,6 +22,15 @@ public interface IConversationStarterGrain : IGrainWithIntegerKey
     Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
 }
 
+/// <summary>Which <see cref="IConversationStarterGrain"/> starts a given conversation.</summary>
+public static class ConversationStarters
+{
+    /// <summary>How many starter activations share the load.</summary>
+    public const int Partitions = 16;
+
+    public static long KeyFor(string conversationId) => (uint)StringComparer.Ordinal.GetHashCode(conversationId) % Partitions;
+}
+
 /// <summary>One cache entry, keyed by a hash of (model, prompt context); coalesces identical requests.</summary>
 public interface IResponseCacheGrain : IGrainWithStringKey
 {

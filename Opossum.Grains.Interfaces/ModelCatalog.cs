@@ -15,6 +15,7 @@ public sealed class ModelDefinition
 /// <summary>The configured models (array <c>Models</c>) and the default one; shared by silos and gateways.</summary>
 public sealed class ModelCatalogOptions
 {
+
     /// <summary>The configured models, in configuration order.</summary>
     public List<ModelDefinition> Models { get; set; } = [];
 

@@ -8,7 +8,7 @@ using Orleans.Dashboard;
 return StartupGuard.Run("opossum-silo", () =>
 {
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-    builder.Configuration.AddOpossumEnvironment();
+    builder.Configuration.AddOpossumModels().AddOpossumEnvironment();
     StartupLogging.EnsureLevelsValid(builder.Configuration);
     var urls = DefaultUrls.Apply(builder, "http://localhost:8081");
     var cluster = ClusterSettings.From(builder.Configuration);

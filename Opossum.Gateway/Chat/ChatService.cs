@@ -15,7 +15,7 @@ namespace Opossum.Gateway.Chat;
 public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster, ConversationStarter? localStarter = null)
 {
     // References are immutable and cheap to keep; making one resolves the interface's grain type (~2 µs).
-    private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarterGrain.Partitions];
+    private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarters.Partitions];
 
     /// <summary>Largest message accepted, in UTF-8 bytes.</summary>
     public const int MaxMessageBytes = 32 * 1024;
@@ -44,7 +44,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
     private IConversationStarterGrain Starter(string conversationId)
     {
-        var key = ConversationStarterGrain.KeyFor(conversationId);
+        var key = ConversationStarters.KeyFor(conversationId);
         return _starters[key] ??= grains.GetGrain<IConversationStarterGrain>(key);
     }
 

@@ -15,6 +15,7 @@ public static class GatewayApp
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
         });
+        builder.Configuration.AddOpossumModels();
         customize?.Invoke(builder);
         builder.Configuration.AddOpossumEnvironment();
         StartupLogging.EnsureLevelsValid(builder.Configuration);

@@ -44,11 +44,6 @@ public sealed class ConversationStarter(
 [Reentrant, PreferLocalPlacement]
 public sealed class ConversationStarterGrain(ConversationStarter starter) : Grain, IConversationStarterGrain
 {
-    /// <summary>How many starter activations share the load.</summary>
-    public const int Partitions = 16;
-
-    public static long KeyFor(string conversationId) => (uint)StringComparer.Ordinal.GetHashCode(conversationId) % Partitions;
-
     public Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
         starter.StartAsync(conversationId, command, cancellationToken);
 }

@@ -35,6 +35,20 @@ public static class OpossumEnvironment
             ? $"{variable} ({key})"
             : key;
 
+    /// <summary>
+    /// The model catalog shipped beside the binaries (<c>models.json</c>), read by the gateway and every silo alike.
+    /// It is the lowest-priority source: appsettings, variables (<c>Models__0__Backend</c>) and arguments override it.
+    /// </summary>
+    public static IConfigurationManager AddOpossumModels(this IConfigurationManager configuration)
+    {
+        var source = new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource { Path = ModelsFile, Optional = true };
+        source.ResolveFileProvider();
+        configuration.Sources.Insert(0, source);
+        return configuration;
+    }
+
+    public const string ModelsFile = "models.json";
+
     /// <summary>Copies every documented variable that is set (in any configuration source) onto its section key.</summary>
     public static IConfigurationManager AddOpossumEnvironment(this IConfigurationManager configuration)
     {

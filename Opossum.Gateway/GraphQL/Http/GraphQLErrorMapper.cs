@@ -15,7 +15,7 @@ public sealed class GraphQLErrorMapper(ILogger<GraphQLErrorMapper> logger)
             OpossumException known => new ExecutionError(known.Message) { Code = known.Code },
             TimeoutException => new ExecutionError("The cluster did not answer in time; try again.") { Code = ErrorCodes.BackendUnavailable },
             OrleansException orleans => Unavailable(orleans),
-            OperationCanceledException => new ExecutionError("The request was cancelled.") { Code = "CANCELLED" },
+            OperationCanceledException => new ExecutionError("The request was cancelled.") { Code = ErrorCodes.Cancelled },
             var other => Internal(other, context.FieldContext?.FieldDefinition.Name),
         };
         return Task.CompletedTask;

@@ -255,7 +255,7 @@ public sealed class GraphQLHttpEndpoint(
 
     private async Task WriteRequestErrorAsync(HttpContext context, string responseType, int status, string message)
     {
-        var error = new ExecutionError(message) { Code = "BAD_REQUEST" };
+        var error = new ExecutionError(message) { Code = Opossum.Grains.ErrorCodes.BadRequest };
         error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() };
         await WriteAsync(context, responseType, status, new ExecutionResult(error));
     }

@@ -30,7 +30,7 @@ public sealed class QueryType : ObjectGraphType
                 if (TraceQuery.Problem(limit) is { } problem)
                     throw OpossumException.BadInput(problem);
                 var store = ctx.RequestServices!.GetService<ITraceSummaryStore>()
-                            ?? throw new ExecutionError("OpenTelemetry is disabled (OTEL_ENABLED=false); no traces are kept.") { Code = "TELEMETRY_DISABLED" };
+                            ?? throw new ExecutionError("OpenTelemetry is disabled (OTEL_ENABLED=false); no traces are kept.") { Code = ErrorCodes.TelemetryDisabled };
                 return await store.RecentAsync(limit, ctx.CancellationToken);
             });
     }

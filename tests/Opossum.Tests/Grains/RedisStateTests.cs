@@ -72,7 +72,7 @@ public sealed class RedisStateTests(RoutingFixture fixture) : IAsyncLifetime
             ["Opossum:Availability:CheckPeriod"] = "01:00:00",
         }, TimeProvider.System);
         var id = Guid.NewGuid().ToString("N");
-        await cluster.Client.GetGrain<IConversationStarterGrain>(ConversationStarterGrain.KeyFor(id))
+        await cluster.Client.GetGrain<IConversationStarterGrain>(ConversationStarters.KeyFor(id))
             .Start(id, new ChatCommand($"My name is Edsger {id}", RoutingFixture.Gemma, NoCache: true, StartsConversation: true));
 
         var stored = (string?)await _redis.GetDatabase().HashGetAsync(await KeyOfAsync(id), "data");
@@ -83,7 +83,7 @@ public sealed class RedisStateTests(RoutingFixture fixture) : IAsyncLifetime
     }
 
     private Task StartAsync(string id, string message) =>
-        fixture.Grains.GetGrain<IConversationStarterGrain>(ConversationStarterGrain.KeyFor(id))
+        fixture.Grains.GetGrain<IConversationStarterGrain>(ConversationStarters.KeyFor(id))
             .Start(id, new ChatCommand(message, RoutingFixture.Gemma, NoCache: true, StartsConversation: true));
 
     private Task ContinueAsync(string id, string message) =>
