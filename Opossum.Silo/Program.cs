@@ -10,6 +10,7 @@ return StartupGuard.Run("opossum-silo", () =>
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.Configuration.AddOpossumModels().AddOpossumEnvironment();
     StartupLogging.EnsureLevelsValid(builder.Configuration);
+    SettingsCheck.Ensure(builder.Configuration, OpossumSiloExtensions.Settings);
     var urls = DefaultUrls.Apply(builder, "http://localhost:8081");
     var cluster = ClusterSettings.From(builder.Configuration);
     StartupGuard.EnsurePortsFree([

@@ -76,6 +76,21 @@ public static class OpossumSiloExtensions
         return silo;
     }
 
+    /// <summary>The configuration sections a silo binds, with their types: checked before anything binds them.</summary>
+    public static IReadOnlyList<(string Section, Type Type)> Settings =>
+    [
+        (CacheOptions.Section, typeof(CacheOptions)),
+        (ConversationOptions.Section, typeof(ConversationOptions)),
+        (AvailabilityOptions.Section, typeof(AvailabilityOptions)),
+        (RoutingOptions.Section, typeof(RoutingOptions)),
+        (OllamaOptions.Section, typeof(OllamaOptions)),
+        (GeminiOptions.Section, typeof(GeminiOptions)),
+        ("Models", typeof(List<ModelDefinition>)),
+        ("Opossum:GrainCallTimeout", typeof(TimeSpan)),
+        ("Orleans:Membership", typeof(ClusterMembershipOptions)),
+        ("Orleans:Messaging", typeof(SiloMessagingOptions)),
+    ];
+
     /// <summary>
     /// Grain storage: Redis when <c>REDIS_CONNECTION</c> is set (state survives silos), otherwise this
     /// process's memory (standalone mode). Conversations and cache entries have providers of their own
@@ -154,9 +169,9 @@ public static class OpossumSiloExtensions
         {
             _ = options.Servers;
         }
-        catch (InvalidOperationException ex)
+        catch (OptionsValidationException ex)
         {
-            problem = ex.Message;
+            problem = string.Join("; ", ex.Failures);
         }
         if (problem is not null) yield return problem;
     }
@@ -169,7 +184,7 @@ public static class OpossumSiloExtensions
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
         if (configuration.GetValue<TimeSpan?>("Opossum:GrainCallTimeout") is { } configured)
-            return configured > TimeSpan.Zero ? configured : throw new InvalidOperationException("Opossum:GrainCallTimeout must be positive.");
+            return configured > TimeSpan.Zero ? configured : throw InvalidSetting.Because("Opossum:GrainCallTimeout must be positive.");
         var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>() ?? new OllamaOptions();
         var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>() ?? new GeminiOptions();
         var slowest = new[] { ollama.RequestTimeout + ollama.QueueTimeout, gemini.RequestTimeout + gemini.QueueTimeout }.Max();

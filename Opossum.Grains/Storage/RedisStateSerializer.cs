@@ -1,3 +1,4 @@
+using Opossum.Grains.Hosting;
 using System.Buffers;
 using System.Buffers.Text;
 using Orleans.Serialization;
@@ -27,7 +28,7 @@ public sealed class RedisStateSerializer(Serializer serializer, IGrainStorageSer
     {
         null or "" or "binary" => false,
         "json" => true,
-        _ => throw new InvalidOperationException($"{FormatSetting} must be 'binary' or 'json', not '{format}'."),
+        _ => throw InvalidSetting.Because($"{FormatSetting} must be 'binary' or 'json', not '{format}'."),
     };
 
     public BinaryData Serialize<T>(T? input) => writeJson

@@ -78,20 +78,10 @@ public static class StartupGuard
                     return StartupProblem.Configuration(ex.Message);
                 case OptionsValidationException options:
                     return StartupProblem.Configuration(string.Join("; ", options.Failures));
-                case InvalidOperationException when BindingFailures.Describe(ex) is { } binding:
-                    return StartupProblem.Configuration(binding);
-                case IOException when ex.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } ||
-                                      ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase):
-                    return StartupProblem.Start(FirstLine(ex.Message) + " (is another process using the port? set ASPNETCORE_URLS / OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)");
-                case SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse }:
-                    return StartupProblem.Start(FirstLine(ex.Message) + " (is another process using the port? set OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)");
+                case Microsoft.AspNetCore.Connections.AddressInUseException or SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse }:
+                    return StartupProblem.Configuration(FirstLine(ex.Message) + " (is another process using the port? set ASPNETCORE_URLS / OPOSSUM_SILO_PORT / OPOSSUM_GATEWAY_PORT)");
                 case StackExchange.Redis.RedisConnectionException redis:
                     return StartupProblem.Start("Redis is not reachable (REDIS_CONNECTION): " + FirstSentence(redis.Message));
-                case InvalidOperationException when ex.Message.StartsWith("Unable to configure HTTPS endpoint.", StringComparison.Ordinal):
-                    return StartupProblem.Configuration(FirstLine(ex.Message) + " (ASPNETCORE_URLS has an https URL: give Kestrel a certificate with Kestrel__Certificates__Default__Path, or listen on http)");
-                case InvalidOperationException when ex.Message.Contains("REDIS_CONNECTION") || ex.Message.Contains("OPOSSUM_") ||
-                                                    ex.Message.Contains("OTEL_") || ex.Message.Contains("must be"):
-                    return StartupProblem.Configuration(FirstLine(ex.Message));
             }
         }
         return null;
@@ -131,7 +121,7 @@ public static class StartupLogging
             foreach (var (key, value) in levels.AsEnumerable())
             {
                 if (value is { Length: > 0 } && !Enum.TryParse<LogLevel>(value, ignoreCase: true, out _))
-                    throw new InvalidOperationException($"{key} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{value}'.");
+                    throw SettingsCheck.Invalid($"{key} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{value}'.");
             }
         }
     }
@@ -146,8 +136,10 @@ public static class DefaultUrls
     public static string Apply(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder, string fallback)
     {
         var urls = builder.Configuration["urls"] is { Length: > 0 } configured ? configured : fallback;
-        if (ListenUrls.Parse(urls) is null)
-            throw new InvalidOperationException($"ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. {fallback}), not '{urls}'.");
+        if (ListenUrls.Parse(urls) is not { } parsed)
+            throw SettingsCheck.Invalid($"ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. {fallback}), not '{urls}'.");
+        if (parsed.Any(u => u.Scheme == "https") && string.IsNullOrEmpty(builder.Configuration["Kestrel:Certificates:Default:Path"]))
+            throw SettingsCheck.Invalid("ASPNETCORE_URLS has an https URL but Kestrel has no certificate: set Kestrel__Certificates__Default__Path (and __Password), or listen on http.");
         builder.WebHost.UseUrls(urls);
         return urls;
     }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
+using Opossum.ServiceDefaults.Configuration;
 
 namespace Opossum.ServiceDefaults.Telemetry;
 
@@ -13,10 +14,10 @@ public sealed record TelemetrySettings(bool Enabled, string ServiceName, string 
         var section = configuration.GetSection("Telemetry");
         var enabledText = section["Enabled"];
         if (enabledText is not null && !bool.TryParse(enabledText, out _))
-            throw new InvalidOperationException($"OTEL_ENABLED must be 'true' or 'false', not '{enabledText}'.");
+            throw SettingsCheck.Invalid($"OTEL_ENABLED must be 'true' or 'false', not '{enabledText}'.");
         var endpointText = section["OtlpEndpoint"] is { Length: > 0 } e ? e : DefaultEndpoint;
         if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
-            throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not '{endpointText}'.");
+            throw SettingsCheck.Invalid($"OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http(s) URL, not '{endpointText}'.");
 
         var (traces, metrics) = SignalEndpoints(endpoint);
         return new TelemetrySettings(

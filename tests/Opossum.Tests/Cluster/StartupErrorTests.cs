@@ -58,7 +58,7 @@ public sealed class StartupErrorTests
         { "Opossum.Silo", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8081), not 'garbage'.", "configuration error" },
         { "Opossum.Silo", "ASPNETCORE_URLS=http://localhost:8081/opossum", "not 'http://localhost:8081/opossum'.", "configuration error" },
         // HOME without a developer certificate in it, so that no machine's own certificate makes this one start.
-        { "Opossum.Gateway", "ASPNETCORE_URLS=https://127.0.0.1:0;HOME=/nonexistent", "Unable to configure HTTPS endpoint. No server certificate was specified", "configuration error" },
+        { "Opossum.Gateway", "ASPNETCORE_URLS=https://127.0.0.1:0;HOME=/nonexistent", "ASPNETCORE_URLS has an https URL but Kestrel has no certificate: set Kestrel__Certificates__Default__Path", "configuration error" },
     };
 
     [Theory]
