@@ -35,6 +35,7 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
         // Every span of a cached chat (HTTP server, GraphQL operation, cache.get) reaches the collector:
         // none dropped by the exporter's queue under load.
         Assert.InRange(report["spansExportedPerRequest"]!["cache-hit"]!.GetValue<double>(), 2.9, 3.2);
+        RepositoryDocs.AssertStates("docs/observability.md", "three spans");
         // The traced ceiling really runs the telemetry: one HTTP server span per request reaches its collector.
         Assert.InRange(report["spansExportedPerRequest"]!["ceiling (tracing on)"]!.GetValue<double>(), 0.9, 1.1);
         Assert.All(["ceiling", "ceiling (tracing on)", "cache-hit", "miss-overhead", "cache-hit (tracing off)"],
