@@ -14,7 +14,7 @@ namespace Opossum.Gateway.Chat;
 /// </summary>
 public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster, ConversationStarter? localStarter = null)
 {
-    // References are immutable and cheap to keep; making one resolves the interface's grain type (~2 µs).
+    // References are immutable and cheap to keep; making one resolves the interface's grain type by name.
     private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarters.Partitions];
 
     /// <summary>Largest message accepted, in UTF-8 bytes.</summary>

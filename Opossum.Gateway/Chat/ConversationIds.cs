@@ -5,9 +5,9 @@ namespace Opossum.Gateway.Chat;
 /// <summary>
 /// New conversation ids: 128 bits from the cryptographic random generator, as 32 lowercase hex
 /// characters (the shape of <c>Guid.ToString("N")</c>). An id is the only thing that lets a client
-/// continue a conversation, so it must not be guessable. <see cref="Guid.NewGuid"/> reads
-/// /dev/urandom with one system call per id here (2.4 % of the gateway's CPU on cached chats);
-/// this draws 4 KiB per thread at a time and hands out each byte once.
+/// continue a conversation, so it must not be guessable. <see cref="Guid.NewGuid"/> makes one system
+/// call per id on Linux, and every one-shot chat needs two ids (the conversation's and the request's);
+/// this draws a buffer per thread at a time and hands out each byte once.
 /// </summary>
 public static class ConversationIds
 {

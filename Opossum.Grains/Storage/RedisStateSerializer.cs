@@ -9,9 +9,9 @@ namespace Opossum.Grains.Storage;
 /// <summary>
 /// How grain state is written to Redis: Orleans' own serialization of the state types (their
 /// generated codecs, as the standalone storage keeps them), base64-encoded because the Redis provider
-/// stores the payload as text. The provider's default is Newtonsoft JSON with type names, which was
-/// 11 % of a silo's CPU in a cluster under cached-chat load — every one-shot chat writes its new
-/// conversation (profile in docs/performance.md).
+/// stores the payload as text. The provider's default is Newtonsoft JSON with type names: more than
+/// twice the size, and a large part of a silo's CPU under cached-chat load, where every one-shot chat
+/// writes its new conversation (docs/performance.md).
 /// <para>
 /// Either form is read: JSON begins with <c>{</c>, which is not a base64 character. Versions before
 /// this one read only JSON, so a rolling upgrade from them first writes JSON

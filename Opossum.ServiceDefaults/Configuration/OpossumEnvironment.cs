@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 namespace Opossum.ServiceDefaults.Configuration;
 
 /// <summary>
-/// The one place that maps the documented environment variables (DESIGN.md) onto configuration
+/// The one place that maps the documented environment variables (docs/contracts.md) onto configuration
 /// sections, so options bind from sections while operators set the short names.
 /// </summary>
 public static class OpossumEnvironment

@@ -28,8 +28,8 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
     private const int TracesPerRound = 1000;
 
     /// <summary>
-    /// Traces merged by one script call: enough that Redis's cost of a call (~10 µs of its CPU, as much again
-    /// as the merge itself) is shared, few enough that one call holds Redis up for well under a millisecond.
+    /// Traces merged by one script call: enough that Redis's fixed cost of a call, about as large as the merge
+    /// itself, is shared among many traces; few enough that one call never holds Redis up for long.
     /// </summary>
     public const int TracesPerCall = 100;
 

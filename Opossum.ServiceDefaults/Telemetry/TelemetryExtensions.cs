@@ -20,9 +20,9 @@ public static class TelemetryExtensions
 
     /// <summary>
     /// Instruments of the ASP.NET Core meters that are not collected. Kestrel's memory pool updates
-    /// <c>rented</c> and <c>pooled</c> on every 4 KiB block it hands out or takes back, and routing counts
-    /// a match attempt per request: with the metrics readers enabled they were ~2.9 % of the gateway's
-    /// CPU under cached-chat load (profile in docs/performance.md) and say nothing that
+    /// <c>rented</c> and <c>pooled</c> on every block it hands out or takes back, and routing counts a
+    /// match attempt per request: each aggregated by both metric readers, they showed up in profiles of
+    /// the gateway under cached-chat load (docs/performance.md) and say nothing that
     /// <c>http.server.request.duration</c> and the pool's <c>allocated</c> − <c>evicted</c> (bytes it holds)
     /// do not. A dropped instrument is never enabled, so it costs nothing at all.
     /// </summary>
@@ -36,10 +36,9 @@ public static class TelemetryExtensions
     /// <summary>
     /// Spans the trace exporter holds while a post is under way, and sends per post, unless the SDK's own
     /// <c>OTEL_BSP_MAX_QUEUE_SIZE</c> / <c>OTEL_BSP_MAX_EXPORT_BATCH_SIZE</c> say otherwise. The SDK's 2 048 / 512
-    /// are ~20 ms of a busy gateway's spans (three per cached chat, 30 000 chats/s): a collector that answered
-    /// one post more slowly than that made the gateway drop spans, and a post every few milliseconds cost it
-    /// CPU (traced A/B in docs/performance.md: 39 474 vs 37 383 cached chats/s). A full queue of a cached
-    /// chat's spans holds ~9 MiB (measured: 582 bytes per ended span and its tags).
+    /// fill within milliseconds on a busy gateway: a collector that answered one post more slowly than that made
+    /// the gateway drop spans, and posting that often cost it CPU (docs/performance.md). Even full, the queue
+    /// is a small part of a gateway's memory.
     /// </summary>
     public const int SpanQueue = 16_384, SpanBatch = 2_048;
 

@@ -10,8 +10,8 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
 
     /// <summary>
     /// Cache-hit load on each new deployment before its first scenario: a fresh gateway spends its first
-    /// ~20 s under load compiling (measured: 7.5 s of JIT time in its first 16 s, 15 000 -> 22 000 methods),
-    /// which a scenario's own warm-up would otherwise leave inside its measured window.
+    /// seconds under load compiling its hot paths, which a scenario's own warm-up would otherwise leave
+    /// inside its measured window.
     /// </summary>
     public TimeSpan DeploymentWarmup { get; init; }
 

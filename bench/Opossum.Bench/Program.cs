@@ -12,9 +12,9 @@ if (args is ["--serve-ceiling", var portText, var bytesText, .. var rest])
     return 0;
 }
 
-// The harness's sockets complete on their event threads, not through the thread pool: the load generator
-// and the loopback backend then add ~0.3-0.5 ms less to every measured request (alternating miss runs:
-// backend alone 1.27-1.34 -> 0.76-0.98 ms over 50 ms). Read by the runtime when the first socket is made,
+// The harness's sockets complete on their event threads, not through the thread pool: every hop the load
+// generator or the loopback backend made would be added to each measured request and charged to the
+// gateway (docs/performance.md). Read by the runtime when the first socket is made,
 // so set before any; child processes (gateway, silos, ceiling) do not inherit it and run as shipped.
 Environment.SetEnvironmentVariable(ChildProcess.InlineCompletionsVariable, "1");
 BenchOptions options;
@@ -119,7 +119,7 @@ async Task<int> WarmUpAsync(Deployment gateway)
         answerBytes = (await prime.Content.ReadAsByteArrayAsync()).Length;
     // The harness reads the gateway's counters from /metrics around every window. Scraped only there, the
     // exposition's serializer and the observable instruments it collects reached the JIT's call counts in
-    // the measured windows (~0.5 s of tier-1 compilation per run, most of it Prometheus text formatting);
+    // the measured windows (tier-1 compilation, most of it Prometheus text formatting);
     // scraped here, as a Prometheus server would, that is done before anything is measured.
     using var warmedUp = new CancellationTokenSource();
     var scrapes = ScrapeUntilAsync(new Uri(gateway.Gateway, "/metrics"), warmedUp.Token);

@@ -141,7 +141,7 @@ public static partial class Servers
 
     /// <summary>
     /// Delays accurate to a fraction of a millisecond. Task.Delay rides the runtime's timer queue, which
-    /// on this machine fires 2-3 ms late (Task.Delay(50) takes 52.4 ms at p50), and Monitor.Wait takes
+    /// on a loaded machine fires milliseconds late, and Monitor.Wait takes
     /// whole milliseconds; the backend's latency must be the configured one, or the gateway would be
     /// charged for the timer's lateness. Every delay of one server has the same length, so deadlines
     /// arrive in order: one thread sleeps (usleep) until the oldest is due. Its timer slack is 1 ns

@@ -16,7 +16,7 @@ public static class MediaTypes
     {
         if (string.IsNullOrWhiteSpace(accept))
             return Json;
-        // Most clients send one of these alone: answered without parsing a list (which allocates ~0.5 KB).
+        // Most clients send one of these alone: answered without parsing a list, which allocates on every request.
         if (accept.AsSpan().IndexOfAny(',', ';') < 0 && Known(accept.AsSpan().Trim()) is { } alone)
             return alone;
         if (!MediaTypeHeaderValue.TryParseList(accept.Split(','), out var types))

@@ -2,7 +2,7 @@ using GraphQL.Types;
 
 namespace Opossum.Gateway.GraphQL.Types;
 
-/// <summary>The v1 GraphQL contract of DESIGN.md.</summary>
+/// <summary>The GraphQL schema the gateway serves; docs/contracts.md prints it, and a test keeps the two the same.</summary>
 public sealed class OpossumSchema : Schema
 {
     public OpossumSchema(IServiceProvider services, QueryType query, MutationType mutation) : base(services)

@@ -24,6 +24,7 @@ public sealed class ChatErrorTests(GatewayFixture fixture)
         var result = await Gateway.ChatAsync(new { message = new string('a', 32 * 1024 + 1) });
 
         AssertError(result, "BAD_USER_INPUT", "32 KiB");
+        RepositoryDocs.AssertStates("docs/contracts.md", $"message over {Opossum.Gateway.Chat.ChatService.MaxMessageBytes / 1024} KiB");
     }
 
     [Fact]

@@ -98,6 +98,7 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
         var result = await Gateway.ChatAsync(new { message = "look", imageBase64 = Base64(big) });
 
         ChatErrorTests.AssertError(result, "BAD_USER_INPUT", "4 MiB");
+        RepositoryDocs.AssertStates("docs/contracts.md", $"over {Opossum.Gateway.Chat.ImageInput.MaxBytes / (1024 * 1024)} MiB decoded");
     }
 
     [Fact]

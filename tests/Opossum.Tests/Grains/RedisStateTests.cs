@@ -30,6 +30,8 @@ public sealed class RedisStateTests(RoutingFixture fixture) : IAsyncLifetime
         var stored = (string?)await _redis.GetDatabase().HashGetAsync(await KeyOfAsync(id), "data");
         Assert.NotNull(stored);
         Assert.NotEqual('{', stored[0]);
+        foreach (var provider in new[] { ProviderNames.ConversationStorage, ProviderNames.CacheStorage, ProviderNames.Storage })
+            RepositoryDocs.AssertStates("docs/operations.md", $"`{provider}`");
         var json = StorageJson().Serialize(Decode(stored)).ToString();
         Assert.True(stored.Length * 2 <= json.Length, $"stored {stored.Length} characters against {json.Length} as JSON");
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Opossum.ServiceDefaults.Telemetry;
 using Opossum.Tests.Gateway;
 using Opossum.Tests.Support;
 
@@ -67,5 +68,6 @@ public sealed class RecentTracesTests(GatewayFixture fixture)
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("BAD_USER_INPUT", graphql.ErrorCode);
+        RepositoryDocs.AssertStates("docs/contracts.md", $"`limit` 1–{TraceQuery.MaxLimit}, default {TraceQuery.DefaultLimit}");
     }
 }

@@ -81,6 +81,8 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
                 .Where(kv => kv.Key is "cmdstat_eval" or "cmdstat_evalsha")
                 .Sum(kv => int.Parse(kv.Value.Split(',')[0]["calls=".Length..]));
             Assert.Equal(1, stats); // one script call for the ten traces, where there were ten (one per trace) and before that thirty (one per span)
+            RepositoryDocs.AssertStates("docs/observability.md", $"gathers its ended spans for {RedisTraceSummaryStore.GatherFor.TotalMilliseconds:0} ms");
+            RepositoryDocs.AssertStates("docs/observability.md", $"one script call per {RedisTraceSummaryStore.TracesPerCall} traces");
         }
         finally
         {
@@ -114,6 +116,8 @@ public sealed class RedisTelemetryTests(RoutingFixture fixture)
             Assert.Equal(listed.Select(RedisTraceSummaryStore.TraceKey).Order(), kept);
             var recent = await store.RecentAsync(RedisTraceSummaryStore.Capacity, CancellationToken.None);
             Assert.Equal(listed.Order(), recent.Select(s => s.TraceId).Order());
+            foreach (var doc in new[] { "docs/observability.md", "docs/operations.md" })
+                RepositoryDocs.AssertStates(doc, $"{RepositoryDocs.Number(RedisTraceSummaryStore.Capacity)} most recent traces");
         }
         finally
         {

@@ -4,7 +4,7 @@ using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Telemetry;
 
-/// <summary>The telemetry contract of DESIGN.md, read from the spans the gateway exports.</summary>
+/// <summary>The telemetry contract (docs/contracts.md, "Telemetry"), read from the spans the gateway exports.</summary>
 [Collection(GatewayCollection.Name)]
 public sealed class SpanContractTests(GatewayFixture fixture)
 {

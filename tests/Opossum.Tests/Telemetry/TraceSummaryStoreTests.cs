@@ -1,4 +1,5 @@
 using Opossum.ServiceDefaults.Telemetry;
+using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Telemetry;
 
@@ -52,6 +53,8 @@ public sealed class TraceSummaryStoreTests
         const int writers = 8, tracesPerWriter = 100, spansPerTrace = 5;
         var store = new InMemoryTraceSummaryStore();
         Assert.True(writers * tracesPerWriter * spansPerTrace <= InMemoryTraceSummaryStore.Capacity);
+        foreach (var doc in new[] { "docs/observability.md", "docs/operations.md" })
+            RepositoryDocs.AssertStates(doc, $"last {RepositoryDocs.Number(InMemoryTraceSummaryStore.Capacity)} ended spans");
         using var go = new Barrier(writers);
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Factory.StartNew(() =>
         {
