@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using Opossum.Testing.Processes;
+
 namespace Opossum.Bench;
 
 /// <summary>Command line: --smoke, --cluster, --concurrency N, --seconds N, --warmup N, --deployment-warmup N, --rounds N, --window-warmup N, --soak N, --backend-latency MS, --only a,b, --sample RATIO.</summary>
@@ -37,7 +40,28 @@ public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, Tim
     private static readonly string[] Valued = ["--concurrency", "--seconds", "--warmup", "--deployment-warmup", "--rounds",
         "--window-warmup", "--soak-warmup", "--soak", "--backend-latency", "--only", "--sample"];
 
-    public static BenchOptions Parse(string[] args)
+    /// <summary>The options, or why they are refused: an unknown or malformed option, or <c>--cluster</c> without redis-server on PATH.</summary>
+    public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchOptions? options, [NotNullWhen(false)] out string? refusal)
+    {
+        try
+        {
+            options = Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            (options, refusal) = (null, ex.Message);
+            return false;
+        }
+        if (options.Cluster && !ChildProcess.OnPath("redis-server"))
+        {
+            (options, refusal) = (null, "--cluster starts its own redis-server, which is not on PATH (Debian: apt-get install -y redis-server).");
+            return false;
+        }
+        refusal = null;
+        return true;
+    }
+
+    private static BenchOptions Parse(string[] args)
     {
         for (var i = 0; i < args.Length; i++)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Opossum.Testing.Processes;
 
 namespace Opossum.Bench;
 

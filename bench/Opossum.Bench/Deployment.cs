@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Opossum.Testing.Backends;
+using Opossum.Testing.Processes;
 using Orleans.Runtime;
 
 namespace Opossum.Bench;
@@ -8,11 +10,11 @@ namespace Opossum.Bench;
 /// <summary>A running Opossum under test: standalone (one gateway process) or cluster (redis + 2 silos + gateway).</summary>
 public sealed class Deployment : IAsyncDisposable
 {
-    private readonly List<ChildProcess> _processes = [];
+    private readonly List<IAsyncDisposable> _started = [];
     private IHost? _client;
 
     public required Uri Gateway { get; init; }
-    public required ChildProcess GatewayProcess { get; init; }
+    public required OpossumProcess GatewayProcess { get; init; }
     public required string Mode { get; init; }
     private string ClusterId { get; init; } = "";
     private int OrleansGatewayPort { get; init; }
@@ -44,7 +46,6 @@ public sealed class Deployment : IAsyncDisposable
             ["OTEL_ENABLED"] = tracing ? "true" : "false",
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.ToString(),
             ["OPOSSUM_CLUSTER_ID"] = clusterId,
-            ["Logging__LogLevel__Default"] = "Warning",
         };
         if (gemini is null)
         {
@@ -54,70 +55,61 @@ public sealed class Deployment : IAsyncDisposable
         else
         {
             common["GEMINI_BASE_URL"] = gemini.ToString();
-            common["GEMINI_API_KEY"] = Servers.Gemini.ApiKey;
+            common["GEMINI_API_KEY"] = FakeGemini.ApiKey;
         }
         foreach (var (key, value) in Sampling(sampleRatio))
             common[key] = value;
-        var processes = new List<ChildProcess>();
-        string? redis = null;
+        var started = new List<IAsyncDisposable>();
+        RedisServer? redis = null;
         int orleansGateway;
         if (cluster)
         {
-            var redisPort = Ports.Free();
-            var redisServer = ChildProcess.Start("redis", "redis-server", $"--port {redisPort} --bind 127.0.0.1 --save \"\" --appendonly no");
-            processes.Add(redisServer);
-            await redisServer.WaitForPortAsync(redisPort, TimeSpan.FromSeconds(10));
-            redis = $"127.0.0.1:{redisPort}";
+            redis = await RedisServer.StartAsync();
+            started.Add(redis);
             common["OPOSSUM_CLUSTERING"] = "redis";
-            common["REDIS_CONNECTION"] = redis;
+            common["REDIS_CONNECTION"] = redis.ConnectionString;
             common["OPOSSUM_ADVERTISED_IP"] = "127.0.0.1";
-            var silos = new List<(ChildProcess, Uri)>();
+            var silos = new List<OpossumProcess>();
             orleansGateway = 0;
             for (var i = 1; i <= 2; i++)
             {
-                var http = Ports.Free();
-                var gatewayPort = Ports.Free();
-                orleansGateway = gatewayPort;
-                var env = new Dictionary<string, string>(common)
+                orleansGateway = FreePorts.Next();
+                var silo = OpossumProcess.Start($"silo-{i}", "Opossum.Silo", FreePorts.Next(), new Dictionary<string, string>(common)
                 {
-                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{http}",
-                    ["OPOSSUM_SILO_PORT"] = Ports.Free().ToString(),
-                    ["OPOSSUM_GATEWAY_PORT"] = gatewayPort.ToString(),
+                    ["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(),
+                    ["OPOSSUM_GATEWAY_PORT"] = orleansGateway.ToString(),
                     ["OTEL_SERVICE_NAME"] = $"opossum-silo-{i}",
-                };
-                var silo = ChildProcess.Start($"silo-{i}", "dotnet", $"\"{ChildProcess.Assembly("Opossum.Silo")}\"", env);
-                processes.Add(silo);
-                silos.Add((silo, new Uri($"http://127.0.0.1:{http}/health")));
+                });
+                started.Add(silo);
+                silos.Add(silo);
             }
-            foreach (var (silo, health) in silos)
-                await silo.WaitForHttpAsync(health, TimeSpan.FromSeconds(60));
+            foreach (var silo in silos)
+                await silo.WaitReadyAsync(TimeSpan.FromSeconds(60), "/health");
         }
         else
         {
-            orleansGateway = Ports.Free();
-            common["OPOSSUM_SILO_PORT"] = Ports.Free().ToString();
+            orleansGateway = FreePorts.Next();
+            common["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString();
             common["OPOSSUM_GATEWAY_PORT"] = orleansGateway.ToString();
         }
 
-        var port = Ports.Free();
-        var gatewayEnv = new Dictionary<string, string>(common) { ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}", ["OTEL_SERVICE_NAME"] = "opossum-gateway" };
+        var gatewayEnv = new Dictionary<string, string>(common) { ["OTEL_SERVICE_NAME"] = "opossum-gateway" };
         if (cluster)
-            gatewayEnv["OPOSSUM_SILO_PORT"] = Ports.Free().ToString(); // the gateway is a member of the cluster (without grains)
-        var gateway = ChildProcess.Start("gateway", "dotnet", $"\"{ChildProcess.Assembly("Opossum.Gateway")}\"", gatewayEnv);
-        processes.Add(gateway);
-        var url = new Uri($"http://127.0.0.1:{port}");
-        await gateway.WaitForHttpAsync(new Uri(url, "/health/ready"), TimeSpan.FromSeconds(60));
+            gatewayEnv["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(); // the gateway is a member of the cluster (without grains)
+        var gateway = OpossumProcess.Start("gateway", "Opossum.Gateway", FreePorts.Next(), gatewayEnv);
+        started.Add(gateway);
+        await gateway.WaitReadyAsync(TimeSpan.FromSeconds(60));
 
         var deployment = new Deployment
         {
-            Gateway = url,
+            Gateway = gateway.Http,
             GatewayProcess = gateway,
             Mode = ModeName(cluster),
             ClusterId = clusterId,
             OrleansGatewayPort = orleansGateway,
-            Redis = redis,
+            Redis = redis?.ConnectionString,
         };
-        deployment._processes.AddRange(processes);
+        deployment._started.AddRange(started);
         return deployment;
     }
 
@@ -157,7 +149,7 @@ public sealed class Deployment : IAsyncDisposable
             await _client.StopAsync();
             _client.Dispose();
         }
-        foreach (var process in Enumerable.Reverse(_processes))
-            await process.DisposeAsync();
+        foreach (var started in Enumerable.Reverse(_started))
+            await started.DisposeAsync();
     }
 }

@@ -1,3 +1,5 @@
+using Opossum.Testing.Processes;
+
 namespace Opossum.Bench;
 
 /// <summary>

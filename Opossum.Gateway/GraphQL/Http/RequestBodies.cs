@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
-/// <summary>Request bodies read whole from Kestrel's pipe (also compiled into the benchmark's OTLP sink).</summary>
+/// <summary>Request bodies read whole from Kestrel's pipe.</summary>
 public static class RequestBodies
 {
     /// <summary>

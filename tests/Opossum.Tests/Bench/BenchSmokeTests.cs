@@ -18,7 +18,7 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
     public async Task The_harness_runs_every_scenario_and_writes_its_results()
     {
         // bench/results is not in git: on a clean clone the harness makes it.
-        var results = Path.Combine(OpossumProcess.RepositoryRoot(), "bench", "results", "smoke.json");
+        var results = Path.Combine(Repository.Root, "bench", "results", "smoke.json");
         if (File.Exists(results)) File.Delete(results);
 
         await using var bench = OpossumProcess.Start("bench", Path.Combine("bench", "Opossum.Bench"), FreePorts.Next(), new Dictionary<string, string>(), "--smoke");

@@ -10,14 +10,7 @@ namespace Opossum.Tests.Deploy;
 /// </summary>
 public sealed class ComposeStackTests
 {
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Opossum.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
+    private static readonly string Root = Repository.Root;
 
     private static YamlMappingNode Load(string relativePath)
     {

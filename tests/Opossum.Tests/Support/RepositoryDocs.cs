@@ -11,7 +11,7 @@ public static partial class RepositoryDocs
 {
     /// <summary>A document of the repository (path relative to its root), with \n line ends.</summary>
     public static string Read(string path) =>
-        File.ReadAllText(Path.Combine(OpossumProcess.RepositoryRoot(), path)).ReplaceLineEndings("\n");
+        File.ReadAllText(Path.Combine(Repository.Root, path)).ReplaceLineEndings("\n");
 
     /// <summary>A number as the docs write it: thousands separated by a space ("4 096").</summary>
     public static string Number(long value) =>

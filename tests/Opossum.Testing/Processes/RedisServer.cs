@@ -1,7 +1,6 @@
-using System.Diagnostics;
-using System.Net.Sockets;
+using System.ComponentModel;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Testing.Processes;
 
 /// <summary>
 /// A real <c>redis-server</c> process on a loopback port: with no persistence to disk, or (persistent)
@@ -9,10 +8,10 @@ namespace Opossum.Tests.Support;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private Process _process;
+    private ChildProcess _process;
     private readonly string? _directory;
 
-    private RedisServer(Process process, int port, string? directory)
+    private RedisServer(ChildProcess process, int port, string? directory)
     {
         _process = process;
         Port = port;
@@ -31,63 +30,40 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: Redis vanishes at once, as a crash or a lost host would make it.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-    }
+    public async Task KillAsync() => await _process.DisposeAsync();
 
     /// <summary>Starts the server again on the same port, with what its append-only file kept.</summary>
     public async Task RestartAsync() => _process = await LaunchAsync(Port, _directory);
 
-    private static async Task<Process> LaunchAsync(int port, string? directory)
+    private static async Task<ChildProcess> LaunchAsync(int port, string? directory)
     {
         var persistence = directory is null
             ? "--save \"\" --appendonly no"
             : $"--save \"\" --appendonly yes --appendfsync always --dir \"{directory}\"";
-        var info = new ProcessStartInfo("redis-server", $"--port {port} --bind 127.0.0.1 {persistence}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        Process process;
+        ChildProcess process;
         try
         {
-            process = Process.Start(info)!;
+            process = ChildProcess.Start("redis-server", "redis-server", $"--port {port} --bind 127.0.0.1 {persistence}");
         }
-        catch (System.ComponentModel.Win32Exception ex)
+        catch (Win32Exception ex)
         {
             throw new InvalidOperationException("redis-server is not installed; ./scripts/test.sh installs it (apt-get install -y redis-server).", ex);
         }
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        for (var i = 0; i < 100; i++)
+        try
         {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", port);
-                return process;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
+            await process.WaitForPortAsync(port, TimeSpan.FromSeconds(5));
+            return process;
         }
-        process.Kill();
-        throw new InvalidOperationException($"redis-server did not listen on port {port} within 5 s.");
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            await process.DisposeAsync();
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await _process.DisposeAsync();
         if (_directory is not null)
             Directory.Delete(_directory, recursive: true);
     }

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Testing.Backends;
 
 /// <summary>
 /// An HTTP server on loopback that speaks Gemini's REST protocol (<c>generateContent</c>,
@@ -46,8 +46,8 @@ public sealed class FakeGemini : IAsyncDisposable
     public static async Task<FakeGemini> StartAsync()
     {
         FakeGemini? fake = null;
-        var (_, url) = await LoopbackServer.StartAsync(app => fake = Map(app));
-        fake!.BaseUrl = url;
+        var app = await LoopbackServer.StartAsync(app => fake = Map(app));
+        fake!.BaseUrl = app.BaseUrl();
         return fake;
     }
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Testing.Processes;
 
 public static class FreePorts
 {

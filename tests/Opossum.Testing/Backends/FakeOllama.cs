@@ -1,26 +1,35 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Testing.Backends;
 
 /// <summary>
 /// An HTTP server on loopback that speaks Ollama's wire protocol (<c>POST /api/chat</c>,
 /// <c>GET /api/tags</c>). Answers "echo: {last user message}" unless told otherwise, and counts
-/// what it was asked, so tests assert on what the backend really saw.
+/// what it was asked, so tests and the benchmark assert on what the backend really saw.
 /// </summary>
 public sealed class FakeOllama : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly PreciseDelays? _latency;
     private readonly ConcurrentQueue<ChatCall> _calls = new();
     private readonly ConcurrentDictionary<string, int> _inFlight = new();
     private readonly ConcurrentDictionary<string, int> _maxInFlight = new();
 
-    private FakeOllama(WebApplication app) => _app = app;
+    private FakeOllama(WebApplication app, TimeSpan latency)
+    {
+        _app = app;
+        _latency = latency > TimeSpan.Zero ? new PreciseDelays(latency) : null;
+    }
 
     public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>The content of every answer; null (the default): "echo: {last user message}".</summary>
+    public string? Answer { get; set; }
 
     /// <summary>Delay before answering a chat whose last user message contains the key.</summary>
     public ConcurrentDictionary<string, TimeSpan> Delays { get; } = new();
@@ -46,16 +55,21 @@ public sealed class FakeOllama : IAsyncDisposable
     public int MaxInFlight(string model) => _maxInFlight.GetValueOrDefault(model);
 
     /// <summary>Starts a server on a free port, or on <paramref name="port"/> (a server that comes back where it was).</summary>
-    public static async Task<FakeOllama> StartAsync(int port = 0)
+    /// <param name="latency">
+    /// How long every chat takes before it is answered (the benchmark's backend), to a fraction of a
+    /// millisecond; <see cref="Delays"/> come on top.
+    /// </param>
+    /// <param name="inline">Requests run on the socket's event thread (see <see cref="LoopbackServer.StartAsync"/>).</param>
+    public static async Task<FakeOllama> StartAsync(int port = 0, TimeSpan latency = default, bool inline = false)
     {
         FakeOllama? fake = null;
-        var (app, url) = await LoopbackServer.StartAsync(app =>
+        var app = await LoopbackServer.StartAsync(app =>
         {
-            fake = new FakeOllama(app);
+            fake = new FakeOllama(app, latency);
             app.MapPost("/api/chat", fake.ChatAsync);
             app.MapGet("/api/tags", fake.Tags);
-        }, port);
-        fake!.BaseUrl = url;
+        }, port, inline);
+        fake!.BaseUrl = app.BaseUrl();
         return fake;
     }
 
@@ -86,6 +100,8 @@ public sealed class FakeOllama : IAsyncDisposable
         _maxInFlight.AddOrUpdate(model, now, (_, max) => Math.Max(max, now));
         try
         {
+            if (_latency is not null)
+                await _latency.WaitAsync();
             var delay = Delays.Where(d => call.LastUserMessage.Contains(d.Key, StringComparison.Ordinal)).Select(d => d.Value).DefaultIfEmpty().Max();
             if (delay > TimeSpan.Zero)
             {
@@ -104,8 +120,9 @@ public sealed class FakeOllama : IAsyncDisposable
                 if (call.LastUserMessage.Contains(key, StringComparison.Ordinal))
                     return Results.Json(new { error = failure.Error }, statusCode: (int)failure.Status);
             }
-            var content = "echo: " + call.LastUserMessage;
-            return Results.Json(new
+            var content = Answer ?? "echo: " + call.LastUserMessage;
+            // One write with a Content-Length, as Ollama (Go's net/http) answers a non-streamed chat: not chunked.
+            return Results.Bytes(JsonSerializer.SerializeToUtf8Bytes(new
             {
                 model,
                 created_at = DateTime.UtcNow.ToString("O"),
@@ -114,7 +131,7 @@ public sealed class FakeOllama : IAsyncDisposable
                 done_reason = "stop",
                 prompt_eval_count = messages.Sum(m => m.Content.Length),
                 eval_count = content.Length,
-            });
+            }), "application/json; charset=utf-8");
         }
         finally
         {
@@ -126,6 +143,7 @@ public sealed class FakeOllama : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _latency?.Dispose();
     }
 }
 
