@@ -86,10 +86,21 @@ public sealed record ServiceHealth(
     [property: Id(3)] string? LastError,
     [property: Id(4)] int ConsecutiveFailures,
     [property: Id(5)] double? LatencyMs,
-    [property: Id(6)] IReadOnlyList<ServerHealth>? Servers = null)
+    [property: Id(6)] IReadOnlyList<ServerHealth>? Servers = null) : IAvailabilityFacts
 {
     /// <summary>Answers requests: ONLINE or DEGRADED. UNKNOWN (never checked) still gets traffic; OFFLINE (circuit open) does not.</summary>
     public bool Available => State is ServiceState.Online or ServiceState.Degraded;
+}
+
+/// <summary>What is known of the availability of a backend service, or of one of its servers.</summary>
+public interface IAvailabilityFacts
+{
+    bool Available { get; }
+    ServiceState State { get; }
+    DateTimeOffset? LastChecked { get; }
+    string? LastError { get; }
+    int ConsecutiveFailures { get; }
+    double? LatencyMs { get; }
 }
 
 /// <summary>What a service grain knows about one server of its backend (an Ollama server, the Gemini API).</summary>
@@ -103,7 +114,7 @@ public sealed record ServerHealth(
     [property: Id(5)] double? LatencyMs,
     [property: Id(6)] int InFlight,
     [property: Id(7)] int Parallelism,
-    [property: Id(8)] DateTimeOffset? ThrottledUntil)
+    [property: Id(8)] DateTimeOffset? ThrottledUntil) : IAvailabilityFacts
 {
     public bool Available => State is ServiceState.Online or ServiceState.Degraded;
 }

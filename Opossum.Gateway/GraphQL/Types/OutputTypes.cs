@@ -28,18 +28,27 @@ public sealed class ServiceStateType : EnumerationGraphType<ServiceState>
     public ServiceStateType() => Name = "ServiceState";
 }
 
+/// <summary>The fields a service and each of its servers share.</summary>
+internal static class AvailabilityFields
+{
+    public static void AddTo<T>(ObjectGraphType<T> type) where T : IAvailabilityFacts
+    {
+        type.Field<NonNullGraphType<BooleanGraphType>>("available").Resolve(ctx => ctx.Source.Available);
+        type.Field<NonNullGraphType<ServiceStateType>>("state").Resolve(ctx => ctx.Source.State);
+        type.Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked?.UtcDateTime);
+        type.Field<StringGraphType>("lastError").Resolve(ctx => ctx.Source.LastError);
+        type.Field<NonNullGraphType<IntGraphType>>("consecutiveFailures").Resolve(ctx => ctx.Source.ConsecutiveFailures);
+        type.Field<FloatGraphType>("latencyMs").Resolve(ctx => ctx.Source.LatencyMs);
+    }
+}
+
 public sealed class ServiceHealthType : ObjectGraphType<ServiceHealth>
 {
     public ServiceHealthType()
     {
         Name = "ServiceHealth";
         Field(x => x.Name);
-        Field(x => x.Available);
-        Field<NonNullGraphType<ServiceStateType>>("state").Resolve(ctx => ctx.Source.State);
-        Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked?.UtcDateTime);
-        Field(x => x.LastError, nullable: true);
-        Field(x => x.ConsecutiveFailures);
-        Field(x => x.LatencyMs, nullable: true);
+        AvailabilityFields.AddTo(this);
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<BackendServerType>>>>("servers")
             .Description("The backend's servers (an Ollama server, the Gemini API), each with its own circuit and slots.")
             .Resolve(ctx => ctx.Source.Servers ?? []);
@@ -52,12 +61,7 @@ public sealed class BackendServerType : ObjectGraphType<ServerHealth>
     {
         Name = "BackendServer";
         Field(x => x.Url);
-        Field(x => x.Available);
-        Field<NonNullGraphType<ServiceStateType>>("state").Resolve(ctx => ctx.Source.State);
-        Field<DateTimeGraphType>("lastChecked").Resolve(ctx => ctx.Source.LastChecked?.UtcDateTime);
-        Field(x => x.LastError, nullable: true);
-        Field(x => x.ConsecutiveFailures);
-        Field(x => x.LatencyMs, nullable: true);
+        AvailabilityFields.AddTo(this);
         Field(x => x.InFlight).Description("Generations running on this server now, cluster-wide.");
         Field(x => x.Parallelism).Description("Generations this server runs at once at most, cluster-wide.");
         Field<DateTimeGraphType>("throttledUntil").Description("The server answered 429: no traffic until then.")
