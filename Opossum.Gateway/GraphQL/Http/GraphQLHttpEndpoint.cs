@@ -88,7 +88,7 @@ public sealed class GraphQLHttpEndpoint(
             Variables = request.Variables,
             Extensions = request.Extensions,
             RequestServices = context.RequestServices,
-            UserContext = new GraphQLRequestContext(traceId),
+            UserContext = GraphQLRequestContext.For(traceId),
             CancellationToken = context.RequestAborted,
             UnhandledExceptionDelegate = _mapError,
         };
