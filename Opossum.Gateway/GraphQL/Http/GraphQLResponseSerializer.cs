@@ -20,9 +20,6 @@ public sealed class GraphQLResponseSerializer(JsonSerializerOptions options, IEr
     public static GraphQLResponseSerializer Create(IErrorInfoProvider errorInfo) =>
         new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, errorInfo);
 
-    /// <summary>GraphQL.NET's inputs (variables, extensions) from the JSON object <paramref name="reader"/> is on.</summary>
-    public Inputs? ReadInputs(ref Utf8JsonReader reader) => JsonSerializer.Deserialize<Inputs>(ref reader, SerializerOptions);
-
     public void Write<T>(IBufferWriter<byte> output, T value)
     {
         using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = SerializerOptions.Encoder, Indented = SerializerOptions.WriteIndented });

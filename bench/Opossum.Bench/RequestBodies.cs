@@ -1,9 +1,10 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Opossum.Gateway.GraphQL.Http;
 
-namespace Opossum.Gateway.GraphQL.Http;
+namespace Opossum.Bench;
 
-/// <summary>Request bodies read whole from Kestrel's pipe (also compiled into the benchmark's OTLP sink).</summary>
+/// <summary>Request bodies read whole from Kestrel's pipe (the OTLP sink's).</summary>
 public static class RequestBodies
 {
     /// <summary>
