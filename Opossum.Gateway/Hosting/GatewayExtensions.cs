@@ -1,5 +1,6 @@
 using GraphQL;
 using GraphQL.Execution;
+using GraphQL.Validation;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
 using Opossum.Gateway.GraphQL.Types;
@@ -25,6 +26,8 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();
         builder.Services.AddSingleton<DocumentCache>();
         builder.Services.AddSingleton(sp => GraphQLResponseSerializer.Create(sp.GetRequiredService<IErrorInfoProvider>()));
+        // Registered first: GraphQL.NET only adds its own validator when none is.
+        builder.Services.AddSingleton<IDocumentValidator, CachedDocumentValidator>();
         builder.Services.AddGraphQL(graphql => graphql
             .AddSchema<OpossumSchema>()
             .AddGraphTypes(typeof(OpossumSchema).Assembly)
