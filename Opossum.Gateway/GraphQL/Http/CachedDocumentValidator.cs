@@ -13,8 +13,8 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// GraphQL.NET's validator, with a shorter way through for documents from the <see cref="DocumentCache"/>
 /// (validated once, so run with no rules). For those GraphQL.NET still walks the document on every
 /// request: once to find where each variable is used, which matters only for a variable declared
-/// nullable, and once to coerce each field's arguments — a visible share of a cached chat's CPU, which
-/// walking an operation stripped of its selections did not reduce much. For an operation made of
+/// nullable, and once to coerce each field's arguments (walking an operation stripped of its selections
+/// instead cost as much). For an operation made of
 /// fields alone (no fragments, directives or introspection fields) whose variables are all non-null,
 /// this validator has GraphQL.NET's <see cref="ValidationContext.GetVariablesValuesAsync"/> coerce the
 /// variables against an operation with the same variables and no selections, in a context kept for that
@@ -23,6 +23,7 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// from a list of the fields made once per document. Every other document, and every document not from
 /// the cache, goes through GraphQL.NET's validator unchanged.
 /// </summary>
+// Kept because GraphQL.NET's validator alone costs a cached chat clearly more CPU and allocation (docs/performance.md).
 public sealed class CachedDocumentValidator : IDocumentValidator
 {
     private readonly DocumentValidator _graphQL = new();

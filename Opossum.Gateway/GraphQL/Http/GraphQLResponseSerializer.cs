@@ -9,9 +9,9 @@ namespace Opossum.Gateway.GraphQL.Http;
 
 /// <summary>
 /// GraphQL.NET's System.Text.Json serializer that can also write a response into memory in one
-/// synchronous pass. Responses are small: serializing straight into the response stream went
-/// through System.Text.Json's asynchronous path and was sent chunked; from memory it goes out in one
-/// write with a Content-Length.
+/// synchronous pass. Responses are small: serialized straight into the response stream they went
+/// through System.Text.Json's asynchronous path and were sent chunked; from memory a response goes
+/// out in one write with a Content-Length.
 /// </summary>
 public sealed class GraphQLResponseSerializer(JsonSerializerOptions options, IErrorInfoProvider errorInfo)
     : GraphQLSerializer(options, errorInfo)
@@ -20,32 +20,9 @@ public sealed class GraphQLResponseSerializer(JsonSerializerOptions options, IEr
     public static GraphQLResponseSerializer Create(IErrorInfoProvider errorInfo) =>
         new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, errorInfo);
 
-    /// <summary>GraphQL.NET's inputs (variables, extensions) from the JSON object <paramref name="reader"/> is on.</summary>
-    public Inputs? ReadInputs(ref Utf8JsonReader reader) => JsonSerializer.Deserialize<Inputs>(ref reader, SerializerOptions);
-
-    // Writing is synchronous, so one writer per thread can be reused.
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
-
     public void Write<T>(IBufferWriter<byte> output, T value)
     {
-        var writer = t_writer;
-        if (writer is null || writer.Options.Encoder != SerializerOptions.Encoder || writer.Options.Indented != SerializerOptions.WriteIndented)
-            writer = t_writer = new Utf8JsonWriter(output, new JsonWriterOptions
-            {
-                Encoder = SerializerOptions.Encoder,
-                Indented = SerializerOptions.WriteIndented,
-                SkipValidation = true,
-            });
-        else
-            writer.Reset(output);
-        try
-        {
-            JsonSerializer.Serialize(writer, value, SerializerOptions);
-            writer.Flush();
-        }
-        finally
-        {
-            writer.Reset(); // let go of the output buffer
-        }
+        using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = SerializerOptions.Encoder, Indented = SerializerOptions.WriteIndented });
+        JsonSerializer.Serialize(writer, value, SerializerOptions);
     }
 }

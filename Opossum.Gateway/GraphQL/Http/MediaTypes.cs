@@ -10,7 +10,8 @@ public static class MediaTypes
 
     /// <summary>
     /// The response media type for an Accept header, or null when the client accepts neither.
-    /// No Accept header means application/json (spec); a wildcard gets the spec's own type.
+    /// A client that does not name the spec's own type (no Accept header, or only a wildcard) gets
+    /// application/json: the spec's choice for legacy clients, which expect 200 for request errors.
     /// </summary>
     public static string? Negotiate(string? accept)
     {
@@ -31,8 +32,8 @@ public static class MediaTypes
 
     /// <summary>The response type for one accepted media type, or null when it is neither ours nor a wildcard over them.</summary>
     private static string? Known(ReadOnlySpan<char> mediaType) =>
-        Is(mediaType, GraphQLResponse) || Is(mediaType, "*/*") || Is(mediaType, "application/*") ? GraphQLResponse
-        : Is(mediaType, Json) ? Json
+        Is(mediaType, GraphQLResponse) ? GraphQLResponse
+        : Is(mediaType, Json) || Is(mediaType, "*/*") || Is(mediaType, "application/*") ? Json
         : null;
 
     /// <summary>The Content-Type header of a response of <paramref name="mediaType"/> (one of this class's two).</summary>

@@ -205,14 +205,41 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.NotEmpty(result.Errors);
     }
 
+    [Fact]
+    public async Task A_GET_without_an_Accept_header_is_answered_in_application_json()
+    {
+        var result = await SendAsync(HttpMethod.Get, "/graphql?query=" + Uri.EscapeDataString("{ models { name } }"), accept: null);
+
+        Assert.Equal(200, result.Status);
+        Assert.Equal("application/json", result.ContentType);
+        Assert.Equal("gemma3:1b", result.Data!["models"]![0]!["name"]!.GetValue<string>());
+    }
+
+    // What fetch and curl send when the caller names no type: the client has not asked for the spec's own type.
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("POST")]
+    public async Task Accepting_anything_is_answered_in_application_json_with_200_for_request_errors(string method)
+    {
+        var result = method == "GET"
+            ? await SendAsync(HttpMethod.Get, "/graphql?query=" + Uri.EscapeDataString("{ noSuchField }"), accept: "*/*")
+            : await SendAsync(HttpMethod.Post, "/graphql", "{\"query\": \"{ noSuchField }\"}", accept: "*/*");
+
+        Assert.Equal(200, result.Status);
+        Assert.Equal("application/json", result.ContentType);
+        Assert.Contains("noSuchField", result.ErrorMessage);
+    }
+
     [Theory]
     [InlineData("application/graphql-response+json", 200, GraphQLResponse)]
     [InlineData("Application/JSON", 200, "application/json")]
-    [InlineData(" */* ", 200, GraphQLResponse)]
-    [InlineData("application/*", 200, GraphQLResponse)]
+    [InlineData(" */* ", 200, "application/json")]
+    [InlineData("application/*", 200, "application/json")]
     [InlineData("application/json, application/graphql-response+json;q=0.9", 200, "application/json")]
     [InlineData("application/graphql-response+json;q=0, application/json", 200, "application/json")]
-    [InlineData("text/html, */*;q=0.1", 200, GraphQLResponse)]
+    [InlineData("application/graphql-response+json, application/json", 200, GraphQLResponse)]
+    [InlineData("application/graphql-response+json, */*;q=0.8", 200, GraphQLResponse)]
+    [InlineData("text/html, */*;q=0.1", 200, "application/json")]
     [InlineData("text/html", 406, "application/json")]
     public async Task The_answer_comes_in_the_media_type_the_client_prefers(string accept, int status, string contentType)
     {
