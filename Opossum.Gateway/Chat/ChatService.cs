@@ -31,7 +31,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, ConversationIds.New());
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
         // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
         var reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
