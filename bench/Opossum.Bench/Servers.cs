@@ -202,8 +202,8 @@ public static partial class Servers
     /// <summary>
     /// Accepts OTLP posts, counts the spans that arrive and throws them away. It stands in for a
     /// collector on another machine, so it costs the shared cores as little as it can: each body is
-    /// read whole (<see cref="RequestBodies"/>: in Kestrel's pooled pipe buffers when it arrives
-    /// in one read) and scanned there (a body of hundreds of spans is over the
+    /// read as the gateway reads its requests (<see cref="RequestBodies"/>: in Kestrel's pooled pipe
+    /// buffers when it arrives in one read) and scanned there (a body of hundreds of spans is over the
     /// large object threshold: a fresh, growing buffer per post kept the harness's background GC busy).
     /// </summary>
     public sealed class Sink

@@ -1,10 +1,9 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using Opossum.Gateway.GraphQL.Http;
 
-namespace Opossum.Bench;
+namespace Opossum.Gateway.GraphQL.Http;
 
-/// <summary>Request bodies read whole from Kestrel's pipe (the OTLP sink's).</summary>
+/// <summary>Request bodies read whole from Kestrel's pipe (also compiled into the benchmark's OTLP sink).</summary>
 public static class RequestBodies
 {
     /// <summary>
