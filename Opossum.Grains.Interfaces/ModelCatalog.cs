@@ -19,12 +19,8 @@ public sealed class ModelCatalogOptions
     /// <summary>The configured models, in configuration order.</summary>
     public List<ModelDefinition> Models { get; set; } = [];
 
-    /// <summary>The model used when a request names none; the first configured model when unset.</summary>
+    /// <summary>The model used when a request names none; unset, the router picks the first model of an enabled backend in fallback order.</summary>
     public string? DefaultModel { get; set; }
-
-    public string ResolveDefault() =>
-        !string.IsNullOrWhiteSpace(DefaultModel) ? DefaultModel
-        : Models.FirstOrDefault()?.Name ?? throw new InvalidOperationException("No models are configured (array 'Models').");
 
     public ModelDefinition? Find(string name) => Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
 
