@@ -33,6 +33,18 @@ public sealed record Generation(
     public int? TotalTokens => InputTokens is null && OutputTokens is null ? null : (InputTokens ?? 0) + (OutputTokens ?? 0);
 }
 
+/// <summary>
+/// A piece of an answer as the model writes it: the text added since the previous piece. The last piece
+/// carries the whole <see cref="Completed"/> generation; a stream that ends without one was cut.
+/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record GenerationChunk(
+    [property: Id(0)] string Delta,
+    [property: Id(1)] Generation? Completed = null,
+    [property: Id(2)] bool FromCache = false,
+    [property: Id(3)] DateTimeOffset? ExpiresAt = null);
+
 /// <summary>A request for one model: the whole prompt context as chat messages.</summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationRequest(
@@ -53,6 +65,18 @@ public sealed record ChatReply(
     [property: Id(4)] bool Cached,
     [property: Id(5)] int? TokensUsed,
     [property: Id(6)] string? FallbackReason = null);
+
+/// <summary>
+/// A piece of a streamed chat answer: the text added since the previous piece, from which model. The last
+/// piece carries the whole <see cref="Reply"/>, sent once the exchange is recorded.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ChatPiece(
+    [property: Id(0)] string Delta,
+    [property: Id(1)] string Backend,
+    [property: Id(2)] string Model,
+    [property: Id(3)] bool Cached,
+    [property: Id(4)] ChatReply? Reply = null);
 
 /// <summary>One turn of a conversation as stored; an image is remembered by its hash only, a user turn by the request that sent it.</summary>
 [GenerateSerializer, Immutable]

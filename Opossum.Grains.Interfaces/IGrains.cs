@@ -8,6 +8,12 @@ public interface IConversationGrain : IGrainWithStringKey
     /// <summary>Answers a message in the context of this conversation and records both turns.</summary>
     Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Answers a message piece by piece as the model writes it; records both turns when the answer is
+    /// complete (the last piece comes after), never for a stream that failed or was left.
+    /// </summary>
+    IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, CancellationToken cancellationToken = default);
+
     /// <summary>The stored turns, or null when this conversation does not exist.</summary>
     Task<ConversationView?> Get();
 
@@ -20,6 +26,9 @@ public interface IConversationStarterGrain : IGrainWithIntegerKey
 {
     /// <summary>Answers the first message of the new conversation <paramref name="conversationId"/> and records it.</summary>
     Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
+
+    /// <summary>Streams the answer to the first message of <paramref name="conversationId"/> and records it when complete.</summary>
+    IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Which <see cref="IConversationStarterGrain"/> starts a given conversation.</summary>
@@ -31,11 +40,20 @@ public static class ConversationStarters
     public static long KeyFor(string conversationId) => (uint)StringComparer.Ordinal.GetHashCode(conversationId) % Partitions;
 }
 
-/// <summary>One cache entry, keyed by a hash of (model, prompt context); coalesces identical requests.</summary>
+/// <summary>
+/// One cache entry, keyed by a hash of (model, prompt context); coalesces identical requests, streamed or
+/// not: one generation in flight at a time, shared by every caller that asks for it meanwhile.
+/// </summary>
 public interface IResponseCacheGrain : IGrainWithStringKey
 {
-    /// <summary>The cached answer when fresh, otherwise one generation shared by all waiting callers.</summary>
+    /// <summary>The cached answer when fresh, otherwise the answer of the one shared generation.</summary>
     Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The cached answer as one piece when fresh, otherwise the shared generation's pieces: from the first
+    /// one for a caller that joins late. The generation stops when its last caller leaves.
+    /// </summary>
+    IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -46,6 +64,9 @@ public interface IModelGrain : IGrainWithStringKey
 {
     /// <summary>Generates an answer for the prompt context on the least busy server of the model's backend.</summary>
     Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The same generation piece by piece as the server writes it; the last piece carries the whole generation.</summary>
+    IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

@@ -3,10 +3,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# Tests start real redis-server processes on loopback and validate /metrics with promtool.
+# Tests start real redis-server processes on loopback, validate /metrics with promtool, and run the
+# graphql-sse and graphql-ws reference clients with Node (the tests npm-install them into a folder of their own).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} (apt-get)"
   sudo=""

@@ -21,3 +21,16 @@ public sealed record ChatResponse(
     double DurationMs,
     string TraceId,
     string? FallbackReason);
+
+/// <summary>The <c>ChatChunk</c> of the GraphQL schema: one piece of a streamed answer; the last one has <see cref="Done"/> and the whole answer.</summary>
+public sealed record ChatChunk(
+    string Delta,
+    bool Done,
+    string ConversationId,
+    string TraceId,
+    string? Message,
+    string? BackendUsed,
+    string? ModelUsed,
+    bool? Cached,
+    int? TokensUsed,
+    string? FallbackReason);

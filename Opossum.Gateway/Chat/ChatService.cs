@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Opossum.Grains;
@@ -41,6 +42,74 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
     }
+
+    /// <summary>
+    /// The answer chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
+    /// first chunk is retried like a chat's, one after it ends the stream with an error that says the answer was cut.
+    /// </summary>
+    public IAsyncEnumerable<ChatChunk> StreamAsync(ChatInput input, string traceId, CancellationToken cancellationToken)
+    {
+        Validate(input);
+        var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
+        var startsConversation = input.ConversationId is null;
+        var conversationId = input.ConversationId ?? ConversationIds.New();
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
+        return StreamAsync(conversationId, command, traceId, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, ChatCommand command, string traceId,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
+            command.StartsConversation && attempt == 1
+                ? localStarter?.StreamAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).StartStream(conversationId, command, cancellationToken)
+                : grains.GetGrain<IConversationGrain>(conversationId).ChatStream(command, cancellationToken),
+            cancellationToken), cancellationToken);
+        await using (pieces)
+        {
+            var written = 0;
+            while (piece.Reply is null)
+            {
+                written += piece.Delta.Length;
+                yield return new ChatChunk(piece.Delta, false, conversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
+                try
+                {
+                    if (!await pieces.MoveNextAsync())
+                        throw Cut(written, "the stream ended before the last chunk");
+                    piece = pieces.Current;
+                }
+                catch (Exception ex) when (ex is not OpossumException && !cancellationToken.IsCancellationRequested)
+                {
+                    throw Cut(written, $"the cluster lost the silo that was writing it ({ex.GetType().Name})", ex);
+                }
+            }
+            var reply = piece.Reply;
+            yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
+                reply.TokensUsed, reply.FallbackReason);
+        }
+    }
+
+    // A stream is open once its first piece is here: until then a failure is the cluster's to retry.
+    private static async Task<(IAsyncEnumerator<ChatPiece> Pieces, ChatPiece First)> OpenAsync(IAsyncEnumerable<ChatPiece> stream, CancellationToken cancellationToken)
+    {
+        var pieces = stream.GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            if (!await pieces.MoveNextAsync())
+                throw Cut(0, "the stream ended before its first chunk");
+            return (pieces, pieces.Current);
+        }
+        catch
+        {
+            await pieces.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static OpossumException Cut(int written, string reason, Exception? inner = null) =>
+        inner is null
+            ? new(ErrorCodes.BackendUnavailable, $"The answer was cut after {written} characters: {reason}.")
+            : new(ErrorCodes.BackendUnavailable, $"The answer was cut after {written} characters: {reason}.", inner);
 
     private IConversationStarterGrain Starter(string conversationId)
     {

@@ -23,7 +23,9 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
+        builder.Services.AddSingleton<GraphQLExecutor>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();
+        builder.Services.AddSingleton<GraphQLWebSocketEndpoint>();
         builder.Services.AddSingleton<DocumentCache>();
         builder.Services.AddSingleton(sp => GraphQLResponseSerializer.Create(sp.GetRequiredService<IErrorInfoProvider>()));
         // Registered first: GraphQL.NET only adds its own validator when none is.
@@ -47,6 +49,7 @@ public static class GatewayExtensions
     {
         app.MapOpossumDefaultEndpoints();
         var endpoint = app.Services.GetRequiredService<GraphQLHttpEndpoint>();
+        app.UseWebSockets();
         app.Map("/graphql", endpoint.HandleAsync);
         app.MapGet("/traces/recent", RecentTracesAsync);
         return app;

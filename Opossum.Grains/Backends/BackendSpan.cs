@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Backends;
@@ -10,6 +11,7 @@ public sealed class BackendSpan : IDisposable
     private readonly string _service;
     private readonly string _apiName;
     private readonly long _started = Stopwatch.GetTimestamp();
+    private int _chunks;
 
     public BackendSpan(string service, ModelDefinition model, IReadOnlyList<ChatMessage> messages, Uri url)
     {
@@ -27,6 +29,7 @@ public sealed class BackendSpan : IDisposable
         _activity.SetTag(Tags.GenAiOperationName, "chat");
         _activity.SetTag(Tags.GenAiProviderName, service);
         _activity.SetTag(Tags.GenAiRequestModel, model.ApiName);
+        _activity.SetTag(Tags.GenAiRequestStream, true);
     }
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -37,7 +40,20 @@ public sealed class BackendSpan : IDisposable
         _activity?.SetTag(Tags.HttpResponseTime, Elapsed.TotalSeconds);
     }
 
-    public void Succeeded(Generation generation)
+    /// <summary>A piece of the answer arrived: the first one's time is the time to first chunk; the last one completes the call.</summary>
+    public void Received(GenerationChunk chunk)
+    {
+        if (_chunks++ == 0)
+        {
+            var first = Elapsed.TotalSeconds;
+            _activity?.SetTag(Tags.GenAiTimeToFirstChunk, first);
+            TimeToFirstChunk.Record(first, new(Tags.GenAiOperationName, "chat"), new(Tags.GenAiProviderName, _service), new(Tags.GenAiRequestModel, _apiName));
+        }
+        if (chunk.Completed is { } generation)
+            Succeeded(generation);
+    }
+
+    private void Succeeded(Generation generation)
     {
         _activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
         _activity?.SetTag(Tags.GenAiInputTokens, generation.InputTokens);
@@ -55,6 +71,7 @@ public sealed class BackendSpan : IDisposable
     {
         var elapsed = Elapsed.TotalSeconds;
         _activity?.SetTag(Tags.DurationSeconds, elapsed);
+        _activity?.SetTag(Tags.ResponseChunks, _chunks);
         OperationDuration.Record(elapsed,
             new(Tags.GenAiOperationName, "chat"), new(Tags.GenAiProviderName, _service), new(Tags.GenAiRequestModel, _apiName));
         _activity?.Dispose();
@@ -65,36 +82,55 @@ public sealed class BackendSpan : IDisposable
 public static class BackendCall
 {
     /// <summary>
-    /// Runs <paramref name="call"/> with the backend's timeout. The caller's cancellation passes through
-    /// untouched (the client went away: not a backend failure, no fallback); anything else unexpected
-    /// becomes the failure <paramref name="toFailure"/> makes of it.
+    /// Streams <paramref name="call"/> with the backend's timeout over the whole answer. The caller's
+    /// cancellation passes through untouched (the client went away: not a backend failure, no fallback);
+    /// anything else unexpected, before the first piece or after, becomes the failure <paramref name="toFailure"/> makes of it.
     /// </summary>
-    public static async Task<Generation> RunAsync(BackendSpan span, TimeSpan timeout, CancellationToken caller,
-        Func<CancellationToken, Task<Generation>> call, Func<Exception, OpossumException> toFailure)
+    public static async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendSpan span, TimeSpan timeout,
+        Func<CancellationToken, IAsyncEnumerable<GenerationChunk>> call, Func<Exception, OpossumException> toFailure,
+        [EnumeratorCancellation] CancellationToken caller = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
         deadline.CancelAfter(timeout);
-        try
+        await using var chunks = call(deadline.Token).GetAsyncEnumerator(deadline.Token);
+        while (true)
         {
-            var generation = await call(deadline.Token);
-            span.Succeeded(generation);
-            return generation;
+            GenerationChunk chunk;
+            try
+            {
+                if (!await chunks.MoveNextAsync())
+                    break;
+                chunk = chunks.Current;
+            }
+            catch (OperationCanceledException ex) when (caller.IsCancellationRequested)
+            {
+                span.Failed(ex);
+                throw;
+            }
+            catch (OpossumException ex)
+            {
+                span.Failed(ex);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                var failure = toFailure(ex);
+                span.Failed(failure);
+                throw failure;
+            }
+            span.Received(chunk);
+            yield return chunk;
         }
-        catch (OperationCanceledException ex) when (caller.IsCancellationRequested)
+    }
+
+    /// <summary>The whole generation of a stream: its last piece's.</summary>
+    public static async Task<Generation> CollectAsync(IAsyncEnumerable<GenerationChunk> chunks)
+    {
+        await foreach (var chunk in chunks)
         {
-            span.Failed(ex);
-            throw;
+            if (chunk.Completed is { } generation)
+                return generation;
         }
-        catch (OpossumException ex)
-        {
-            span.Failed(ex);
-            throw;
-        }
-        catch (Exception ex)
-        {
-            var failure = toFailure(ex);
-            span.Failed(failure);
-            throw failure;
-        }
+        throw BackendFailures.Unfinished();
     }
 }

@@ -18,8 +18,12 @@ public interface IChatBackend
     /// <summary>Longest wait for a free slot on a server.</summary>
     TimeSpan QueueTimeout { get; }
 
-    /// <summary>Generates one answer on <paramref name="server"/>; failures are <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE.</summary>
-    Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
+    /// <summary>
+    /// Generates one answer on <paramref name="server"/>, piece by piece as the server writes it; the last
+    /// piece carries the whole generation. Failures, before the first piece or after, are
+    /// <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE; a stream that ends early is one.
+    /// </summary>
+    IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
 
     /// <summary>Checks that <paramref name="server"/> answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>
     Task CheckAsync(BackendServer server, CancellationToken cancellationToken);

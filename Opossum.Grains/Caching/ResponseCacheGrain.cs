@@ -1,9 +1,10 @@
 using Microsoft.Extensions.DependencyInjection;
-using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
-using static Opossum.Grains.Telemetry.OpossumTelemetry;
+using Orleans.Concurrency;
 
 namespace Opossum.Grains.Caching;
 
@@ -16,10 +17,13 @@ public sealed class CacheEntryState
 }
 
 /// <summary>
-/// One cache entry. Deliberately not reentrant: identical requests that arrive while the first is
-/// generating wait in the grain's queue and are then answered from the fresh entry, so N
-/// concurrent identical chats make one backend call.
+/// One cache entry. A fresh answer is served from memory; otherwise one generation is in flight at a
+/// time (<see cref="SharedGeneration"/>) and every caller that asks meanwhile, streamed or not, shares
+/// it: N concurrent identical chats make one backend call, and a stream that joins late gets what was
+/// written so far, then the rest. Reentrant so that callers can join while a generation runs; every
+/// turn is short and single-threaded, so no state is shared across threads.
 /// </summary>
+[Reentrant]
 public sealed class ResponseCacheGrain(
     [PersistentState("cache", ProviderNames.CacheStorage)] IPersistentState<CacheEntryState> entry,
     IOptions<CacheOptions> options,
@@ -28,22 +32,59 @@ public sealed class ResponseCacheGrain(
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time) : Grain, IResponseCacheGrain
 {
     private Task _pendingWrite = Task.CompletedTask;
+    private SharedGeneration? _inFlight;
 
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
             return new CachedGeneration(cached, FromCache: true, entry.State.ExpiresAt);
+        var (generation, joined) = Join(request);
+        var answer = await BackendCall.CollectAsync(generation.ReadAsync(cancellationToken));
+        return new CachedGeneration(answer, FromCache: joined, entry.State.ExpiresAt);
+    }
 
-        var generation = await GrainFactory.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
-        await _pendingWrite;
+    public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (Lookup() is { } cached)
+        {
+            yield return new GenerationChunk(cached.Content, cached, FromCache: true, entry.State.ExpiresAt);
+            yield break;
+        }
+        var (generation, joined) = Join(request);
+        await foreach (var chunk in generation.ReadAsync(cancellationToken))
+            yield return chunk.Completed is not null ? chunk with { FromCache = joined, ExpiresAt = entry.State.ExpiresAt }
+                : joined ? chunk with { FromCache = true }
+                : chunk;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        Task.WhenAll(_pendingWrite, _inFlight?.Completion ?? Task.CompletedTask);
+
+    // The generation in flight, or a new one; joined: another caller started it, so this one's answer is not generated for it.
+    private (SharedGeneration Generation, bool Joined) Join(GenerationRequest request)
+    {
+        if (_inFlight is { Abandoned: false } running)
+            return (running, true);
+        var model = GrainFactory.GetGrain<IModelGrain>(request.Model);
+        var started = new SharedGeneration(token => model.Stream(request, token), Keep);
+        _inFlight = started;
+        started.Completion.ContinueWith(_ => { if (_inFlight == started) _inFlight = null; }, TaskScheduler.Current).Ignore();
+        return (started, false);
+    }
+
+    // Runs before any caller sees the last piece, so a caller that arrives after it is answered from the entry.
+    private void Keep(Generation generation)
+    {
         entry.State.Generation = generation;
         entry.State.ExpiresAt = time.GetUtcNow() + options.Value.Ttl;
         // The activation answers from memory at once; persisting the entry happens behind the response, in the request's trace.
-        _pendingWrite = BackgroundWork.Run("cache.write", WriteEntryAsync);
-        return new CachedGeneration(generation, FromCache: false, entry.State.ExpiresAt);
+        var previous = _pendingWrite;
+        _pendingWrite = BackgroundWork.Run("cache.write", async () =>
+        {
+            await previous;
+            await WriteEntryAsync();
+        });
     }
-
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _pendingWrite;
 
     private async Task WriteEntryAsync()
     {
@@ -59,11 +100,12 @@ public sealed class ResponseCacheGrain(
     }
 
     // The cache.get span covers the lookup only; on a miss the generation is its sibling, not its child.
+    // A caller that joins a generation in flight counts as a hit: it is answered without a backend call of its own.
     private Generation? Lookup()
     {
         using var lookup = CacheCounters.StartLookup(this.GetPrimaryKeyString(), "grain");
         var hit = entry.State.Generation is not null && entry.State.ExpiresAt > time.GetUtcNow();
-        counters.Record(lookup, hit);
+        counters.Record(lookup, hit || _inFlight is { Abandoned: false });
         return hit ? entry.State.Generation : null;
     }
 }

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Opossum.Grains.Backends;
 using Opossum.Grains.Caching;
 using Opossum.Grains.Routing;
 
@@ -38,6 +40,86 @@ public sealed class ChatEngine(
             }
         }
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+    }
+
+    /// <summary>
+    /// The answer piece by piece, from the first model that can answer: a model that fails before its first
+    /// piece falls back to the next, as <see cref="AnswerAsync"/> does; a failure after it ends the stream with
+    /// an error that says the answer was cut, and by whom. <paramref name="record"/> runs with the whole
+    /// generation before the last piece is given out, so the last piece means the exchange is recorded.
+    /// </summary>
+    public async IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+        Func<Generation, Task> record, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var candidates = router.Candidates(command.Model, command.Image is not null);
+        var messages = BuildContext(history, command);
+        var failures = new List<string>();
+        foreach (var model in candidates)
+        {
+            var request = new GenerationRequest(model.Name, messages);
+            var pieces = OpenStream(request, command.NoCache, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            GenerationChunk chunk;
+            try
+            {
+                if (!await pieces.MoveNextAsync())
+                    throw BackendFailures.Unfinished();
+                chunk = pieces.Current;
+            }
+            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+            {
+                await pieces.DisposeAsync();
+                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
+                continue;
+            }
+
+            await using (pieces)
+            {
+                var written = 0;
+                while (chunk.Completed is null)
+                {
+                    written += chunk.Delta.Length;
+                    yield return new ChatPiece(chunk.Delta, model.Backend, model.Name, chunk.FromCache);
+                    try
+                    {
+                        if (!await pieces.MoveNextAsync())
+                            throw BackendFailures.Unfinished();
+                        chunk = pieces.Current;
+                    }
+                    catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+                    {
+                        throw new OpossumException(ErrorCodes.BackendUnavailable,
+                            $"The answer from {model.Name} ({model.Backend}) was cut after {written} characters: {ex.Message}", ex);
+                    }
+                }
+
+                var generation = chunk.Completed;
+                if (!command.NoCache && chunk.ExpiresAt is { } expiresAt)
+                    localAnswers.Keep(CacheKey.For(request), generation, expiresAt);
+                await record(generation);
+                yield return new ChatPiece(chunk.Delta, generation.Backend, generation.Model, chunk.FromCache,
+                    new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, chunk.FromCache,
+                        generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures)));
+                yield break;
+            }
+        }
+        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+    }
+
+    // A fresh answer on this silo is one piece; otherwise the cache grain's stream (or the model's, bypassing the cache).
+    private IAsyncEnumerable<GenerationChunk> OpenStream(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
+    {
+        if (noCache)
+            return grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken);
+        var key = CacheKey.For(request);
+        if (FindLocally(key) is { } known)
+            return Once(new GenerationChunk(known.Content, known, FromCache: true));
+        return grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<GenerationChunk> Once(GenerationChunk chunk)
+    {
+        await Task.CompletedTask;
+        yield return chunk;
     }
 
     /// <summary>Adds the exchange and trims the conversation to its context window.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Opossum.Grains.Storage;
 
 namespace Opossum.Grains.Conversations;
@@ -14,20 +15,64 @@ public sealed class ConversationState
 /// A conversation that continues: keeps the last exchanges, answers each new message in their
 /// context and records the exchange. Non-reentrant, so messages of one conversation take turns.
 /// A request it has already recorded (a gateway's retry after a silo died) gets the recorded answer.
+/// A streamed answer's pieces are fetched by calls that Orleans interleaves with the grain's others, so
+/// the exchanges of this conversation, streamed or not, also take turns on <see cref="_turn"/>.
 /// </summary>
 [CollectionAgeLimit(Minutes = 10)]
 public sealed class ConversationGrain(
     [PersistentState(ConversationStarter.StateName, ProviderNames.ConversationStorage)] IPersistentState<ConversationState> conversation,
     ChatEngine engine) : Grain, IConversationGrain
 {
+    private readonly SemaphoreSlim _turn = new(1, 1);
+
     public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
     {
-        if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
-            return answered;
+        await _turn.WaitAsync(cancellationToken);
+        try
+        {
+            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+                return answered;
+            EnsureStarted(command);
+            var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
+            await RecordAsync(command, generation);
+            return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
+                generation.TotalTokens, fallbackReason);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await _turn.WaitAsync(cancellationToken);
+        try
+        {
+            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            {
+                yield return new ChatPiece(answered.Message, answered.Backend, answered.Model, answered.Cached, answered);
+                yield break;
+            }
+            EnsureStarted(command);
+            var history = conversation.State.Turns.ToList();
+            await foreach (var piece in engine.StreamAsync(this.GetPrimaryKeyString(), command, history, g => RecordAsync(command, g), cancellationToken))
+                yield return piece;
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private void EnsureStarted(ChatCommand command)
+    {
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
+    }
 
-        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
+    private async Task RecordAsync(ChatCommand command, Generation generation)
+    {
         var before = conversation.State.Turns.ToList();
         engine.Record(conversation.State, command, generation);
         try
@@ -40,8 +85,6 @@ public sealed class ConversationGrain(
             conversation.State.Turns = before;
             throw StorageFailures.Unwrap(ex);
         }
-        return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
-            generation.TotalTokens, fallbackReason);
     }
 
     public Task<ConversationView?> Get() => Task.FromResult(
@@ -49,9 +92,17 @@ public sealed class ConversationGrain(
 
     public async Task<bool> End()
     {
-        if (!conversation.State.Started) return false;
-        await conversation.ClearStateAsync();
-        DeactivateOnIdle();
-        return true;
+        await _turn.WaitAsync();
+        try
+        {
+            if (!conversation.State.Started) return false;
+            await conversation.ClearStateAsync();
+            DeactivateOnIdle();
+            return true;
+        }
+        finally
+        {
+            _turn.Release();
+        }
     }
 }

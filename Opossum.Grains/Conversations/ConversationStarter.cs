@@ -27,12 +27,21 @@ public sealed class ConversationStarter(
     public async Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken)
     {
         var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, [], cancellationToken);
+        await RecordAsync(conversationId, command, generation);
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
+            generation.TotalTokens, fallbackReason);
+    }
+
+    /// <summary>The answer to the first message, piece by piece; the conversation is stored before the last piece.</summary>
+    public IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
+        engine.StreamAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
+
+    private Task RecordAsync(string conversationId, ChatCommand command, Generation generation)
+    {
         var conversation = new ConversationState();
         engine.Record(conversation, command, generation);
         var state = new GrainState<ConversationState>(conversation);
-        await storage.WriteStateAsync(StateName, GrainId.Create(_conversationType.Value, conversationId), state);
-        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
-            generation.TotalTokens, fallbackReason);
+        return storage.WriteStateAsync(StateName, GrainId.Create(_conversationType.Value, conversationId), state);
     }
 }
 
@@ -46,4 +55,7 @@ public sealed class ConversationStarterGrain(ConversationStarter starter) : Grai
 {
     public Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
         starter.StartAsync(conversationId, command, cancellationToken);
+
+    public IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
+        starter.StreamAsync(conversationId, command, cancellationToken);
 }

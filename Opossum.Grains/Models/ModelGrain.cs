@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 using Opossum.Grains.Telemetry;
@@ -10,15 +11,19 @@ namespace Opossum.Grains.Models;
 /// <summary>
 /// Generation for one model, on the silo that asks (a stateless worker: no model is a bottleneck, and a
 /// silo that dies takes only its own generations with it). It leases a slot on a server of the model's
-/// backend from the service grain, which bounds what each server runs at once cluster-wide, calls the
-/// server, and gives the slot back with what the call said about the server.
+/// backend from the service grain, which bounds what each server runs at once cluster-wide, streams the
+/// answer from the server, and gives the slot back with what the call said about the server. A server
+/// that fails before the first piece of the answer is avoided for a retry on another of the backend's servers.
 /// </summary>
 [StatelessWorker(1), Reentrant]
 public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendRegistry backends, ILocalSiloDetails silo) : Grain, IModelGrain
 {
     private IServiceGrain? _service;
 
-    public async Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default)
+    public Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default) =>
+        BackendCall.CollectAsync(Stream(request, cancellationToken));
+
+    public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var model = catalog.Value.Find(this.GetPrimaryKeyString()) ?? throw OpossumException.ModelNotFound(this.GetPrimaryKeyString());
         var service = _service ??= GrainFactory.GetGrain<IServiceGrain>(model.Backend); // a model's backend does not change
@@ -26,12 +31,21 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
         activity?.SetTag(Tags.ModelName, model.Name);
+        activity?.SetTag(Tags.GenAiRequestStream, true);
         var started = Stopwatch.GetTimestamp();
+        var chunks = 0;
+        var length = 0;
         try
         {
-            var backend = backends.Find(model.Backend) ?? throw new OpossumException(ErrorCodes.BackendUnavailable,
-                $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
-            // A server that fails this request is avoided for its retry on another of the backend's servers.
+            var backend = backends.Find(model.Backend);
+            if (backend is null)
+            {
+                var disabled = new OpossumException(ErrorCodes.BackendUnavailable,
+                    $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
+                activity.RecordFailure(disabled);
+                throw disabled;
+            }
+
             List<int>? failed = null;
             OpossumException? lastFailure = null;
             while (true)
@@ -41,9 +55,13 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                 {
                     lease = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), cancellationToken);
                 }
-                catch (OpossumException) when (lastFailure is { } earlier)
+                catch (Exception ex)
                 {
-                    throw earlier; // no other server to try: the failure of the last one is the answer
+                    // No other server to try: the failure of the last one is the answer.
+                    var failure = ex is OpossumException && lastFailure is { } earlier ? earlier : ex;
+                    activity.RecordFailure(failure);
+                    if (failure == ex) throw;
+                    throw failure;
                 }
                 activity?.SetTag(Tags.SlotWaitSeconds, lease.Waited.TotalSeconds);
                 SlotWait.Record(lease.Waited.TotalSeconds, new KeyValuePair<string, object?>(Tags.Service, model.Backend));
@@ -52,39 +70,61 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                     activity?.SetTag(Tags.ServerAddress, server.Url.ToString());
 
                 var outcome = GenerationOutcome.Inconclusive;
+                var retry = false;
                 try
                 {
-                    var generation = await backend.GenerateAsync(server, model, request.Messages, cancellationToken);
-                    activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
-                    outcome = GenerationOutcome.Success;
-                    return generation;
-                }
-                catch (OpossumException ex) when (ex.ServiceFault && backend.Servers.Count > 1 && !cancellationToken.IsCancellationRequested)
-                {
-                    outcome = new GenerationOutcome(OutcomeKind.Failed, ex.Message);
-                    (failed ??= []).Add(lease.Server);
-                    lastFailure = ex;
-                }
-                catch (OpossumException ex)
-                {
-                    outcome = ex.RetryAfter is { } retryAfter ? new GenerationOutcome(OutcomeKind.Throttled, ex.Message, retryAfter)
-                        : ex.ServiceFault ? new GenerationOutcome(OutcomeKind.Failed, ex.Message)
-                        : GenerationOutcome.Inconclusive; // the server refused this one request
-                    throw;
+                    await using var pieces = backend.StreamAsync(server, model, request.Messages, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    while (true)
+                    {
+                        GenerationChunk chunk;
+                        try
+                        {
+                            if (!await pieces.MoveNextAsync()) break;
+                            chunk = pieces.Current;
+                        }
+                        catch (OpossumException ex) when (ex.ServiceFault && chunks == 0 && backend.Servers.Count > 1 && !cancellationToken.IsCancellationRequested)
+                        {
+                            outcome = new GenerationOutcome(OutcomeKind.Failed, ex.Message);
+                            (failed ??= []).Add(lease.Server);
+                            lastFailure = ex;
+                            retry = true;
+                            break;
+                        }
+                        catch (OpossumException ex)
+                        {
+                            outcome = ex.RetryAfter is { } retryAfter ? new GenerationOutcome(OutcomeKind.Throttled, ex.Message, retryAfter)
+                                : ex.ServiceFault ? new GenerationOutcome(OutcomeKind.Failed, ex.Message)
+                                : GenerationOutcome.Inconclusive; // the server refused this one request
+                            activity.RecordFailure(ex);
+                            throw;
+                        }
+                        catch (Exception ex)
+                        {
+                            activity.RecordFailure(ex);
+                            throw;
+                        }
+
+                        if (chunks++ == 0)
+                            activity?.SetTag(Tags.GenAiTimeToFirstChunk, Stopwatch.GetElapsedTime(started).TotalSeconds);
+                        length += chunk.Delta.Length;
+                        if (chunk.Completed is not null)
+                            outcome = GenerationOutcome.Success;
+                        yield return chunk;
+                    }
                 }
                 finally
                 {
+                    // Also when the caller leaves mid-answer: the slot is free again, and the outcome says nothing of the server.
                     service.Release(lease, outcome).Ignore();
                 }
+                if (!retry)
+                    yield break;
             }
-        }
-        catch (Exception ex)
-        {
-            activity.RecordFailure(ex);
-            throw;
         }
         finally
         {
+            activity?.SetTag(Tags.ResponseLength, length);
+            activity?.SetTag(Tags.ResponseChunks, chunks);
             activity?.SetTag(Tags.DurationSeconds, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }

@@ -18,6 +18,9 @@ public static class OpossumTelemetry
         Meter.CreateCounter<long>("opossum.cache.misses", description: "Chat requests the response cache could not answer.");
     public static readonly Histogram<double> OperationDuration =
         Meter.CreateHistogram<double>("gen_ai.client.operation.duration", "s", "Duration of GenAI operations (backend calls).");
+    public static readonly Histogram<double> TimeToFirstChunk =
+        Meter.CreateHistogram<double>("gen_ai.client.operation.time_to_first_chunk", "s",
+            "Time from a GenAI request (a backend call) to the first chunk of its streamed answer.");
     public static readonly Histogram<long> TokenUsage =
         Meter.CreateHistogram<long>("gen_ai.client.token.usage", "{token}", "Tokens used by GenAI operations, by type (input/output).");
 
@@ -68,6 +71,9 @@ public static class OpossumTelemetry
         public const string GenAiOperationName = "gen_ai.operation.name";
         public const string GenAiProviderName = "gen_ai.provider.name";
         public const string GenAiRequestModel = "gen_ai.request.model";
+        public const string GenAiRequestStream = "gen_ai.request.stream";
+        public const string GenAiTimeToFirstChunk = "gen_ai.response.time_to_first_chunk";
+        public const string ResponseChunks = "response.chunks";
         public const string GenAiInputTokens = "gen_ai.usage.input_tokens";
         public const string GenAiOutputTokens = "gen_ai.usage.output_tokens";
         public const string GenAiTokenType = "gen_ai.token.type";

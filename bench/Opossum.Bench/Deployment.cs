@@ -37,7 +37,8 @@ public sealed class Deployment : IAsyncDisposable
     /// Gemini's capacity, which runs every capacity setting as shipped. Without it, Gemini is disabled and
     /// Ollama's servers take 512 generations at once.
     /// </param>
-    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null, Uri? gemini = null)
+    public static async Task<Deployment> StartAsync(bool cluster, bool tracing, Uri ollama, Uri sink, double? sampleRatio = null, Uri? gemini = null,
+        int ollamaParallelism = 512)
     {
         var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..6];
         var common = new Dictionary<string, string>
@@ -50,7 +51,7 @@ public sealed class Deployment : IAsyncDisposable
         if (gemini is null)
         {
             // 64 concurrent misses must not queue behind an Ollama server's default of 4 generations at once.
-            common["OLLAMA_PARALLELISM"] = "512";
+            common["OLLAMA_PARALLELISM"] = ollamaParallelism.ToString();
         }
         else
         {

@@ -70,7 +70,7 @@ public sealed class Harness : IAsyncDisposable
         backend.Answer = Answer;
         // Not inline: the collectors read bodies of hundreds of spans, not work for the event thread the load generator's sockets share.
         var harness = new Harness(options, backend, await OtlpReceiver.StartAsync(decodeSpans: false), await OtlpReceiver.StartAsync(decodeSpans: false));
-        if (BenchOptions.Scenarios.Any(s => s is not ("tracing-off" or "gemini-capacity") && options.Runs(s)))
+        if (BenchOptions.Scenarios.Any(s => s is not ("tracing-off" or "gemini-capacity" or "streams") && options.Runs(s)))
         {
             harness.Traced = await Deployment.StartAsync(options.Cluster, tracing: true, backend.BaseUrl, harness.Spans.BaseUrl, options.SampleRatio);
             harness.TracedRssAtStartMiB = harness.Traced.GatewayProcess.RssMiB();

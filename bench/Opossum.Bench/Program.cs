@@ -13,7 +13,9 @@ if (!BenchOptions.TryParse(args, out var options, out var refusal))
 await using var bench = await Harness.StartAsync(options);
 await CacheHit.RunAsync(bench);
 await MissOverhead.RunAsync(bench);
+await FirstChunk.RunAsync(bench);
 await Coalesce.RunAsync(bench);
 await Memory.RunAsync(bench);
 await GeminiCapacity.RunAsync(bench);
+await ManyStreams.RunAsync(bench);
 return await bench.Report.WriteAsync(options);

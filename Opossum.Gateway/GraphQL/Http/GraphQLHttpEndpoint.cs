@@ -1,37 +1,35 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Text.Json;
 using GraphQL;
-using GraphQL.Execution;
 using GraphQL.Transport;
-using GraphQLParser;
 using GraphQLParser.AST;
-using GraphQLParser.Exceptions;
-using Opossum.Gateway.GraphQL.Types;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
 /// <summary>
 /// GraphQL over HTTP (https://graphql.github.io/graphql-over-http/): POST with JSON and GET with
 /// query parameters, content negotiation, mutations refused over GET, and the spec's status codes.
+/// With <c>Accept: text/event-stream</c> the result (a subscription's results) streams as server-sent
+/// events (graphql-sse, distinct connections mode); a WebSocket upgrade is handed to <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
-public sealed class GraphQLHttpEndpoint(
-    IDocumentExecuter<OpossumSchema> executer,
-    GraphQLResponseSerializer serializer,
-    GraphQLErrorMapper errors,
-    DocumentCache documents)
+public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents, GraphQLWebSocketEndpoint webSockets)
 {
-    public static readonly ActivitySource Source = new("GraphQL");
-
-    private readonly Func<UnhandledExceptionContext, Task> _mapError = errors.MapAsync;
-
     public async Task HandleAsync(HttpContext context)
     {
-        var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString());
+        if (context.WebSockets.IsWebSocketRequest)
+        {
+            await webSockets.HandleAsync(context);
+            return;
+        }
+
+        var accept = context.Request.Headers.Accept.ToString();
+        var eventStream = MediaTypes.AcceptsEventStream(accept);
+        // Before the stream is accepted, problems with the request itself are answered as JSON (graphql-sse asks for the GraphQL-over-HTTP answers).
+        var responseType = eventStream ? MediaTypes.Json : MediaTypes.Negotiate(accept);
         if (responseType is null)
         {
             await WriteRequestErrorAsync(context, MediaTypes.Json, StatusCodes.Status406NotAcceptable,
-                $"Accept must allow {MediaTypes.GraphQLResponse} or {MediaTypes.Json}.");
+                $"Accept must allow {MediaTypes.GraphQLResponse}, {MediaTypes.Json} or {MediaTypes.EventStream}.");
             return;
         }
 
@@ -50,67 +48,60 @@ public sealed class GraphQLHttpEndpoint(
             return;
         }
 
-        var cached = documents.TryGet(request.Query!, out var document);
-        if (!cached)
-            document = TryParse(request.Query!);
-        var operation = document is null ? null : FindOperation(document, request.OperationName);
-        if (isGet && operation?.Operation is OperationType.Mutation or OperationType.Subscription)
+        var operation = executor.Prepare(request);
+        if (isGet && operation.Type is OperationType.Mutation)
         {
             context.Response.Headers.Allow = "POST";
             await WriteRequestErrorAsync(context, responseType, StatusCodes.Status405MethodNotAllowed, "Mutations are only accepted over POST.");
             return;
         }
-
-        await ExecuteAsync(context, responseType, request, document, operation, cached);
+        if (eventStream)
+        {
+            await StreamAsync(context, operation);
+            return;
+        }
+        if (operation.Type is OperationType.Subscription)
+        {
+            await WriteRequestErrorAsync(context, responseType, StatusCodes.Status406NotAcceptable,
+                $"A subscription streams its results: ask for {MediaTypes.EventStream} (graphql-sse) or open a WebSocket with the graphql-transport-ws protocol.");
+            return;
+        }
+        using var activity = GraphQLExecutor.StartActivity(operation);
+        var result = await executor.ExecuteAsync(operation, TraceIds.Current(), context.RequestServices, context.RequestAborted);
+        // graphql-response+json: request errors (nothing executed) are 400; application/json: 200 for any well-formed request.
+        var ok = result.Executed || responseType != MediaTypes.GraphQLResponse;
+        await WriteAsync(context, responseType, ok ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, result);
     }
 
-    private async Task ExecuteAsync(HttpContext context, string responseType, GraphQLRequest request, GraphQLDocument? document,
-        GraphQLOperationDefinition? operation, bool cached)
+    /// <summary>
+    /// graphql-sse, distinct connections mode: <c>next</c> events with the results (errors before execution
+    /// included), then one <c>complete</c>. A client that closes the connection stops the operation.
+    /// </summary>
+    private async Task StreamAsync(HttpContext context, GraphQLOperation operation)
     {
-        var operationType = operation?.Operation switch
-        {
-            OperationType.Query => "query",
-            OperationType.Mutation => "mutation",
-            OperationType.Subscription => "subscription",
-            _ => null,
-        };
-        var operationName = operation?.Name?.StringValue ?? request.OperationName;
-        using var activity = Source.StartActivity(operationName is null ? operationType ?? "GraphQL Operation" : $"{operationType} {operationName}");
-        activity?.SetTag("graphql.operation.type", operationType);
-        activity?.SetTag("graphql.operation.name", operationName);
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = MediaTypes.EventStreamUtf8;
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no"; // proxies such as nginx pass each event on at once
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
 
+        var aborted = context.RequestAborted;
+        using var activity = GraphQLExecutor.StartActivity(operation);
         var traceId = TraceIds.Current();
-        var options = new ExecutionOptions
+        await using var events = new EventStreamWriter(response, serializer);
+        try
         {
-            Query = request.Query,
-            Document = document,
-            OperationName = request.OperationName,
-            Variables = request.Variables,
-            Extensions = request.Extensions,
-            RequestServices = context.RequestServices,
-            UserContext = new GraphQLRequestContext(traceId),
-            CancellationToken = context.RequestAborted,
-            UnhandledExceptionDelegate = _mapError,
-        };
-        if (cached)
-            options.ValidationRules = options.CachedDocumentValidationRules ?? [];
-        var result = await executer.ExecuteAsync(options);
-        // Executed means the document parsed and validated: worth keeping.
-        if (!cached && result.Executed && document is not null)
-            documents.Add(request.Query!, document);
-
-        if (result.Errors is { Count: > 0 })
-        {
-            activity?.SetStatus(ActivityStatusCode.Error, result.Errors[0].Message);
-            foreach (var error in result.Errors)
-                (error.Extensions ??= new Dictionary<string, object?>())["traceId"] = traceId;
+            await events.StartAsync(aborted);
+            var result = await executor.ExecuteAsync(operation, traceId, context.RequestServices, aborted);
+            await foreach (var (next, _) in GraphQLExecutor.ResultsAsync(result, operation.Type is OperationType.Subscription, traceId, aborted))
+                await events.WriteAsync("next", next, aborted);
+            await events.WriteAsync("complete", null, aborted);
         }
-
-        // graphql-response+json: request errors (nothing executed) are 400; application/json: 200 for any well-formed request.
-        var status = !result.Executed && responseType == MediaTypes.GraphQLResponse
-            ? StatusCodes.Status400BadRequest
-            : StatusCodes.Status200OK;
-        await WriteAsync(context, responseType, status, result);
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)
+        {
+            // The client closed the stream: nothing is left to tell it.
+        }
     }
 
     private async Task WriteAsync(HttpContext context, string responseType, int status, ExecutionResult result)
@@ -222,36 +213,6 @@ public sealed class GraphQLHttpEndpoint(
         {
             return (null, $"The request body is not valid JSON: {ex.Message}", StatusCodes.Status400BadRequest);
         }
-    }
-
-    private static GraphQLDocument? TryParse(string query)
-    {
-        try
-        {
-            return Parser.Parse(query);
-        }
-        catch (GraphQLParserException)
-        {
-            return null; // the executer reports the syntax error in the spec's shape
-        }
-    }
-
-    // The named operation, or the only one when none is named; null when there is no such one.
-    private static GraphQLOperationDefinition? FindOperation(GraphQLDocument document, string? operationName)
-    {
-        GraphQLOperationDefinition? found = null;
-        foreach (var definition in document.Definitions)
-        {
-            if (definition is not GraphQLOperationDefinition operation) continue;
-            if (string.IsNullOrEmpty(operationName))
-            {
-                if (found is not null) return null; // several operations and no name: ambiguous
-                found = operation;
-            }
-            else if (operation.Name?.StringValue == operationName)
-                return operation;
-        }
-        return found;
     }
 
     private async Task WriteRequestErrorAsync(HttpContext context, string responseType, int status, string message)

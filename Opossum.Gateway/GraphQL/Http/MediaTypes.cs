@@ -7,6 +7,17 @@ public static class MediaTypes
 {
     public const string GraphQLResponse = "application/graphql-response+json";
     public const string Json = "application/json";
+    public const string EventStream = "text/event-stream";
+    public const string EventStreamUtf8 = EventStream + "; charset=utf-8";
+
+    /// <summary>True when the Accept header asks for <c>text/event-stream</c> (graphql-sse): the response streams.</summary>
+    public static bool AcceptsEventStream(string? accept)
+    {
+        if (string.IsNullOrEmpty(accept) || !accept.Contains(EventStream, StringComparison.OrdinalIgnoreCase))
+            return false;
+        return MediaTypeHeaderValue.TryParseList(accept.Split(','), out var types)
+            && types.Any(t => (t.Quality ?? 1) > 0 && Is(t.MediaType.AsSpan(), EventStream));
+    }
 
     /// <summary>
     /// The response media type for an Accept header, or null when the client accepts neither.

@@ -23,6 +23,26 @@ public sealed class ChatResponseType : ObjectGraphType<ChatResponse>
     }
 }
 
+public sealed class ChatChunkType : ObjectGraphType<ChatChunk>
+{
+    public ChatChunkType()
+    {
+        Name = "ChatChunk";
+        Description = "One piece of a streamed answer, as the model writes it.";
+        Field(x => x.Delta).Description("Text added since the previous chunk (may be empty on the last).");
+        Field(x => x.Done).Description("True on the last chunk only.");
+        Field(x => x.ConversationId, type: typeof(NonNullGraphType<IdGraphType>));
+        Field(x => x.TraceId);
+        Field(x => x.Message, nullable: true).Description("The whole answer: on the last chunk only.");
+        Field(x => x.BackendUsed, nullable: true).Description("Known once the first chunk arrives; always on the last.");
+        Field(x => x.ModelUsed, nullable: true);
+        Field(x => x.Cached, nullable: true);
+        Field(x => x.TokensUsed, nullable: true).Description("On the last chunk.");
+        Field(x => x.FallbackReason, nullable: true)
+            .Description("Why the first-choice model did not answer (null when it did): on the last chunk.");
+    }
+}
+
 public sealed class ServiceStateType : EnumerationGraphType<ServiceState>
 {
     public ServiceStateType() => Name = "ServiceState";

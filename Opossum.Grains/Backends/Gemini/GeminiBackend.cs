@@ -1,11 +1,13 @@
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 
 namespace Opossum.Grains.Backends.Gemini;
 
 /// <summary>
-/// Gemini over its REST API: <c>POST /v1beta/models/{apiName}:generateContent</c> to generate,
+/// Gemini over its REST API: <c>POST /v1beta/models/{apiName}:streamGenerateContent?alt=sse</c> to generate,
 /// <c>GET /v1beta/models</c> to check. The key travels only in the <c>x-goog-api-key</c> header and
 /// is scrubbed from every reason this class produces.
 /// </summary>
@@ -27,29 +29,64 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
+    public async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:generateContent");
+        var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:streamGenerateContent?alt=sse");
         using var span = new BackendSpan(ServiceName, model, messages, url);
-        return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, span, token),
+            ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true),
+            cancellationToken);
+        await foreach (var chunk in chunks)
+            yield return chunk;
+    }
+
+    // Server-sent events, each a GenerateContentResponse with the text added since the previous one; the last has a finishReason.
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, BackendSpan span,
+        [EnumeratorCancellation] CancellationToken token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, url)
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(messages), GeminiJsonContext.Default.GeminiRequest)),
+        };
+        request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
+        request.Headers.Add(KeyHeader, Options.ApiKey);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
+        span.Responded((int)response.StatusCode);
+        if (!response.IsSuccessStatusCode)
+            throw await HttpFailureAsync(response, token);
+
+        using var lines = new StreamReader(await response.Content.ReadAsStreamAsync(token), Encoding.UTF8);
+        var text = new StringBuilder();
+        GeminiUsage? usage = null;
+        var candidates = false;
+        await foreach (var data in ServerSentEvents.ReadDataAsync(lines, token))
+        {
+            var part = JsonSerializer.Deserialize(data, GeminiJsonContext.Default.GeminiResponse)
+                       ?? throw Failure("an event of the answer was null", serviceFault: false);
+            if (part.Error is { } error)
+                throw BackendFailures.ForStatus(ServiceName, error.Code ?? 500, Scrub($"error in the stream{Describe(error)}"), RetryDelay(error));
+            if (part.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
+                throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
+            usage = part.UsageMetadata ?? usage;
+            var first = part.Candidates is { Count: > 0 } some ? some[0] : null;
+            candidates |= first is not null;
+            var delta = string.Concat(first?.Content?.Parts?.Select(p => p.Text) ?? []);
+            text.Append(delta);
+            if (first?.FinishReason is { Length: > 0 } reason)
             {
-                Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(messages), GeminiJsonContext.Default.GeminiRequest)),
-            };
-            request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
-            request.Headers.Add(KeyHeader, Options.ApiKey);
-            using var response = await http.SendAsync(request, token);
-            span.Responded((int)response.StatusCode);
-
-            if (!response.IsSuccessStatusCode)
-                throw await HttpFailureAsync(response, token);
-
-            var answer = await response.Content.ReadFromJsonAsync(GeminiJsonContext.Default.GeminiResponse, token)
-                         ?? throw Failure("the answer was empty", serviceFault: false);
-            return new Generation(ReadText(answer), ServiceName, model.Name,
-                answer.UsageMetadata?.PromptTokenCount, answer.UsageMetadata?.CandidatesTokenCount);
-        }, ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true));
+                if (text.Length == 0)
+                    throw Failure($"the candidate had no text (finishReason {reason})", serviceFault: false);
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name,
+                    usage?.PromptTokenCount, usage?.CandidatesTokenCount));
+                yield break;
+            }
+            if (delta.Length > 0)
+                yield return new GenerationChunk(delta);
+        }
+        if (!candidates)
+            throw Failure("the answer had no candidates", serviceFault: false);
+        throw BackendFailures.Cut(ServiceName, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before a finishReason");
     }
 
     public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)
@@ -81,19 +118,6 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             return new GeminiContent(m.Role == "assistant" ? "model" : "user", parts);
         }).ToList();
         return new GeminiRequest(contents, system.Count > 0 ? new GeminiContent(null, system) : null);
-    }
-
-    private string ReadText(GeminiResponse answer)
-    {
-        if (answer.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
-            throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
-        if (answer.Candidates is not { Count: > 0 } candidates)
-            throw Failure("the answer had no candidates", serviceFault: false);
-        var first = candidates[0];
-        var text = string.Concat(first.Content?.Parts?.Select(p => p.Text) ?? []);
-        if (text.Length == 0)
-            throw Failure(first.FinishReason is { Length: > 0 } reason ? $"the candidate had no text (finishReason {reason})" : "the candidate had no text", serviceFault: false);
-        return text;
     }
 
     // A 429 says how long to wait in the Retry-After header or in the error's google.rpc.RetryInfo.

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Opossum.Grains.Backends.Gemini;
 
-// Gemini generateContent wire format: https://ai.google.dev/api/generate-content
+// Gemini generateContent wire format: https://ai.google.dev/api/generate-content; streamed with alt=sse, each event is one GeminiResponse
 internal sealed record GeminiRequest(
     [property: JsonPropertyName("contents")] IReadOnlyList<GeminiContent> Contents,
     [property: JsonPropertyName("systemInstruction"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GeminiContent? SystemInstruction);
@@ -22,7 +22,8 @@ internal sealed record GeminiInlineData(
 internal sealed record GeminiResponse(
     [property: JsonPropertyName("candidates")] IReadOnlyList<GeminiCandidate>? Candidates,
     [property: JsonPropertyName("usageMetadata")] GeminiUsage? UsageMetadata,
-    [property: JsonPropertyName("promptFeedback")] GeminiPromptFeedback? PromptFeedback);
+    [property: JsonPropertyName("promptFeedback")] GeminiPromptFeedback? PromptFeedback,
+    [property: JsonPropertyName("error")] GeminiError? Error = null);
 
 internal sealed record GeminiCandidate(
     [property: JsonPropertyName("content")] GeminiContent? Content,

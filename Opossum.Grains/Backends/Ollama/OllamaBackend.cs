@@ -1,10 +1,12 @@
 using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 
 namespace Opossum.Grains.Backends.Ollama;
 
-/// <summary>Ollama over its HTTP API: <c>POST /api/chat</c> to generate, <c>GET /api/tags</c> to check.</summary>
+/// <summary>Ollama over its HTTP API: <c>POST /api/chat</c> with <c>stream: true</c> to generate, <c>GET /api/tags</c> to check.</summary>
 public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> options) : IChatBackend
 {
     public const string ServiceName = "ollama";
@@ -19,28 +21,55 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async Task<Generation> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken)
+    public async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var url = BackendUrls.Combine(server.Url, "api/chat");
         using var span = new BackendSpan(ServiceName, model, messages, url);
-        return await BackendCall.RunAsync(span, Options.RequestTimeout, cancellationToken, async token =>
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, span, token),
+            ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex),
+            cancellationToken);
+        await foreach (var chunk in chunks)
+            yield return chunk;
+    }
+
+    // One JSON object per line (NDJSON) as the model writes; the last has done: true and the token counts.
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, BackendSpan span,
+        [EnumeratorCancellation] CancellationToken token)
+    {
+        var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: true);
+        // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: false);
-            // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
-            using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, OllamaJsonContext.Default.OllamaChatRequest));
-            content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
-            using var response = await http.PostAsync(url, content, token);
-            span.Responded((int)response.StatusCode);
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, OllamaJsonContext.Default.OllamaChatRequest)),
+        };
+        request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
+        span.Responded((int)response.StatusCode);
+        if (!response.IsSuccessStatusCode)
+            throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode,
+                $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.RetryAfter(response));
 
-            if (!response.IsSuccessStatusCode)
-                throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode,
-                    $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.RetryAfter(response));
-
-            var answer = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
-            if (answer?.Message?.Content is not { } text)
-                throw BackendFailures.Refused(ServiceName, "the answer had no message.content");
-            return new Generation(text, ServiceName, model.Name, answer.PromptEvalCount, answer.EvalCount);
-        }, ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex));
+        using var lines = new StreamReader(await response.Content.ReadAsStreamAsync(token), Encoding.UTF8);
+        var text = new StringBuilder();
+        while (await lines.ReadLineAsync(token) is { } line)
+        {
+            if (line.Length == 0) continue;
+            var part = JsonSerializer.Deserialize(line, OllamaJsonContext.Default.OllamaChatResponse)
+                       ?? throw BackendFailures.Refused(ServiceName, "a line of the answer was null");
+            if (part.Error is { Length: > 0 } error)
+                throw BackendFailures.Unavailable(ServiceName, BackendFailures.Truncate(error));
+            var delta = part.Message?.Content ?? "";
+            text.Append(delta);
+            if (part.Done)
+            {
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name, part.PromptEvalCount, part.EvalCount));
+                yield break;
+            }
+            if (delta.Length > 0)
+                yield return new GenerationChunk(delta);
+        }
+        throw BackendFailures.Cut(ServiceName, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before done");
     }
 
     public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)

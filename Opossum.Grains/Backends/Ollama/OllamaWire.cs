@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Opossum.Grains.Backends.Ollama;
 
-// Ollama's /api/chat wire format (non-streaming): https://github.com/ollama/ollama/blob/main/docs/api.md
+// Ollama's /api/chat wire format; streamed, each line of the answer is one OllamaChatResponse: https://github.com/ollama/ollama/blob/main/docs/api.md
 internal sealed record OllamaChatRequest(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("messages")] IReadOnlyList<OllamaMessage> Messages,
@@ -18,7 +18,8 @@ internal sealed record OllamaChatResponse(
     [property: JsonPropertyName("message")] OllamaMessage? Message,
     [property: JsonPropertyName("done")] bool Done,
     [property: JsonPropertyName("prompt_eval_count")] int? PromptEvalCount,
-    [property: JsonPropertyName("eval_count")] int? EvalCount);
+    [property: JsonPropertyName("eval_count")] int? EvalCount,
+    [property: JsonPropertyName("error")] string? Error = null);
 
 internal sealed record OllamaError([property: JsonPropertyName("error")] string? Error);
 

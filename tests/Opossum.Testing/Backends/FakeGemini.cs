@@ -8,8 +8,8 @@ namespace Opossum.Testing.Backends;
 
 /// <summary>
 /// An HTTP server on loopback that speaks Gemini's REST protocol (<c>generateContent</c>,
-/// <c>GET /v1beta/models</c>), checks the <c>x-goog-api-key</c> header, and can be told to fail
-/// the ways Gemini does.
+/// <c>streamGenerateContent?alt=sse</c> a word per event, <c>GET /v1beta/models</c>), checks the
+/// <c>x-goog-api-key</c> header, and can be told to fail the ways Gemini does.
 /// </summary>
 public sealed class FakeGemini : IAsyncDisposable
 {
@@ -29,6 +29,12 @@ public sealed class FakeGemini : IAsyncDisposable
 
     /// <summary>How long every answer takes unless a behaviour says otherwise.</summary>
     public TimeSpan Delay { get; set; }
+
+    /// <summary>Delay between two events of a streamed answer.</summary>
+    public TimeSpan ChunkDelay { get; set; }
+
+    /// <summary>Streamed answers whose client went away before the last event.</summary>
+    public int Aborted;
 
     private int _inFlight;
     private int _maxInFlight;
@@ -74,16 +80,87 @@ public sealed class FakeGemini : IAsyncDisposable
         ? Results.Json(new { models = new[] { new { name = "models/gemini-2.0-flash" } } })
         : Results.Json(new { error = new { code = (int)ModelsStatus, message = "backend error", status = "UNAVAILABLE" } }, statusCode: (int)ModelsStatus);
 
-    private async Task<IResult> GenerateAsync(string target, HttpRequest request)
+    private async Task GenerateAsync(string target, HttpContext context)
     {
-        if (!target.EndsWith(":generateContent", StringComparison.Ordinal))
-            return Results.NotFound();
+        var streamed = target.EndsWith(":streamGenerateContent", StringComparison.Ordinal);
+        if (streamed && context.Request.Query["alt"] != "sse")
+        {
+            context.Response.StatusCode = 400;
+            await context.Response.WriteAsJsonAsync(new { error = new { code = 400, message = "this fake streams only with alt=sse", status = "INVALID_ARGUMENT" } });
+            return;
+        }
+        if (!streamed && !target.EndsWith(":generateContent", StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+        var result = await AnswerAsync(target[..target.LastIndexOf(':')], context.Request);
+        if (streamed && result is OneEvent one)
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync($"data: {System.Text.Json.JsonSerializer.Serialize(one.Body)}\r\n\r\n");
+            return;
+        }
+        if (result is not StreamedAnswer answer)
+        {
+            await result.ExecuteAsync(context);
+            return;
+        }
+        if (!streamed)
+        {
+            await Results.Json(answer.Whole).ExecuteAsync(context);
+            return;
+        }
+        // As Gemini streams with alt=sse: one GenerateContentResponse per event, the last with finishReason and the usage.
+        context.Response.ContentType = "text/event-stream";
+        var aborted = context.RequestAborted;
+        try
+        {
+            var pieces = StreamedText.Pieces(answer.Text).ToList();
+            for (var i = 0; i < pieces.Count; i++)
+            {
+                if (i > 0 && ChunkDelay > TimeSpan.Zero)
+                    await Task.Delay(ChunkDelay, aborted);
+                var last = i == pieces.Count - 1;
+                object candidate = last
+                    ? new { content = new { role = "model", parts = new[] { new { text = pieces[i] } } }, finishReason = "STOP" }
+                    : new { content = new { role = "model", parts = new[] { new { text = pieces[i] } } } };
+                var data = System.Text.Json.JsonSerializer.Serialize(new { candidates = new[] { candidate }, usageMetadata = answer.Usage });
+                await context.Response.WriteAsync($"data: {data}\r\n\r\n", aborted);
+                await context.Response.Body.FlushAsync(aborted);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref Aborted);
+        }
+    }
+
+    // An answer that is a single response body, or a single event when streamed.
+    private sealed record OneEvent(object Body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext) => Results.Json(Body).ExecuteAsync(httpContext);
+    }
+
+    private sealed record StreamedAnswer(string Text, object Usage) : IResult
+    {
+        public object Whole => new
+        {
+            candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = Text } } }, finishReason = "STOP" } },
+            usageMetadata = Usage,
+        };
+
+        public Task ExecuteAsync(HttpContext httpContext) => Results.Json(Whole).ExecuteAsync(httpContext);
+    }
+
+    private async Task<IResult> AnswerAsync(string model, HttpRequest request)
+    {
         var body = await JsonNode.ParseAsync(request.Body);
         var contents = body!["contents"]!.AsArray();
         var last = contents[^1]!;
         var parts = last["parts"]!.AsArray();
         var call = new GeminiCall(
-            target[..^":generateContent".Length],
+            model,
             contents.Select(c => c!["role"]?.GetValue<string>() ?? "").ToList(),
             parts.Where(p => p!["text"] is not null).Select(p => p!["text"]!.GetValue<string>()).LastOrDefault() ?? "",
             parts.Where(p => p!["inline_data"] is not null).Select(p => p!["inline_data"]!["mime_type"]!.GetValue<string>()).ToList(),
@@ -126,13 +203,9 @@ public sealed class FakeGemini : IAsyncDisposable
         return behaviour?.Kind switch
         {
             GeminiFailure.ServerError => Results.Json(new { error = new { code = 503, message = "The model is overloaded.", status = "UNAVAILABLE" } }, statusCode: 503),
-            GeminiFailure.EmptyCandidates => Results.Json(new { candidates = Array.Empty<object>(), usageMetadata = new { promptTokenCount = 4 } }),
-            GeminiFailure.Blocked => Results.Json(new { promptFeedback = new { blockReason = "SAFETY" }, usageMetadata = new { promptTokenCount = 4 } }),
-            _ => Results.Json(new
-            {
-                candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = "gemini: " + call.LastUserText } } }, finishReason = "STOP" } },
-                usageMetadata = new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 },
-            }),
+            GeminiFailure.EmptyCandidates => new OneEvent(new { candidates = Array.Empty<object>(), usageMetadata = new { promptTokenCount = 4 } }),
+            GeminiFailure.Blocked => new OneEvent(new { promptFeedback = new { blockReason = "SAFETY" }, usageMetadata = new { promptTokenCount = 4 } }),
+            _ => new StreamedAnswer("gemini: " + call.LastUserText, new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 }),
         };
     }
 

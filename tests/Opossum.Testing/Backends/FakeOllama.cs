@@ -8,9 +8,10 @@ using Microsoft.AspNetCore.Http;
 namespace Opossum.Testing.Backends;
 
 /// <summary>
-/// An HTTP server on loopback that speaks Ollama's wire protocol (<c>POST /api/chat</c>,
-/// <c>GET /api/tags</c>). Answers "echo: {last user message}" unless told otherwise, and counts
-/// what it was asked, so tests and the benchmark assert on what the backend really saw.
+/// An HTTP server on loopback that speaks Ollama's wire protocol (<c>POST /api/chat</c>, streamed as
+/// NDJSON unless the request says <c>stream: false</c>; <c>GET /api/tags</c>). Answers
+/// "echo: {last user message}" unless told otherwise, a word per chunk, and counts what it was asked,
+/// so tests and the benchmark assert on what the backend really saw.
 /// </summary>
 public sealed class FakeOllama : IAsyncDisposable
 {
@@ -37,6 +38,12 @@ public sealed class FakeOllama : IAsyncDisposable
     /// <summary>Status (with an Ollama error body) for a chat whose last user message contains the key.</summary>
     public ConcurrentDictionary<string, (HttpStatusCode Status, string Error)> Failures { get; } = new();
 
+    /// <summary>Delay between two chunks of a streamed answer.</summary>
+    public TimeSpan ChunkDelay { get; set; }
+
+    /// <summary>For a chat whose last user message contains the key: the connection is cut after that many chunks.</summary>
+    public ConcurrentDictionary<string, int> CutAfterChunks { get; } = new();
+
     /// <summary>Status of <c>GET /api/tags</c>; 200 unless a test says otherwise.</summary>
     public HttpStatusCode TagsStatus { get; set; } = HttpStatusCode.OK;
 
@@ -45,8 +52,11 @@ public sealed class FakeOllama : IAsyncDisposable
 
     public int TagsCalls;
 
-    /// <summary>Chats whose client went away before the answer was ready.</summary>
+    /// <summary>Chats whose client went away before the whole answer was written (a stream closed by the client included).</summary>
     public int Aborted;
+
+    /// <summary>Streamed chats cut by the server on purpose (<see cref="CutAfterChunks"/>).</summary>
+    public int Cut;
 
     public IReadOnlyCollection<ChatCall> Calls => _calls.ToArray();
 
@@ -83,60 +93,100 @@ public sealed class FakeOllama : IAsyncDisposable
             : Results.Json(new { error = "tags unavailable" }, statusCode: (int)TagsStatus);
     }
 
-    private async Task<IResult> ChatAsync(HttpRequest request)
+    private async Task ChatAsync(HttpContext context)
     {
-        var body = await JsonNode.ParseAsync(request.Body);
+        var body = await JsonNode.ParseAsync(context.Request.Body);
         var model = body?["model"]?.GetValue<string>() ?? throw new InvalidOperationException("model is required");
-        if (body["stream"]?.GetValue<bool>() != false)
-            return Results.Json(new { error = "this fake answers only stream: false" }, statusCode: 400);
+        var stream = body["stream"]?.GetValue<bool>() != false; // Ollama streams unless told not to
         var messages = body["messages"]!.AsArray()
             .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]!.GetValue<string>()))
             .ToList();
         var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
-        var call = new ChatCall(model, messages, images);
+        var call = new ChatCall(model, messages, images, stream);
         _calls.Enqueue(call);
 
         var now = _inFlight.AddOrUpdate(model, 1, (_, n) => n + 1);
         _maxInFlight.AddOrUpdate(model, now, (_, max) => Math.Max(max, now));
+        var aborted = context.RequestAborted;
         try
         {
             if (_latency is not null)
                 await _latency.WaitAsync();
             var delay = Delays.Where(d => call.LastUserMessage.Contains(d.Key, StringComparison.Ordinal)).Select(d => d.Value).DefaultIfEmpty().Max();
             if (delay > TimeSpan.Zero)
-            {
-                try
-                {
-                    await Task.Delay(delay, request.HttpContext.RequestAborted);
-                }
-                catch (OperationCanceledException)
-                {
-                    Interlocked.Increment(ref Aborted);
-                    return Results.Empty;
-                }
-            }
+                await Task.Delay(delay, aborted);
             foreach (var (key, failure) in Failures)
             {
                 if (call.LastUserMessage.Contains(key, StringComparison.Ordinal))
-                    return Results.Json(new { error = failure.Error }, statusCode: (int)failure.Status);
+                {
+                    context.Response.StatusCode = (int)failure.Status;
+                    await context.Response.WriteAsJsonAsync(new { error = failure.Error });
+                    return;
+                }
             }
             var content = Answer ?? "echo: " + call.LastUserMessage;
-            // One write with a Content-Length, as Ollama (Go's net/http) answers a non-streamed chat: not chunked.
-            return Results.Bytes(JsonSerializer.SerializeToUtf8Bytes(new
+            var promptTokens = messages.Sum(m => m.Content.Length);
+            if (!stream)
             {
-                model,
-                created_at = DateTime.UtcNow.ToString("O"),
-                message = new { role = "assistant", content },
-                done = true,
-                done_reason = "stop",
-                prompt_eval_count = messages.Sum(m => m.Content.Length),
-                eval_count = content.Length,
-            }), "application/json; charset=utf-8");
+                // One write with a Content-Length, as Ollama (Go's net/http) answers a non-streamed chat: not chunked.
+                var whole = JsonSerializer.SerializeToUtf8Bytes(new
+                {
+                    model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content },
+                    done = true, done_reason = "stop", prompt_eval_count = promptTokens, eval_count = content.Length,
+                });
+                context.Response.ContentType = "application/json; charset=utf-8";
+                context.Response.ContentLength = whole.Length;
+                await context.Response.Body.WriteAsync(whole, aborted);
+                return;
+            }
+
+            // As Ollama streams: application/x-ndjson, one object per line, the last with done: true and the counts.
+            var cutAfter = CutAfterChunks.Where(c => call.LastUserMessage.Contains(c.Key, StringComparison.Ordinal)).Select(c => (int?)c.Value).FirstOrDefault();
+            context.Response.ContentType = "application/x-ndjson";
+            var written = 0;
+            foreach (var piece in StreamedText.Pieces(content))
+            {
+                if (written > 0 && ChunkDelay > TimeSpan.Zero)
+                    await Task.Delay(ChunkDelay, aborted);
+                if (written == cutAfter)
+                {
+                    Interlocked.Increment(ref Cut);
+                    context.Abort();
+                    return;
+                }
+                await WriteLineAsync(context.Response, new { model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content = piece }, done = false }, aborted);
+                written++;
+            }
+            if (ChunkDelay > TimeSpan.Zero)
+                await Task.Delay(ChunkDelay, aborted);
+            await WriteLineAsync(context.Response, new
+            {
+                model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content = "" },
+                done = true, done_reason = "stop", prompt_eval_count = promptTokens, eval_count = content.Length,
+            }, aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref Aborted);
+        }
+        catch (IOException) when (aborted.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref Aborted);
         }
         finally
         {
             _inFlight.AddOrUpdate(model, 0, (_, n) => n - 1);
         }
+    }
+
+    private static readonly byte[] NewLine = "\n"u8.ToArray();
+
+    private static async Task WriteLineAsync(HttpResponse response, object value, CancellationToken cancellationToken)
+    {
+        var line = JsonSerializer.SerializeToUtf8Bytes(value);
+        await response.Body.WriteAsync(line, cancellationToken);
+        await response.Body.WriteAsync(NewLine, cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -149,7 +199,7 @@ public sealed class FakeOllama : IAsyncDisposable
 
 public sealed record FakeMessage(string Role, string Content);
 
-public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0)
+public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false)
 {
     public string LastUserMessage => Messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
 }

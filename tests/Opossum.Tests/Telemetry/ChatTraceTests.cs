@@ -14,7 +14,7 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
         var result = await fixture.Gateway.ChatAsync(new { message = prompt });
         var traceId = result.Data!["chat"]!["traceId"]!.GetValue<string>();
 
-        var spans = await SpansOfTraceAsync(traceId, s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore" && s.GetTagItem("url.path") as string == "/graphql");
+        var spans = await fixture.Gateway.Spans.SpansOfTraceAsync(traceId, s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore" && s.GetTagItem("url.path") as string == "/graphql");
 
         var server = spans.Single(s => s.Kind == ActivityKind.Server && s.GetTagItem("url.path") as string == "/graphql");
         Assert.Equal(default, server.ParentSpanId); // the gateway's HTTP request is the root
@@ -22,7 +22,7 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
                                            && (s.GetTagItem("url.full") as string ?? "").EndsWith("/api/chat"));
 
         // Walking up from the HTTP call to Ollama reaches the gateway's HTTP server span.
-        var ancestors = AncestorsOf(ollamaHttp, spans).ToList();
+        var ancestors = TraceTrees.AncestorsOf(ollamaHttp, spans).ToList();
         Assert.Contains(ancestors, s => s.SpanId == server.SpanId);
         var chain = ancestors.TakeWhile(s => s.SpanId != server.SpanId).Select(s => s.DisplayName).ToList();
         Assert.Contains("ollama.generate", chain);
@@ -33,7 +33,7 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
         // This gateway co-hosts the silo: a new conversation is started in-process, not through a starter grain.
         Assert.DoesNotContain(spans, s => s.DisplayName.Contains("IConversationStarterGrain"));
         Assert.All(spans, s => Assert.Equal(traceId, s.TraceId.ToHexString()));
-        PrintTree(server, spans, 0);
+        TraceTrees.Print(server, spans, output);
 
         // The ollama.generate span carries the contract's attributes; no prompt text anywhere.
         var generate = spans.Single(s => s.DisplayName == "ollama.generate");
@@ -41,36 +41,5 @@ public sealed class ChatTraceTests(GatewayFixture fixture, Xunit.Abstractions.IT
         Assert.Equal("gemma3:1b", generate.GetTagItem("gen_ai.request.model"));
         Assert.Equal(prompt.Length, generate.GetTagItem("prompt.length"));
         Assert.DoesNotContain(spans.SelectMany(s => s.TagObjects), t => t.Value is string v && v.Contains(prompt));
-    }
-
-    private async Task<List<Activity>> SpansOfTraceAsync(string traceId, Func<Activity, bool> last)
-    {
-        // The server span ends just after the response is written; wait for it to be exported.
-        for (var i = 0; i < 100; i++)
-        {
-            var spans = fixture.Gateway.Spans.Snapshot().Where(s => s.TraceId.ToHexString() == traceId).ToList();
-            if (spans.Any(last)) return spans;
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"No complete trace {traceId} was exported.");
-    }
-
-    private void PrintTree(Activity span, List<Activity> spans, int depth)
-    {
-        output.WriteLine($"{new string(' ', depth * 2)}{span.DisplayName} [{span.Source.Name}, {span.Kind}]");
-        foreach (var child in spans.Where(s => s.ParentSpanId == span.SpanId).OrderBy(s => s.StartTimeUtc))
-            PrintTree(child, spans, depth + 1);
-    }
-
-    private static IEnumerable<Activity> AncestorsOf(Activity span, List<Activity> spans)
-    {
-        var byId = spans.ToDictionary(s => s.SpanId);
-        var current = span;
-        while (current.ParentSpanId != default)
-        {
-            Assert.True(byId.TryGetValue(current.ParentSpanId, out var parent), $"parent of {current.DisplayName} was not exported");
-            yield return parent;
-            current = parent;
-        }
     }
 }

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Opossum.Tests.Streaming;
+
+/// <summary>
+/// The graphql-sse and graphql-ws reference clients (npm), run by Node against a gateway: what a
+/// JavaScript chat UI would use. The packages are installed once into a folder of their own.
+/// </summary>
+public static class ReferenceClients
+{
+    private static readonly string Folder = Path.Combine(Path.GetTempPath(), "opossum-reference-clients");
+    private static readonly string[] Packages = ["graphql-sse@2.6.1", "graphql-ws@6.4.2", "ws@8.23.0", "graphql@17.1.0"];
+    private static readonly Lazy<Task> Installed = new(InstallAsync);
+
+    /// <summary>Runs <paramref name="ops"/> at once against <paramref name="graphql"/> and returns every event the clients saw.</summary>
+    public static async Task<ClientEvents> RunAsync(Uri graphql, params ClientOp[] ops)
+    {
+        await Installed.Value;
+        var spec = JsonSerializer.Serialize(new
+        {
+            http = graphql.ToString(),
+            ops = ops.Select(o => new { transport = o.Transport, query = o.Query, variables = o.Variables, stopAfter = o.StopAfter, delayMs = o.DelayMs }),
+        });
+        var (code, output, errors) = await RunAsync("node", ["reference-clients.mjs", spec], TimeSpan.FromSeconds(120));
+        if (code != 0)
+            throw new InvalidOperationException($"node exited with {code}:\n{errors}\n{output}");
+        var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)
+            .Select(e => new ClientEvent(e["op"]!.GetValue<int>(), e["t"]!.GetValue<double>(), e["kind"]!.GetValue<string>(), e["payload"]))
+            .ToList();
+        return new ClientEvents(events);
+    }
+
+    private static async Task InstallAsync()
+    {
+        Directory.CreateDirectory(Folder);
+        File.Copy(Path.Combine(Repository.Root, "tests", "Opossum.Tests", "Streaming", "reference-clients.mjs"), Path.Combine(Folder, "reference-clients.mjs"), overwrite: true);
+        var marker = Path.Combine(Folder, "installed.txt");
+        var wanted = string.Join(' ', Packages);
+        if (File.Exists(marker) && await File.ReadAllTextAsync(marker) == wanted)
+            return;
+        await File.WriteAllTextAsync(Path.Combine(Folder, "package.json"), """{"name":"opossum-reference-clients","private":true,"type":"module"}""");
+        var (code, output, errors) = await RunAsync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", .. Packages], TimeSpan.FromMinutes(5));
+        if (code != 0)
+            throw new InvalidOperationException($"npm install {wanted} failed ({code}):\n{errors}\n{output}");
+        await File.WriteAllTextAsync(marker, wanted);
+    }
+
+    private static async Task<(int Code, string Output, string Errors)> RunAsync(string file, string[] arguments, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo(file) { WorkingDirectory = Folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+            info.ArgumentList.Add(argument);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', arguments)} did not finish within {timeout.TotalSeconds} s:\n{await output}\n{await errors}");
+        }
+        return (process.ExitCode, await output, await errors);
+    }
+}
+
+/// <summary>One operation for a reference client: <c>sse</c> or <c>ws</c>; it stops listening after <see cref="StopAfter"/> results when set.</summary>
+public sealed record ClientOp(string Transport, string Query, object? Variables = null, int? StopAfter = null, int DelayMs = 0);
+
+/// <summary>An event a reference client saw: a result (<c>next</c>), <c>complete</c>, <c>error</c> or <c>stopped</c>, with the time since the run started.</summary>
+public sealed record ClientEvent(int Op, double Milliseconds, string Kind, JsonNode? Payload)
+{
+    /// <summary>The chatStream chunk of a <c>next</c> result.</summary>
+    public JsonNode? Chunk => Payload?["data"]?["chatStream"];
+}
+
+public sealed class ClientEvents(IReadOnlyList<ClientEvent> events)
+{
+    public IReadOnlyList<ClientEvent> All => events;
+
+    public IReadOnlyList<ClientEvent> Of(int op) => events.Where(e => e.Op == op).ToList();
+
+    /// <summary>The chunks of one operation's results, in order.</summary>
+    public IReadOnlyList<JsonNode> Chunks(int op) => Of(op).Where(e => e.Kind == "next" && e.Chunk is not null).Select(e => e.Chunk!).ToList();
+
+    public override string ToString() => string.Join('\n', events.Select(e => $"{e.Op} {e.Milliseconds:0} {e.Kind} {e.Payload?.ToJsonString()}"));
+}
