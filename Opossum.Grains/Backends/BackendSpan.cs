@@ -13,8 +13,11 @@ public sealed class BackendSpan : IDisposable
     private readonly long _started = Stopwatch.GetTimestamp();
     private int _chunks;
 
-    public BackendSpan(string service, ModelDefinition model, IReadOnlyList<ChatMessage> messages, Uri url)
+    private readonly bool _stream;
+
+    public BackendSpan(string service, ModelDefinition model, IReadOnlyList<ChatMessage> messages, Uri url, bool stream)
     {
+        _stream = stream;
         _service = service;
         _apiName = model.ApiName;
         var image = messages.LastOrDefault()?.Image;
@@ -29,7 +32,7 @@ public sealed class BackendSpan : IDisposable
         _activity.SetTag(Tags.GenAiOperationName, "chat");
         _activity.SetTag(Tags.GenAiProviderName, service);
         _activity.SetTag(Tags.GenAiRequestModel, model.ApiName);
-        _activity.SetTag(Tags.GenAiRequestStream, true);
+        _activity.SetTag(Tags.GenAiRequestStream, stream);
     }
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -40,10 +43,10 @@ public sealed class BackendSpan : IDisposable
         _activity?.SetTag(Tags.HttpResponseTime, Elapsed.TotalSeconds);
     }
 
-    /// <summary>A piece of the answer arrived: the first one's time is the time to first chunk; the last one completes the call.</summary>
+    /// <summary>A piece of the answer arrived: of a streamed call, the first one's time is the time to first chunk; the last one completes the call.</summary>
     public void Received(GenerationChunk chunk)
     {
-        if (_chunks++ == 0)
+        if (_chunks++ == 0 && _stream)
         {
             var first = Elapsed.TotalSeconds;
             _activity?.SetTag(Tags.GenAiTimeToFirstChunk, first);

@@ -19,11 +19,13 @@ public interface IChatBackend
     TimeSpan QueueTimeout { get; }
 
     /// <summary>
-    /// Generates one answer on <paramref name="server"/>, piece by piece as the server writes it; the last
-    /// piece carries the whole generation. Failures, before the first piece or after, are
+    /// Generates one answer on <paramref name="server"/>: with <paramref name="stream"/> piece by piece as the
+    /// server writes it, else asked of the server whole and given as one piece (cheaper when nobody reads the
+    /// pieces). The last piece carries the whole generation. Failures, before the first piece or after, are
     /// <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE; a stream that ends early is one.
     /// </summary>
-    IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, CancellationToken cancellationToken);
+    IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+        CancellationToken cancellationToken);
 
     /// <summary>Checks that <paramref name="server"/> answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>
     Task CheckAsync(BackendServer server, CancellationToken cancellationToken);

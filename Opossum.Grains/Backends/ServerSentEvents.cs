@@ -1,23 +1,26 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Opossum.Grains.Backends;
 
-/// <summary>Reads a <c>text/event-stream</c> (https://html.spec.whatwg.org/multipage/server-sent-events.html): the data of each event.</summary>
-public static class ServerSentEvents
+/// <summary>
+/// Reads a <c>text/event-stream</c> (https://html.spec.whatwg.org/multipage/server-sent-events.html) line by
+/// line as it arrives: the data of each event, once the blank line that ends it is there.
+/// </summary>
+public sealed class ServerSentEvents
 {
-    public static async IAsyncEnumerable<string> ReadDataAsync(TextReader lines, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private readonly StringBuilder _data = new();
+    private bool _hasData;
+
+    public IEnumerable<string> Read(IEnumerable<string> lines)
     {
-        var data = new StringBuilder();
-        var hasData = false;
-        while (await lines.ReadLineAsync(cancellationToken) is { } line)
+        foreach (var line in lines)
         {
             if (line.Length == 0)
             {
-                if (hasData)
-                    yield return data.ToString();
-                data.Clear();
-                hasData = false;
+                if (_hasData)
+                    yield return _data.ToString();
+                _data.Clear();
+                _hasData = false;
                 continue;
             }
             if (line[0] == ':') continue; // a comment (keep-alive)
@@ -26,10 +29,10 @@ public static class ServerSentEvents
             if (field != "data") continue; // event, id, retry: not used by the APIs read here
             var value = colon < 0 ? "" : line[(colon + 1)..];
             if (value.StartsWith(' ')) value = value[1..];
-            if (hasData) data.Append('\n');
-            data.Append(value);
-            hasData = true;
+            if (_hasData) _data.Append('\n');
+            _data.Append(value);
+            _hasData = true;
         }
-        // Data not ended by a blank line is discarded, as the specification says: the stream was cut inside an event.
+        // Data not ended by a blank line waits for the next lines; at the end of the stream it is discarded, as the specification says.
     }
 }

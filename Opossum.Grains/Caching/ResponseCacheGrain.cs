@@ -38,7 +38,7 @@ public sealed class ResponseCacheGrain(
     {
         if (Lookup() is { } cached)
             return new CachedGeneration(cached, FromCache: true, entry.State.ExpiresAt);
-        var (generation, joined) = Join(request);
+        var (generation, joined) = Join(request, stream: false);
         var answer = await BackendCall.CollectAsync(generation.ReadAsync(cancellationToken));
         return new CachedGeneration(answer, FromCache: joined, entry.State.ExpiresAt);
     }
@@ -50,7 +50,7 @@ public sealed class ResponseCacheGrain(
             yield return new GenerationChunk(cached.Content, cached, FromCache: true, entry.State.ExpiresAt);
             yield break;
         }
-        var (generation, joined) = Join(request);
+        var (generation, joined) = Join(request, stream: true);
         await foreach (var chunk in generation.ReadAsync(cancellationToken))
             yield return chunk.Completed is not null ? chunk with { FromCache = joined, ExpiresAt = entry.State.ExpiresAt }
                 : joined ? chunk with { FromCache = true }
@@ -61,15 +61,22 @@ public sealed class ResponseCacheGrain(
         Task.WhenAll(_pendingWrite, _inFlight?.Completion ?? Task.CompletedTask);
 
     // The generation in flight, or a new one; joined: another caller started it, so this one's answer is not generated for it.
-    private (SharedGeneration Generation, bool Joined) Join(GenerationRequest request)
+    // A chat starts one that asks the server for the answer whole: a stream that joins it gets the answer in one piece.
+    private (SharedGeneration Generation, bool Joined) Join(GenerationRequest request, bool stream)
     {
         if (_inFlight is { Abandoned: false } running)
             return (running, true);
         var model = GrainFactory.GetGrain<IModelGrain>(request.Model);
-        var started = new SharedGeneration(token => model.Stream(request, token), Keep);
+        var started = new SharedGeneration(stream ? token => model.Stream(request, token) : token => Whole(model, request, token), Keep);
         _inFlight = started;
         started.Completion.ContinueWith(_ => { if (_inFlight == started) _inFlight = null; }, TaskScheduler.Current).Ignore();
         return (started, false);
+    }
+
+    private static async IAsyncEnumerable<GenerationChunk> Whole(IModelGrain model, GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var generation = await model.Generate(request, cancellationToken);
+        yield return new GenerationChunk(generation.Content, generation);
     }
 
     // Runs before any caller sees the last piece, so a caller that arrives after it is answered from the entry.

@@ -20,10 +20,14 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
 {
     private IServiceGrain? _service;
 
+    // Nobody reads the pieces of an answer asked for whole: the server is asked for it whole, which costs less.
     public Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default) =>
-        BackendCall.CollectAsync(Stream(request, cancellationToken));
+        BackendCall.CollectAsync(RunAsync(request, stream: false, cancellationToken));
 
-    public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, CancellationToken cancellationToken = default) =>
+        RunAsync(request, stream: true, cancellationToken);
+
+    private async IAsyncEnumerable<GenerationChunk> RunAsync(GenerationRequest request, bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var model = catalog.Value.Find(this.GetPrimaryKeyString()) ?? throw OpossumException.ModelNotFound(this.GetPrimaryKeyString());
         var service = _service ??= GrainFactory.GetGrain<IServiceGrain>(model.Backend); // a model's backend does not change
@@ -31,7 +35,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
         activity?.SetTag(Tags.ModelName, model.Name);
-        activity?.SetTag(Tags.GenAiRequestStream, true);
+        activity?.SetTag(Tags.GenAiRequestStream, stream);
         var started = Stopwatch.GetTimestamp();
         var chunks = 0;
         var length = 0;
@@ -73,7 +77,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                 var retry = false;
                 try
                 {
-                    await using var pieces = backend.StreamAsync(server, model, request.Messages, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    await using var pieces = backend.GenerateAsync(server, model, request.Messages, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     while (true)
                     {
                         GenerationChunk chunk;
@@ -104,7 +108,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                             throw;
                         }
 
-                        if (chunks++ == 0)
+                        if (chunks++ == 0 && stream)
                             activity?.SetTag(Tags.GenAiTimeToFirstChunk, Stopwatch.GetElapsedTime(started).TotalSeconds);
                         length += chunk.Delta.Length;
                         if (chunk.Completed is not null)

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Opossum.Grains.Backends.Gemini;
 
 /// <summary>
-/// Gemini over its REST API: <c>POST /v1beta/models/{apiName}:streamGenerateContent?alt=sse</c> to generate,
+/// Gemini over its REST API: <c>POST /v1beta/models/{apiName}:generateContent</c> (<c>:streamGenerateContent?alt=sse</c> streamed) to generate,
 /// <c>GET /v1beta/models</c> to check. The key travels only in the <c>x-goog-api-key</c> header and
 /// is scrubbed from every reason this class produces.
 /// </summary>
@@ -29,12 +29,13 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+        bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:streamGenerateContent?alt=sse");
-        using var span = new BackendSpan(ServiceName, model, messages, url);
-        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, span, token),
+        var method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
+        var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:{method}");
+        using var span = new BackendSpan(ServiceName, model, messages, url, stream);
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
             ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true),
             cancellationToken);
         await foreach (var chunk in chunks)
@@ -42,8 +43,8 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     }
 
     // Server-sent events, each a GenerateContentResponse with the text added since the previous one; the last has a finishReason.
-    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, BackendSpan span,
-        [EnumeratorCancellation] CancellationToken token)
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+        BackendSpan span, [EnumeratorCancellation] CancellationToken token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
@@ -56,27 +57,40 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         if (!response.IsSuccessStatusCode)
             throw await HttpFailureAsync(response, token);
 
-        using var lines = new StreamReader(await response.Content.ReadAsStreamAsync(token), Encoding.UTF8);
+        await using var body = await response.Content.ReadAsStreamAsync(token);
         var text = new StringBuilder();
         GeminiUsage? usage = null;
         var candidates = false;
-        await foreach (var data in ServerSentEvents.ReadDataAsync(lines, token))
+        var events = new ServerSentEvents();
+        // Not streamed, the whole answer is one response: read as the one event of a stream.
+        var batches = stream ? LineBatches.ReadAsync(body, token) : WholeAsync(body, token);
+        await foreach (var lines in batches)
         {
-            var part = JsonSerializer.Deserialize(data, GeminiJsonContext.Default.GeminiResponse)
-                       ?? throw Failure("an event of the answer was null", serviceFault: false);
-            if (part.Error is { } error)
-                throw BackendFailures.ForStatus(ServiceName, error.Code ?? 500, Scrub($"error in the stream{Describe(error)}"), RetryDelay(error));
-            if (part.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
-                throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
-            usage = part.UsageMetadata ?? usage;
-            var first = part.Candidates is { Count: > 0 } some ? some[0] : null;
-            candidates |= first is not null;
-            var delta = string.Concat(first?.Content?.Parts?.Select(p => p.Text) ?? []);
-            text.Append(delta);
-            if (first?.FinishReason is { Length: > 0 } reason)
+            var start = text.Length;
+            string? finished = null;
+            foreach (var data in events.Read(lines))
+            {
+                var part = JsonSerializer.Deserialize(data, GeminiJsonContext.Default.GeminiResponse)
+                           ?? throw Failure("an event of the answer was null", serviceFault: false);
+                if (part.Error is { } error)
+                    throw BackendFailures.ForStatus(ServiceName, error.Code ?? 500, Scrub($"error in the stream{Describe(error)}"), RetryDelay(error));
+                if (part.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
+                    throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
+                usage = part.UsageMetadata ?? usage;
+                var first = part.Candidates is { Count: > 0 } some ? some[0] : null;
+                candidates |= first is not null;
+                text.Append(string.Concat(first?.Content?.Parts?.Select(p => p.Text) ?? []));
+                if (first?.FinishReason is { Length: > 0 } reason)
+                {
+                    finished = reason;
+                    break;
+                }
+            }
+            var delta = text.ToString(start, text.Length - start);
+            if (finished is not null)
             {
                 if (text.Length == 0)
-                    throw Failure($"the candidate had no text (finishReason {reason})", serviceFault: false);
+                    throw Failure($"the candidate had no text (finishReason {finished})", serviceFault: false);
                 yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name,
                     usage?.PromptTokenCount, usage?.CandidatesTokenCount));
                 yield break;
@@ -118,6 +132,13 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             return new GeminiContent(m.Role == "assistant" ? "model" : "user", parts);
         }).ToList();
         return new GeminiRequest(contents, system.Count > 0 ? new GeminiContent(null, system) : null);
+    }
+
+    private static async IAsyncEnumerable<List<string>> WholeAsync(Stream body, [EnumeratorCancellation] CancellationToken token)
+    {
+        using var reader = new StreamReader(body, Encoding.UTF8);
+        var json = await reader.ReadToEndAsync(token);
+        yield return ["data: " + json.ReplaceLineEndings(" "), ""];
     }
 
     // A 429 says how long to wait in the Retry-After header or in the error's google.rpc.RetryInfo.

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Opossum.Grains.Backends.Ollama;
 
-/// <summary>Ollama over its HTTP API: <c>POST /api/chat</c> with <c>stream: true</c> to generate, <c>GET /api/tags</c> to check.</summary>
+/// <summary>Ollama over its HTTP API: <c>POST /api/chat</c> (streamed or not) to generate, <c>GET /api/tags</c> to check.</summary>
 public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> options) : IChatBackend
 {
     public const string ServiceName = "ollama";
@@ -21,23 +21,23 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+        bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var url = BackendUrls.Combine(server.Url, "api/chat");
-        using var span = new BackendSpan(ServiceName, model, messages, url);
-        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, span, token),
+        using var span = new BackendSpan(ServiceName, model, messages, url, stream);
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
             ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex),
             cancellationToken);
         await foreach (var chunk in chunks)
             yield return chunk;
     }
 
-    // One JSON object per line (NDJSON) as the model writes; the last has done: true and the token counts.
-    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, BackendSpan span,
-        [EnumeratorCancellation] CancellationToken token)
+    // Streamed: one JSON object per line (NDJSON) as the model writes, the last with done: true and the token counts.
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+        BackendSpan span, [EnumeratorCancellation] CancellationToken token)
     {
-        var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: true);
+        var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: stream);
         // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
@@ -50,20 +50,36 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode,
                 $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.RetryAfter(response));
 
-        using var lines = new StreamReader(await response.Content.ReadAsStreamAsync(token), Encoding.UTF8);
-        var text = new StringBuilder();
-        while (await lines.ReadLineAsync(token) is { } line)
+        if (!stream)
         {
-            if (line.Length == 0) continue;
-            var part = JsonSerializer.Deserialize(line, OllamaJsonContext.Default.OllamaChatResponse)
-                       ?? throw BackendFailures.Refused(ServiceName, "a line of the answer was null");
-            if (part.Error is { Length: > 0 } error)
-                throw BackendFailures.Unavailable(ServiceName, BackendFailures.Truncate(error));
-            var delta = part.Message?.Content ?? "";
-            text.Append(delta);
-            if (part.Done)
+            var whole = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
+            if (whole?.Message?.Content is not { } content)
+                throw BackendFailures.Refused(ServiceName, "the answer had no message.content");
+            yield return new GenerationChunk(content, new Generation(content, ServiceName, model.Name, whole.PromptEvalCount, whole.EvalCount));
+            yield break;
+        }
+
+        await using var answer = await response.Content.ReadAsStreamAsync(token);
+        var text = new StringBuilder();
+        await foreach (var lines in LineBatches.ReadAsync(answer, token))
+        {
+            var start = text.Length;
+            OllamaChatResponse? last = null;
+            foreach (var line in lines)
             {
-                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name, part.PromptEvalCount, part.EvalCount));
+                if (line.Length == 0) continue;
+                var part = JsonSerializer.Deserialize(line, OllamaJsonContext.Default.OllamaChatResponse)
+                           ?? throw BackendFailures.Refused(ServiceName, "a line of the answer was null");
+                if (part.Error is { Length: > 0 } error)
+                    throw BackendFailures.Unavailable(ServiceName, BackendFailures.Truncate(error));
+                text.Append(part.Message?.Content);
+                last = part;
+                if (part.Done) break;
+            }
+            var delta = text.ToString(start, text.Length - start);
+            if (last is { Done: true })
+            {
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name, last.PromptEvalCount, last.EvalCount));
                 yield break;
             }
             if (delta.Length > 0)

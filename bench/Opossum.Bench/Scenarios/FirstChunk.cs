@@ -7,11 +7,13 @@ namespace Opossum.Bench.Scenarios;
 /// <summary>
 /// Streamed answers that skip the cache, over text/event-stream, in interleaved windows with the backend
 /// alone streaming the same answer directly: the time to the first chunk through the gateway minus the
-/// backend's own time to its first chunk is what the gateway adds before a client sees anything.
+/// backend's own time to its first chunk is what the gateway adds before a client sees anything. The
+/// backend writes a word every <see cref="WordEvery"/>, a model's pace (50 tokens/s), after its latency.
 /// </summary>
 public static class FirstChunk
 {
     private const string Stream = "subscription Stream($input: ChatInput!) { chatStream(input: $input) { delta done } }";
+    private static readonly TimeSpan WordEvery = TimeSpan.FromMilliseconds(20);
 
     public static async Task RunAsync(Harness bench)
     {
@@ -26,6 +28,7 @@ public static class FirstChunk
             ("first-chunk", () => EventStream(graphql, streamed), "event: next"),
         };
         var samples = contenders.Select(_ => new List<double>()).ToArray();
+        bench.Backend.ChunkDelay = WordEvery;
         var errors = new long[contenders.Length];
         var window = options.Duration / options.Rounds;
         for (var round = 0; round < options.Rounds; round++)
@@ -38,6 +41,7 @@ public static class FirstChunk
                 errors[c] += failed;
             }
         }
+        bench.Backend.ChunkDelay = TimeSpan.Zero;
         var p50 = samples.Select(s => Percentile(s, 0.50)).ToArray();
         var p99 = samples.Select(s => Percentile(s, 0.99)).ToArray();
         var overhead = p50[1] - p50[0];

@@ -11,7 +11,7 @@ public static class MissOverhead
     public static async Task RunAsync(Harness bench)
     {
         if (!bench.Options.Runs("miss-overhead") || bench.Traced is not { } gateway) return;
-        var direct = Load.Json(JsonSerializer.Serialize(new { model = "gemma3:1b", stream = true, messages = new[] { new { role = "user", content = "Tell me something new about opossums." } } }));
+        var direct = Load.Json(JsonSerializer.Serialize(new { model = "gemma3:1b", stream = false, messages = new[] { new { role = "user", content = "Tell me something new about opossums." } } }));
         await bench.SideBySideAsync([
             new Contender("backend alone", null, new Uri(bench.Backend.BaseUrl, "/api/chat"), direct),
             bench.Observed("miss-overhead", gateway, bench.MissPrompt),
