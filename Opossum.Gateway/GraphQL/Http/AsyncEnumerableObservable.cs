@@ -14,9 +14,9 @@ public sealed class AsyncEnumerableObservable<T>(IAsyncEnumerable<T> source) : I
         return subscription;
     }
 
+    // Runs on the subscriber's thread until the first item is awaited: no thread-pool hop before the stream is asked for it.
     private async Task PumpAsync(IObserver<T?> observer, CancellationToken cancellationToken)
     {
-        await Task.Yield(); // Subscribe returns before the first item is asked for
         try
         {
             await foreach (var item in source.WithCancellation(cancellationToken))

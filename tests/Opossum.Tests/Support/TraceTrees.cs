@@ -30,10 +30,12 @@ public static class TraceTrees
     }
 
     /// <summary>The tree below <paramref name="span"/>, one line a span, for the test's output.</summary>
-    public static void Print(Activity span, List<Activity> spans, Xunit.Abstractions.ITestOutputHelper output, int depth = 0)
+    public static void Print(Activity span, List<Activity> spans, Xunit.Abstractions.ITestOutputHelper output, int depth = 0, DateTime? rootStart = null)
     {
-        output.WriteLine($"{new string(' ', depth * 2)}{span.DisplayName} [{span.Source.Name}, {span.Kind}] {span.Duration.TotalMilliseconds:0.0} ms");
+        var start = rootStart ?? span.StartTimeUtc;
+        output.WriteLine($"{new string(' ', depth * 2)}{span.DisplayName} [{span.Source.Name}, {span.Kind}] " +
+            $"+{(span.StartTimeUtc - start).TotalMilliseconds:0.0} ms, {span.Duration.TotalMilliseconds:0.0} ms");
         foreach (var child in spans.Where(s => s.ParentSpanId == span.SpanId).OrderBy(s => s.StartTimeUtc))
-            Print(child, spans, output, depth + 1);
+            Print(child, spans, output, depth + 1, start);
     }
 }
