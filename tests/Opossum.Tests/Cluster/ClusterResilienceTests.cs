@@ -127,6 +127,35 @@ public sealed class ClusterResilienceTests(ResilientCluster cluster, ITestOutput
     }
 
     [Fact]
+    public async Task A_stream_through_the_cluster_starts_and_continues_a_conversation_over_both_transports()
+    {
+        const string Stream = "subscription($input: ChatInput!) { chatStream(input: $input) { delta done conversationId message } }";
+        var graphql = new Uri(cluster.Gateway.Http, "/graphql");
+        cluster.OllamaA.ChunkDelay = cluster.OllamaB.ChunkDelay = TimeSpan.FromMilliseconds(100);
+        try
+        {
+            var first = $"stream through the cluster {Guid.NewGuid():N}";
+            var started = await Streaming.ReferenceClients.RunAsync(graphql, new Streaming.ClientOp("sse", Stream, new { input = new { message = first } }));
+            var chunks = started.Chunks(0);
+            Assert.True(chunks.Count >= 5, started.ToString());
+            Assert.Equal("echo: " + first, chunks[^1]["message"]!.GetValue<string>());
+            var id = chunks[^1]["conversationId"]!.GetValue<string>();
+
+            var second = $"and continue it {Guid.NewGuid():N}";
+            var continued = await Streaming.ReferenceClients.RunAsync(graphql, new Streaming.ClientOp("ws", Stream, new { input = new { message = second, conversationId = id } }));
+            Assert.Equal("echo: " + second, continued.Chunks(0)[^1]["message"]!.GetValue<string>());
+            Assert.Equal("complete", continued.Of(0)[^1].Kind);
+
+            var turns = (await cluster.GraphQLAsync("query($id: ID!) { conversation(id: $id) { turns { content } } }", new { id }))["data"]!["conversation"]!["turns"]!.AsArray();
+            Assert.Equal([first, "echo: " + first, second, "echo: " + second], turns.Select(t => t!["content"]!.GetValue<string>()));
+        }
+        finally
+        {
+            cluster.OllamaA.ChunkDelay = cluster.OllamaB.ChunkDelay = TimeSpan.Zero;
+        }
+    }
+
+    [Fact]
     public async Task A_redis_outage_fails_requests_fast_and_typed_and_the_cluster_answers_again_when_it_is_back()
     {
         var first = await cluster.ChatAsync($"before the outage {Guid.NewGuid():N}");
