@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,7 @@ public sealed class ServiceGrain(
     IOptions<AvailabilityOptions> options,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time,
     IClusterMembershipService membership,
+    IHostApplicationLifetime lifetime,
     ILogger<ServiceGrain> logger) : Grain, IServiceGrain
 {
     private IChatBackend? _backend;
@@ -140,9 +142,16 @@ public sealed class ServiceGrain(
         var waiter = new Waiter(holder, avoid, started);
         var node = _waiters.AddLast(waiter);
         Lease? granted = null;
+        // A silo that is stopping takes no releases any more, so its waiters would wait out the queue timeout, and
+        // hold the silo's shutdown that long: they are sent to ask again, which reaches the grain's next activation.
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         try
         {
-            return granted = await waiter.Granted.Task.WaitAsync(_backend!.QueueTimeout, cancellationToken);
+            return granted = await waiter.Granted.Task.WaitAsync(_backend!.QueueTimeout, wait.Token);
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new OrleansException($"The silo of backend '{Name}''s slots is stopping; the request is retried on the silo that takes them over.");
         }
         catch (TimeoutException)
         {

@@ -57,8 +57,9 @@ public sealed class ResponseCacheGrain(
                 : chunk;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        Task.WhenAll(_pendingWrite, _inFlight?.Completion ?? Task.CompletedTask);
+    // A generation in flight is not waited for: its callers' calls fail with the activation and are retried elsewhere,
+    // while waiting could hold a stopping silo for as long as a generation takes.
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => _pendingWrite;
 
     // The generation in flight, or a new one; joined: another caller started it, so this one's answer is not generated for it.
     // A chat starts one that asks the server for the answer whole: a stream that joins it gets the answer in one piece.

@@ -49,7 +49,8 @@ public sealed class SharedGeneration
         }
         finally
         {
-            if (--_readers == 0 && !_ended)
+            // A reader that leaves once it has the last piece leaves nothing to stop.
+            if (--_readers == 0 && !_ended && _chunks is not [.., { Completed: not null }])
                 _stop.Cancel();
         }
     }

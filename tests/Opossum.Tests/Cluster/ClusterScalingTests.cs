@@ -105,7 +105,7 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         var failuresBeforeTerm = stream.Failures.Count;
         var terminatedAt = stream.Elapsed;
         silo2.Terminate();
-        Assert.True(await silo2.WaitForExitAsync(TimeSpan.FromSeconds(30)), "silo-2 did not stop within 30 s of SIGTERM");
+        Assert.True(await silo2.WaitForExitAsync(TimeSpan.FromSeconds(30)), "silo-2 did not stop within 30 s of SIGTERM:\n" + string.Join("\n", silo2.Output.Where(l => !l.StartsWith("      ") && !l.StartsWith("   at") && !l.StartsWith("         ")).TakeLast(40)));
         var drained = stream.Elapsed - terminatedAt;
         await stream.WaitForSuccessesAsync(stream.Successes + Workers * 5, TimeSpan.FromSeconds(60));
         await stream.StopAsync();
