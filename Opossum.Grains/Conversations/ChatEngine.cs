@@ -57,7 +57,8 @@ public sealed class ChatEngine(
         foreach (var model in candidates)
         {
             var request = new GenerationRequest(model.Name, messages);
-            var pieces = OpenStream(request, command.NoCache, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            var key = command.NoCache ? null : CacheKey.For(request);
+            var pieces = OpenStream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
             GenerationChunk chunk;
             try
             {
@@ -93,8 +94,8 @@ public sealed class ChatEngine(
                 }
 
                 var generation = chunk.Completed;
-                if (!command.NoCache && chunk.ExpiresAt is { } expiresAt)
-                    localAnswers.Keep(CacheKey.For(request), generation, expiresAt);
+                if (key is not null && chunk.ExpiresAt is { } expiresAt)
+                    localAnswers.Keep(key, generation, expiresAt);
                 await record(generation);
                 yield return new ChatPiece(chunk.Delta, generation.Backend, generation.Model, chunk.FromCache,
                     new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, chunk.FromCache,
@@ -105,12 +106,11 @@ public sealed class ChatEngine(
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
-    // A fresh answer on this silo is one piece; otherwise the cache grain's stream (or the model's, bypassing the cache).
-    private IAsyncEnumerable<GenerationChunk> OpenStream(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
+    // A fresh answer on this silo is one piece; otherwise the cache grain's stream (or the model's without a key: no cache).
+    private IAsyncEnumerable<GenerationChunk> OpenStream(GenerationRequest request, string? key, CancellationToken cancellationToken)
     {
-        if (noCache)
+        if (key is null)
             return grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken);
-        var key = CacheKey.For(request);
         if (FindLocally(key) is { } known)
             return Once(new GenerationChunk(known.Content, known, FromCache: true));
         return grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);

@@ -16,9 +16,6 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// </summary>
 public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ILogger<GraphQLWebSocketEndpoint> logger)
 {
-    private GraphQLExecutor Executor => executor;
-    private GraphQLResponseSerializer Serializer => serializer;
-    private ILogger Logger => logger;
 
     public const string Protocol = "graphql-transport-ws";
 
@@ -32,7 +29,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
     {
         var acceptable = context.WebSockets.WebSocketRequestedProtocols.Contains(Protocol);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(acceptable ? Protocol : null);
-        var connection = new Connection(this, socket, context);
+        var connection = new Connection(executor, serializer, logger, socket, context);
         if (!acceptable)
         {
             await connection.CloseAsync(4406, "Subprotocol not acceptable");
@@ -41,7 +38,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         await connection.RunAsync();
     }
 
-    private sealed class Connection(GraphQLWebSocketEndpoint endpoint, WebSocket socket, HttpContext context)
+    private sealed class Connection(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ILogger logger, WebSocket socket, HttpContext context)
     {
         private readonly SemaphoreSlim _sending = new(1, 1);
         private readonly Dictionary<string, CancellationTokenSource> _operations = [];
@@ -52,7 +49,6 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         private bool _closing;
         private readonly ActivityContext _socketSpan = Activity.Current?.Context ?? default;
         private bool _initialised;
-        private bool _acknowledged;
 
         public async Task RunAsync()
         {
@@ -99,43 +95,55 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             }
         }
 
-        // False once the socket is closed.
-        private async Task<bool> HandleAsync(JsonElement message)
+        private async Task HandleAsync(JsonElement message)
         {
             var type = message.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
             switch (type)
             {
                 case "connection_init":
                     if (_initialised)
-                        return await CloseAsync(4429, "Too many initialisation requests");
+                    {
+                        await CloseAsync(4429, "Too many initialisation requests");
+                        return;
+                    }
                     _initialised = true;
-                    _acknowledged = true;
                     await SendAsync("""{"type":"connection_ack"}"""u8.ToArray());
-                    return true;
+                    return;
                 case "ping":
                     await SendAsync("""{"type":"pong"}"""u8.ToArray());
-                    return true;
+                    return;
                 case "pong":
-                    return true;
+                    return;
                 case "subscribe":
-                    return await SubscribeAsync(message);
+                    await SubscribeAsync(message);
+                    return;
                 case "complete":
                     if (Id(message) is { } completed)
                         Forget(completed, cancel: true);
-                    return true;
+                    return;
                 default:
-                    return await CloseAsync(4400, type is null ? "Message has no type" : $"Unknown message type '{type}'");
+                    await CloseAsync(4400, type is null ? "Message has no type" : $"Unknown message type '{type}'");
+                    return;
             }
         }
 
-        private async Task<bool> SubscribeAsync(JsonElement message)
+        private async Task SubscribeAsync(JsonElement message)
         {
-            if (!_acknowledged)
-                return await CloseAsync(4401, "Unauthorized");
+            if (!_initialised) // graphql-transport-ws: no operation before connection_ack
+            {
+                await CloseAsync(4401, "Unauthorized");
+                return;
+            }
             if (Id(message) is not { Length: > 0 } id)
-                return await CloseAsync(4400, "A subscribe message needs a non-empty string id");
+            {
+                await CloseAsync(4400, "A subscribe message needs a non-empty string id");
+                return;
+            }
             if (ReadRequest(message) is not { } request)
-                return await CloseAsync(4400, "A subscribe message needs a payload with a string query");
+            {
+                await CloseAsync(4400, "A subscribe message needs a payload with a string query");
+                return;
+            }
             var operation = new CancellationTokenSource();
             lock (_operations)
             {
@@ -143,14 +151,16 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                     operation = null;
             }
             if (operation is null)
-                return await CloseAsync(4409, $"Subscriber for {id} already exists");
+            {
+                await CloseAsync(4409, $"Subscriber for {id} already exists");
+                return;
+            }
             var running = RunOperationAsync(id, request, operation);
             lock (_operations)
             {
                 _running.RemoveAll(t => t.IsCompleted);
                 _running.Add(running);
             }
-            return true;
         }
 
         private async Task RunOperationAsync(string id, GraphQLRequest request, CancellationTokenSource operation)
@@ -159,13 +169,13 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             var token = stop.Token;
             try
             {
-                var prepared = endpoint.Executor.Prepare(request);
+                var prepared = executor.Prepare(request);
                 // Each operation is a trace of its own, linked to the socket's request.
                 Activity.Current = null;
                 using var activity = GraphQLExecutor.StartActivity(prepared, ActivityKind.Server,
                     _socketSpan == default ? null : [new ActivityLink(_socketSpan)]);
                 var traceId = TraceIds.Current();
-                var result = await endpoint.Executor.ExecuteAsync(prepared, traceId, context.RequestServices, token);
+                var result = await executor.ExecuteAsync(prepared, traceId, context.RequestServices, token);
                 await foreach (var (next, failed) in GraphQLExecutor.ResultsAsync(result, prepared.Type is OperationType.Subscription, traceId, token))
                 {
                     if (failed)
@@ -173,7 +183,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                         await SendAsync(Message("error", id, ErrorsOf(next)), token);
                         return; // an error ends the operation: no complete follows
                     }
-                    await SendAsync(Message("next", id, endpoint.Serialize(next)), token);
+                    await SendAsync(Message("next", id, Serialize(serializer, next)), token);
                 }
                 await SendAsync(Message("complete", id, null), token);
             }
@@ -187,7 +197,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             }
             catch (Exception ex)
             {
-                endpoint.Logger.LogError(ex, "WebSocket operation {Id} failed", id);
+                logger.LogError(ex, "WebSocket operation {Id} failed", id);
             }
             finally
             {
@@ -261,7 +271,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
 
         private Inputs? Inputs(JsonElement payload, string field) =>
             payload.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Object
-                ? endpoint.Serializer.ReadNode<Inputs>(value)
+                ? serializer.ReadNode<Inputs>(value)
                 : null;
 
         private static string? Id(JsonElement message) =>
@@ -269,7 +279,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
 
         // graphql-transport-ws's error payload is the list of GraphQL errors itself.
         private string ErrorsOf(ExecutionResult result) =>
-            JsonNode.Parse(endpoint.Serialize(result))!["errors"]?.ToJsonString() ?? "[]";
+            JsonNode.Parse(Serialize(serializer, result))!["errors"]?.ToJsonString() ?? "[]";
 
         private static byte[] Message(string type, string id, string? payload) =>
             System.Text.Encoding.UTF8.GetBytes(payload is null
@@ -294,7 +304,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         }
 
         /// <summary>Closes the socket with one of the protocol's codes and stops every operation; what the client sends after it is not read.</summary>
-        public async Task<bool> CloseAsync(int code, string reason)
+        public async Task CloseAsync(int code, string reason)
         {
             await _sending.WaitAsync();
             try
@@ -315,11 +325,10 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                 _closed.Cancel(); // every operation stops
                 _closeAnswered.CancelAfter(TimeSpan.FromSeconds(5));
             }
-            return false;
         }
     }
 
-    private string Serialize(ExecutionResult result)
+    private static string Serialize(GraphQLResponseSerializer serializer, ExecutionResult result)
     {
         using var body = new PooledBufferWriter(512);
         serializer.Write(body, result);
