@@ -132,16 +132,20 @@ public static class TraceQuery
 }
 
 /// <summary>
-/// Grain calls made outside any trace (health probes, start-up, timers' reports) would each become a
-/// root trace of their own; they are not recorded, so exporters see grain calls only inside requests.
+/// Grain calls that are not recorded. Those made outside any trace (health probes, start-up, timers' reports)
+/// would each become a root trace of their own. And a grain method that streams (IAsyncEnumerable) is fetched
+/// piece by piece, each piece a MoveNext call: the stream's own span (<c>IModelGrain/Stream</c>) covers them all,
+/// so a long answer is not hundreds of spans. What runs inside a piece's call is not recorded either.
 /// </summary>
 public sealed class UntracedGrainCallProcessor : BaseProcessor<Activity>
 {
     private const string OrleansApplication = "Microsoft.Orleans.Application";
+    private const string StreamPiece = "IAsyncEnumerableGrainExtension/MoveNext";
 
     public override void OnStart(Activity activity)
     {
-        if (activity.Source.Name == OrleansApplication && activity.ParentSpanId == default && activity.Parent is null)
+        if (activity.Source.Name != OrleansApplication) return;
+        if (activity.ParentSpanId == default && activity.Parent is null || activity.OperationName.StartsWith(StreamPiece, StringComparison.Ordinal))
             activity.ActivityTraceFlags &= ~ActivityTraceFlags.Recorded;
     }
 }
