@@ -15,14 +15,15 @@ public sealed class EventStreamWriter(HttpResponse response, GraphQLResponseSeri
 
     private static readonly byte[] Comment = ":\n\n"u8.ToArray();
     private readonly SemaphoreSlim _writing = new(1, 1);
-    private readonly CancellationTokenSource _stop = new();
+    // Disposed to stop the keep-alive: its wait then ends without an exception, as every stream's end would otherwise throw one.
+    private readonly PeriodicTimer _ticks = new(KeepAlive / 4);
     private Task _keepAlive = Task.CompletedTask;
     private long _lastWrite;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await WriteRawAsync(Comment, cancellationToken);
-        _keepAlive = KeepAliveAsync(_stop.Token);
+        _keepAlive = KeepAliveAsync(cancellationToken);
     }
 
     public async Task WriteAsync(string eventName, ExecutionResult? data, CancellationToken cancellationToken)
@@ -55,10 +56,9 @@ public sealed class EventStreamWriter(HttpResponse response, GraphQLResponseSeri
 
     private async Task KeepAliveAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(KeepAlive / 4);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
+            while (await _ticks.WaitForNextTickAsync(CancellationToken.None))
             {
                 if (Environment.TickCount64 - _lastWrite >= KeepAlive.TotalMilliseconds)
                     await WriteRawAsync(Comment, cancellationToken);
@@ -72,8 +72,7 @@ public sealed class EventStreamWriter(HttpResponse response, GraphQLResponseSeri
 
     public async ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        _ticks.Dispose();
         await _keepAlive;
-        _stop.Dispose();
     }
 }
