@@ -174,3 +174,22 @@ public sealed record GenerationOutcome([property: Id(0)] OutcomeKind Kind, [prop
     public static readonly GenerationOutcome Success = new(OutcomeKind.Succeeded);
     public static readonly GenerationOutcome Inconclusive = new(OutcomeKind.Inconclusive);
 }
+
+/// <summary>What a client may use: chats per minute and tokens per day (UTC); null is no limit.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ClientLimits([property: Id(0)] int? ChatsPerMinute, [property: Id(1)] long? TokensPerDay);
+
+/// <summary>Whether a chat may run; when not, which limit refused it and how long until it resets.</summary>
+[GenerateSerializer, Immutable]
+public sealed record Admission([property: Id(0)] bool Admitted, [property: Id(1)] string? Refusal = null, [property: Id(2)] TimeSpan RetryAfter = default)
+{
+    public static readonly Admission Yes = new(true);
+}
+
+/// <summary>A client's counts: chats this minute, tokens today (UTC), and when each window ends.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ClientUsage(
+    [property: Id(0)] int ChatsThisMinute,
+    [property: Id(1)] long TokensToday,
+    [property: Id(2)] DateTimeOffset MinuteEndsAt,
+    [property: Id(3)] DateTimeOffset DayEndsAt);

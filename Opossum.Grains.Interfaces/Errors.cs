@@ -14,6 +14,14 @@ public static class ErrorCodes
     public const string Cancelled = "CANCELLED";
     /// <summary>OpenTelemetry is switched off, so what was asked for is not kept.</summary>
     public const string TelemetryDisabled = "TELEMETRY_DISABLED";
+    /// <summary>No API key, or one the server does not know (HTTP 401).</summary>
+    public const string Unauthenticated = "UNAUTHENTICATED";
+    /// <summary>An operator action without an admin key.</summary>
+    public const string Forbidden = "FORBIDDEN";
+    /// <summary>Over the key's chats per minute or tokens per day (HTTP 429 with Retry-After).</summary>
+    public const string RateLimited = "RATE_LIMITED";
+    /// <summary>The document is deeper or costs more than the server runs (refused before it runs).</summary>
+    public const string QueryTooComplex = "QUERY_TOO_COMPLEX";
     public const string Internal = "INTERNAL_SERVER_ERROR";
 }
 

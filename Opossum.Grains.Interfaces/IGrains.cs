@@ -103,3 +103,21 @@ public interface ICacheStatsGrain : IGrainWithIntegerKey
     /// <summary>The counts so far.</summary>
     Task<CacheCounts> Get();
 }
+
+/// <summary>
+/// One client's use of the cluster, keyed by the client's name (its API key's name, or <c>ip:address</c> when no
+/// keys are configured): its chats in the current minute and its tokens of the current day (UTC). Every gateway
+/// asks the same grain, so a limit holds for the cluster, not per gateway.
+/// </summary>
+public interface IClientUsageGrain : IGrainWithStringKey
+{
+    /// <summary>Counts one chat if <paramref name="limits"/> allow it; a refused chat counts nothing.</summary>
+    [AlwaysInterleave]
+    Task<Admission> Admit(ClientLimits limits);
+
+    /// <summary>Adds the tokens a generation for this client used (a cached answer uses none).</summary>
+    Task AddTokens(int tokens);
+
+    [AlwaysInterleave]
+    Task<ClientUsage> Get();
+}

@@ -2,18 +2,20 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Options;
+using Opossum.Gateway.Protection;
 using Opossum.Grains;
 using Opossum.Grains.Conversations;
 
 namespace Opossum.Gateway.Chat;
 
 /// <summary>
-/// Validates chat input, hands it to the conversation (or starts one) and shapes the answer.
+/// Validates chat input, admits it against the caller's limits, hands it to the conversation (or starts one) and shapes the answer.
 /// A new conversation is started in-process when this gateway co-hosts the silo (standalone:
 /// <paramref name="localStarter"/> is registered), which saves a grain call and its two spans on
 /// every one-shot chat; a pure Orleans client (cluster) asks a starter grain on a silo.
 /// </summary>
-public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster, ConversationStarter? localStarter = null)
+public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster, ClientLimiter limiter,
+    ConversationStarter? localStarter = null)
 {
     // References are immutable and cheap to keep; making one resolves the interface's grain type by name.
     private readonly IConversationStarterGrain?[] _starters = new IConversationStarterGrain?[ConversationStarters.Partitions];
@@ -24,11 +26,12 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     /// <summary>Longest conversation id accepted.</summary>
     public const int MaxConversationIdLength = 128;
 
-    public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, CancellationToken cancellationToken)
+    public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
+        await limiter.AdmitAsync(caller); // bad input is refused first: it costs the client nothing
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
@@ -38,6 +41,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
             ? localStarter?.StartAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).Start(conversationId, command, cancellationToken)
             : grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken), cancellationToken);
+        await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
@@ -47,17 +51,18 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     /// The answer chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
     /// first chunk is retried like a chat's, one after it ends the stream with an error that says the answer was cut.
     /// </summary>
-    public IAsyncEnumerable<ChatChunk> StreamAsync(ChatInput input, string traceId, CancellationToken cancellationToken)
+    public async Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
+        await limiter.AdmitAsync(caller);
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return StreamAsync(conversationId, command, traceId, cancellationToken);
+        return StreamAsync(conversationId, command, traceId, caller, cancellationToken);
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, ChatCommand command, string traceId,
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, ChatCommand command, string traceId, Caller caller,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
@@ -84,6 +89,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                 }
             }
             var reply = piece.Reply;
+            await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
             yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }

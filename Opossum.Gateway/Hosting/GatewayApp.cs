@@ -19,7 +19,7 @@ public static class GatewayApp
         customize?.Invoke(builder);
         builder.Configuration.AddOpossumEnvironment();
         StartupLogging.EnsureLevelsValid(builder.Configuration);
-        SettingsCheck.Ensure(builder.Configuration, OpossumSiloExtensions.Settings);
+        SettingsCheck.Ensure(builder.Configuration, [.. OpossumSiloExtensions.Settings, (Protection.LimitsOptions.Section, typeof(Protection.LimitsOptions))]);
         var urls = DefaultUrls.Apply(builder, "http://localhost:8000");
         var cluster = ClusterSettings.From(builder.Configuration);
         // The gateway co-hosts a silo in both modes (in a cluster one without grains, with no Orleans gateway port).

@@ -4,7 +4,10 @@ using GraphQL.Validation;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
 using Opossum.Gateway.GraphQL.Types;
+using Microsoft.Extensions.Options;
 using Opossum.Gateway.Health;
+using Opossum.Gateway.Protection;
+using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
 using Opossum.ServiceDefaults.Health;
 using Opossum.ServiceDefaults.Telemetry;
@@ -19,6 +22,10 @@ public static class GatewayExtensions
         builder.AddOpossumCluster();
 
         builder.Services.AddOpossumModelCatalog(builder.Configuration);
+        var limits = LimitsFrom(builder.Configuration);
+        builder.Services.AddSingleton(Options.Create(limits));
+        builder.Services.AddSingleton(ApiKeys.From(builder.Configuration));
+        builder.Services.AddSingleton<ClientLimiter>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
@@ -38,11 +45,43 @@ public static class GatewayExtensions
             {
                 o.ExposeCodes = false;
                 o.ExposeExtensions = true;
+            })
+            // A document deeper or costlier than the limits is refused before it runs (QUERY_TOO_COMPLEX); introspection costs nothing.
+            .AddComplexityAnalyzer(o =>
+            {
+                o.MaxDepth = limits.MaxDepth;
+                o.MaxComplexity = limits.MaxCost;
+                o.DefaultScalarImpact = 0; // what costs is what a field makes happen: a generation, a grain call per object
+                o.DefaultObjectImpact = 1;
+                o.ValidateComplexityDelegate = context =>
+                {
+                    // A document that only introspects (what GraphiQL and code generators send) may nest deeper:
+                    // graphql-js 17's own introspection query is 15 levels deep, and introspection makes no calls.
+                    if (context.Error is not null && context.MaxDepth > limits.MaxDepth && context.MaxDepth <= LimitsOptions.IntrospectionMaxDepth
+                        && context.TotalImpact <= limits.MaxCost && OnlyIntrospects(context.ValidationContext.Operation))
+                        context.Error = null;
+                    return Task.CompletedTask;
+                };
             }));
         var health = builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: [EndpointExtensions.ReadyTag]);
         if (ClusterSettings.From(builder.Configuration).RedisConnection is not null)
             health.AddCheck<RedisReadyCheck>("redis", tags: [EndpointExtensions.ReadyTag]);
         return builder;
+    }
+
+    private static bool OnlyIntrospects(GraphQLParser.AST.GraphQLOperationDefinition? operation) =>
+        operation is { Operation: GraphQLParser.AST.OperationType.Query }
+        && operation.SelectionSet.Selections.All(s => s is GraphQLParser.AST.GraphQLField field && field.Name.StringValue.StartsWith("__", StringComparison.Ordinal));
+
+    private static LimitsOptions LimitsFrom(IConfiguration configuration)
+    {
+        var limits = configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
+        var problems = new List<string>();
+        if (limits.ChatsPerMinute < 0) problems.Add($"{LimitsOptions.Section}:ChatsPerMinute must be 0 (no limit) or more, not {limits.ChatsPerMinute}.");
+        if (limits.TokensPerDay is < 1) problems.Add($"{LimitsOptions.Section}:TokensPerDay must be at least 1 when set, not {limits.TokensPerDay}.");
+        if (limits.MaxCost < LimitsOptions.ChatCost) problems.Add($"{LimitsOptions.Section}:MaxCost must be at least {LimitsOptions.ChatCost} (one chat), not {limits.MaxCost}.");
+        if (limits.MaxDepth < 2) problems.Add($"{LimitsOptions.Section}:MaxDepth must be at least 2, not {limits.MaxDepth}.");
+        return problems.Count > 0 ? throw SettingsCheck.Invalid([.. problems]) : limits;
     }
 
     public static WebApplication MapOpossumEndpoints(this WebApplication app)
@@ -57,6 +96,11 @@ public static class GatewayExtensions
 
     private static async Task<IResult> RecentTracesAsync(HttpContext context, int? limit)
     {
+        if (context.RequestServices.GetRequiredService<ApiKeys>().Authenticate(context, out var refusal) is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"opossum\"";
+            return Results.Json(new { error = refusal }, statusCode: StatusCodes.Status401Unauthorized);
+        }
         var n = limit ?? TraceQuery.DefaultLimit;
         if (TraceQuery.Problem(n) is { } problem)
             return Results.Json(new { error = problem }, statusCode: StatusCodes.Status400BadRequest);

@@ -27,6 +27,9 @@ public static class OpossumTelemetry
     public static readonly Histogram<double> SlotWait =
         Meter.CreateHistogram<double>("opossum.slot.wait.duration", "s", "Time a generation waited for a free slot on a backend server.");
 
+    public static readonly Counter<long> Refused =
+        Meter.CreateCounter<long>("opossum.requests.refused", description: "Requests refused for a missing or unknown key, a missing admin key, a limit, or a document's cost or depth.");
+
     private static readonly ConcurrentDictionary<string, int> ServiceAvailability = new(StringComparer.Ordinal);
 
     static OpossumTelemetry()
@@ -79,6 +82,10 @@ public static class OpossumTelemetry
         public const string GenAiTokenType = "gen_ai.token.type";
         public const string ServerAddress = "server.address";
         public const string SlotWaitSeconds = "slot.wait_seconds";
+        /// <summary>The name of the API key a request came with (never the key).</summary>
+        public const string ApiKeyName = "api_key.name";
+        /// <summary>Why a request was refused: unauthenticated, forbidden, rate_limited, query_too_complex.</summary>
+        public const string RefusalReason = "reason";
     }
 
     /// <summary>Span names of the telemetry contract.</summary>

@@ -27,6 +27,8 @@ public static class OpossumEnvironment
         ["OPOSSUM_SILO_PORT"] = "Opossum:SiloPort",
         ["OPOSSUM_GATEWAY_PORT"] = "Opossum:GatewayPort",
         ["OPOSSUM_ADVERTISED_IP"] = "Opossum:AdvertisedIp",
+        ["OPOSSUM_API_KEYS"] = "Opossum:ApiKeys",
+        ["OPOSSUM_ADMIN_KEYS"] = "Opossum:AdminKeys",
     };
 
     /// <summary>How an operator knows a configuration key: its documented variable and the key ("OTEL_ENABLED (Telemetry:Enabled)"), else the key.</summary>

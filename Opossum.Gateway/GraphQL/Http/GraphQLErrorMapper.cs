@@ -12,6 +12,11 @@ public sealed class GraphQLErrorMapper(ILogger<GraphQLErrorMapper> logger)
     {
         context.Exception = (StorageFailures.Find(context.OriginalException) ?? context.OriginalException) switch
         {
+            OpossumException { Code: ErrorCodes.RateLimited, RetryAfter: { } wait } limited => new ExecutionError(limited.Message)
+            {
+                Code = limited.Code,
+                Extensions = new Dictionary<string, object?> { ["retryAfter"] = (int)Math.Ceiling(wait.TotalSeconds) },
+            },
             OpossumException known => new ExecutionError(known.Message) { Code = known.Code },
             TimeoutException => new ExecutionError("The cluster did not answer in time; try again.") { Code = ErrorCodes.BackendUnavailable },
             OrleansException orleans => Unavailable(orleans),

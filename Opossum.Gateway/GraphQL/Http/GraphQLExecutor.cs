@@ -7,7 +7,9 @@ using GraphQL.Transport;
 using GraphQLParser;
 using GraphQLParser.AST;
 using GraphQLParser.Exceptions;
+using GraphQL.Validation.Errors.Custom;
 using Opossum.Gateway.GraphQL.Types;
+using Opossum.Gateway.Protection;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -53,8 +55,11 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
     }
 
     /// <summary>Executes the operation; a subscription's result holds its stream (<see cref="ResultsAsync"/> reads it).</summary>
-    public async Task<ExecutionResult> ExecuteAsync(GraphQLOperation operation, string traceId, IServiceProvider services, CancellationToken cancellationToken)
+    public async Task<ExecutionResult> ExecuteAsync(GraphQLOperation operation, string traceId, Caller caller, IServiceProvider services,
+        CancellationToken cancellationToken)
     {
+        if (caller.Keyed)
+            Activity.Current?.SetTag(Grains.Telemetry.OpossumTelemetry.Tags.ApiKeyName, caller.Name);
         var request = operation.Request;
         var options = new ExecutionOptions
         {
@@ -64,7 +69,7 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
             Variables = request.Variables,
             Extensions = request.Extensions,
             RequestServices = services,
-            UserContext = new GraphQLRequestContext(traceId),
+            UserContext = new GraphQLRequestContext(traceId, caller),
             CancellationToken = cancellationToken,
             UnhandledExceptionDelegate = _mapError,
         };
@@ -74,6 +79,13 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
         // Executed means the document parsed and validated: worth keeping.
         if (!operation.Cached && result.Executed && operation.Document is not null)
             documents.Add(request.Query!, operation.Document);
+        if (!result.Executed && result.Errors?.OfType<ComplexityError>().ToList() is { Count: > 0 } tooComplex)
+        {
+            // GraphQL.NET's own analysis refused it before it ran; the code says so in this API's terms.
+            foreach (var error in tooComplex)
+                error.Code = Grains.ErrorCodes.QueryTooComplex;
+            ClientLimiter.Refuse(caller, "query_too_complex");
+        }
         Mark(result, traceId);
         return result;
     }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using GraphQL;
 using GraphQL.Transport;
 using GraphQLParser.AST;
+using Opossum.Gateway.Protection;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -12,13 +13,26 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// With <c>Accept: text/event-stream</c> the result (a subscription's results) streams as server-sent
 /// events (graphql-sse, distinct connections mode); a WebSocket upgrade is handed to <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
-public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents, GraphQLWebSocketEndpoint webSockets)
+public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents,
+    GraphQLWebSocketEndpoint webSockets, ApiKeys keys)
 {
     public async Task HandleAsync(HttpContext context)
     {
-        if (context.WebSockets.IsWebSocketRequest)
+        var caller = keys.Authenticate(context, out var refusal);
+        if (context.WebSockets.IsWebSocketRequest && context.Request.Headers.Authorization.Count == 0)
         {
-            await webSockets.HandleAsync(context);
+            // Without a key in the upgrade request, the client may give it in connection_init's payload.
+            await webSockets.HandleAsync(context, null);
+            return;
+        }
+        if (context.WebSockets.IsWebSocketRequest && caller is not null)
+        {
+            await webSockets.HandleAsync(context, caller);
+            return;
+        }
+        if (caller is null)
+        {
+            await WriteUnauthenticatedAsync(context, refusal!);
             return;
         }
 
@@ -57,7 +71,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         }
         if (eventStream)
         {
-            await StreamAsync(context, operation);
+            await StreamAsync(context, operation, caller);
             return;
         }
         if (operation.Type is OperationType.Subscription)
@@ -67,33 +81,78 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             return;
         }
         using var activity = GraphQLExecutor.StartActivity(operation);
-        var result = await executor.ExecuteAsync(operation, TraceIds.Current(), context.RequestServices, context.RequestAborted);
+        var result = await executor.ExecuteAsync(operation, TraceIds.Current(), caller, context.RequestServices, context.RequestAborted);
         // graphql-response+json: request errors (nothing executed) are 400; application/json: 200 for any well-formed request.
+        // A chat over its client's limits makes it 429, with when to try again.
         var ok = result.Executed || responseType != MediaTypes.GraphQLResponse;
-        await WriteAsync(context, responseType, ok ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, result);
+        var code = RetryAfter(result) is { } retryAfter ? TooManyRequests(context, retryAfter) : ok ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest;
+        await WriteAsync(context, responseType, code, result);
+    }
+
+    /// <summary>The longest wait a RATE_LIMITED error of <paramref name="result"/> asks for, or null when it has none.</summary>
+    private static int? RetryAfter(ExecutionResult result)
+    {
+        int? longest = null;
+        foreach (var error in result.Errors ?? [])
+        {
+            if (error.Code == Opossum.Grains.ErrorCodes.RateLimited && error.Extensions?.GetValueOrDefault("retryAfter") is int seconds)
+                longest = Math.Max(longest ?? 0, seconds);
+        }
+        return longest;
+    }
+
+    private static int TooManyRequests(HttpContext context, int retryAfter)
+    {
+        context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return StatusCodes.Status429TooManyRequests;
+    }
+
+    /// <summary>401 with the Bearer challenge (RFC 6750) and a GraphQL error UNAUTHENTICATED.</summary>
+    private async Task WriteUnauthenticatedAsync(HttpContext context, string message)
+    {
+        ClientLimiter.Refuse(null, "unauthenticated");
+        context.Response.Headers.WWWAuthenticate = "Bearer realm=\"opossum\"";
+        var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString()) ?? MediaTypes.Json;
+        var error = new ExecutionError(message) { Code = Opossum.Grains.ErrorCodes.Unauthenticated };
+        error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() };
+        await WriteAsync(context, responseType, StatusCodes.Status401Unauthorized, new ExecutionResult(error));
     }
 
     /// <summary>
     /// graphql-sse, distinct connections mode: <c>next</c> events with the results (errors before execution
     /// included), then one <c>complete</c>. A client that closes the connection stops the operation.
     /// </summary>
-    private async Task StreamAsync(HttpContext context, GraphQLOperation operation)
+    private async Task StreamAsync(HttpContext context, GraphQLOperation operation, Caller caller)
     {
         var response = context.Response;
+        var aborted = context.RequestAborted;
+        using var activity = GraphQLExecutor.StartActivity(operation);
+        var traceId = TraceIds.Current();
+        ExecutionResult result;
+        try
+        {
+            result = await executor.ExecuteAsync(operation, traceId, caller, context.RequestServices, aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            return; // the client went away before the stream started
+        }
+        if (result.Streams is not { Count: > 0 } && RetryAfter(result) is { } retryAfter)
+        {
+            // Refused by a limit before it started: the stream is not opened, the answer is GraphQL over HTTP's.
+            await WriteAsync(context, MediaTypes.Json, TooManyRequests(context, retryAfter), result);
+            return;
+        }
+
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = MediaTypes.EventStreamUtf8;
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no"; // proxies such as nginx pass each event on at once
         context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
-
-        var aborted = context.RequestAborted;
-        using var activity = GraphQLExecutor.StartActivity(operation);
-        var traceId = TraceIds.Current();
         await using var events = new EventStreamWriter(response, serializer);
         try
         {
             await events.StartAsync(aborted);
-            var result = await executor.ExecuteAsync(operation, traceId, context.RequestServices, aborted);
             await foreach (var (next, _) in GraphQLExecutor.ResultsAsync(result, operation.Type is OperationType.Subscription, traceId, aborted))
                 await events.WriteAsync("next", next, aborted);
             await events.WriteAsync("complete", null, aborted);

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using GraphQL;
 using GraphQL.Transport;
 using GraphQLParser.AST;
+using Opossum.Gateway.Protection;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -14,7 +15,7 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <c>connection_init</c> within <see cref="InitTimeout"/>, then any number of operations at once, each
 /// with its own id and its own trace; the protocol's close codes for a client that breaks its rules.
 /// </summary>
-public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ILogger<GraphQLWebSocketEndpoint> logger)
+public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys, ILogger<GraphQLWebSocketEndpoint> logger)
 {
 
     public const string Protocol = "graphql-transport-ws";
@@ -25,11 +26,13 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
     /// <summary>Largest message accepted: a chat with the largest image, base64-encoded, fits.</summary>
     public const int MaxMessageBytes = 8 * 1024 * 1024;
 
-    public async Task HandleAsync(HttpContext context)
+    /// <param name="caller">Who the upgrade request's key says is calling; null when it carried none and the server needs one,
+    /// to be given in <c>connection_init</c>'s payload (<c>{"Authorization": "Bearer …"}</c>).</param>
+    public async Task HandleAsync(HttpContext context, Caller? caller)
     {
         var acceptable = context.WebSockets.WebSocketRequestedProtocols.Contains(Protocol);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(acceptable ? Protocol : null);
-        var connection = new Connection(executor, serializer, logger, socket, context);
+        var connection = new Connection(executor, serializer, keys, logger, socket, context, caller);
         if (!acceptable)
         {
             await connection.CloseAsync(4406, "Subprotocol not acceptable");
@@ -38,7 +41,8 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         await connection.RunAsync();
     }
 
-    private sealed class Connection(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ILogger logger, WebSocket socket, HttpContext context)
+    private sealed class Connection(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys, ILogger logger, WebSocket socket,
+        HttpContext context, Caller? caller)
     {
         private readonly SemaphoreSlim _sending = new(1, 1);
         private readonly Dictionary<string, CancellationTokenSource> _operations = [];
@@ -107,6 +111,14 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                         return;
                     }
                     _initialised = true;
+                    caller ??= keys.Authenticate(KeyIn(message), context.Connection.RemoteIpAddress, out _);
+                    if (caller is null)
+                    {
+                        // graphql-transport-ws: a server that rejects connection_init closes with 4403.
+                        ClientLimiter.Refuse(null, "unauthenticated");
+                        await CloseAsync(4403, "Forbidden");
+                        return;
+                    }
                     await SendAsync("""{"type":"connection_ack"}"""u8.ToArray());
                     return;
                 case "ping":
@@ -175,7 +187,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                 using var activity = GraphQLExecutor.StartActivity(prepared, ActivityKind.Server,
                     _socketSpan == default ? null : [new ActivityLink(_socketSpan)]);
                 var traceId = TraceIds.Current();
-                var result = await executor.ExecuteAsync(prepared, traceId, context.RequestServices, token);
+                var result = await executor.ExecuteAsync(prepared, traceId, caller!, context.RequestServices, token);
                 await foreach (var (next, failed) in GraphQLExecutor.ResultsAsync(result, prepared.Type is OperationType.Subscription, traceId, token))
                 {
                     if (failed)
@@ -273,6 +285,18 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             payload.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Object
                 ? serializer.ReadNode<Inputs>(value)
                 : null;
+
+        // connection_init's payload may carry the key as a header would: {"Authorization": "Bearer <key>"} (any case).
+        private static string? KeyIn(JsonElement message)
+        {
+            if (!message.TryGetProperty("payload", out var payload) || payload.ValueKind != JsonValueKind.Object) return null;
+            foreach (var property in payload.EnumerateObject())
+            {
+                if (property.Name.Equals("authorization", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
+                    return property.Value.GetString();
+            }
+            return null;
+        }
 
         private static string? Id(JsonElement message) =>
             message.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;

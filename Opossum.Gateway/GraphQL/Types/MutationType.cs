@@ -2,6 +2,8 @@ using GraphQL;
 using GraphQL.Types;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.Protection;
+using Opossum.Grains;
 
 namespace Opossum.Gateway.GraphQL.Types;
 
@@ -12,11 +14,22 @@ public sealed class MutationType : ObjectGraphType
         Name = "Mutation";
         Field<NonNullGraphType<ChatResponseType>>("chat")
             .Argument<NonNullGraphType<ChatInputType>>("input")
+            .WithComplexityImpact(LimitsOptions.ChatCost)
             .ResolveAsync(async ctx => await ctx.RequestServices!.GetRequiredService<ChatService>()
-                .ChatAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), ctx.CancellationToken));
+                .ChatAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), GraphQLRequestContext.CallerOf(ctx), ctx.CancellationToken));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("forceServiceCheck")
+            .Description("Checks the backends now (an operator action: needs an admin key when keys are configured).")
             .Argument<StringGraphType>("service")
-            .ResolveAsync(async ctx => await Status(ctx).ForceCheckAsync(ctx.GetArgument<string?>("service")));
+            .ResolveAsync(async ctx =>
+            {
+                var caller = GraphQLRequestContext.CallerOf(ctx);
+                if (!caller.IsAdmin)
+                {
+                    ClientLimiter.Refuse(caller, "forbidden");
+                    throw new OpossumException(ErrorCodes.Forbidden, "forceServiceCheck is an operator action: it needs an admin key (OPOSSUM_ADMIN_KEYS).");
+                }
+                return await Status(ctx).ForceCheckAsync(ctx.GetArgument<string?>("service"));
+            });
         Field<NonNullGraphType<BooleanGraphType>>("endConversation")
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).EndConversationAsync(ctx.GetArgument<string>("id")));

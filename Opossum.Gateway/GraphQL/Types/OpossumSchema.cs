@@ -1,3 +1,4 @@
+using GraphQL;
 using GraphQL.Types;
 
 namespace Opossum.Gateway.GraphQL.Types;
@@ -10,5 +11,6 @@ public sealed class OpossumSchema : Schema
         Query = query;
         Mutation = mutation;
         Subscription = subscription;
+        this.WithIntrospectionComplexityImpact(0); // a client's introspection of the schema is not what the cost limit is for
     }
 }

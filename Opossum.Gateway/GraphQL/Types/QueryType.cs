@@ -1,6 +1,8 @@
 using GraphQL;
 using GraphQL.Types;
 using Opossum.Gateway.Chat;
+using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.Protection;
 using Opossum.Grains;
 using Opossum.ServiceDefaults.Telemetry;
 
@@ -22,6 +24,14 @@ public sealed class QueryType : ObjectGraphType
         Field<ConversationType>("conversation")
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id")));
+        Field<NonNullGraphType<UsageType>>("usage")
+            .Description("The calling client's counts against its limits.")
+            .ResolveAsync(async ctx =>
+            {
+                var caller = GraphQLRequestContext.CallerOf(ctx);
+                var limiter = ctx.RequestServices!.GetRequiredService<ClientLimiter>();
+                return new Usage(caller, limiter.Limits, await limiter.UsageAsync(caller));
+            });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<TraceSummaryType>>>>("recentTraces")
             .Argument<IntGraphType>("limit", a => a.DefaultValue = TraceQuery.DefaultLimit)
             .ResolveAsync(async ctx =>

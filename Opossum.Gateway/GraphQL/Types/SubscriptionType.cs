@@ -2,6 +2,7 @@ using GraphQL;
 using GraphQL.Types;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.Protection;
 
 namespace Opossum.Gateway.GraphQL.Types;
 
@@ -14,7 +15,8 @@ public sealed class SubscriptionType : ObjectGraphType
         Field<NonNullGraphType<ChatChunkType>, ChatChunk>("chatStream")
             .Description("The answer to one chat message, chunk by chunk as the model writes it.")
             .Argument<NonNullGraphType<ChatInputType>>("input")
-            .ResolveStream(ctx => new AsyncEnumerableObservable<ChatChunk>(ctx.RequestServices!.GetRequiredService<ChatService>()
-                .StreamAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), ctx.CancellationToken)));
+            .WithComplexityImpact(LimitsOptions.ChatCost)
+            .ResolveStreamAsync(async ctx => new AsyncEnumerableObservable<ChatChunk>(await ctx.RequestServices!.GetRequiredService<ChatService>()
+                .StreamAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), GraphQLRequestContext.CallerOf(ctx), ctx.CancellationToken)));
     }
 }

@@ -23,7 +23,10 @@ public sealed class OpossumProcess : ChildProcess
         return File.Exists(path) ? path : throw new FileNotFoundException($"{project} is not built ({path}); build the solution first.", path);
     }
 
-    /// <summary>Starts <paramref name="project"/> on <paramref name="httpPort"/>, logging warnings and worse, with <paramref name="environment"/> on top.</summary>
+    /// <summary>
+    /// Starts <paramref name="project"/> on <paramref name="httpPort"/>, logging warnings and worse, with <paramref name="environment"/> on top.
+    /// Tests and benchmarks send far more chats from one address than a client may: no per-client chat limit unless the environment sets one.
+    /// </summary>
     public static OpossumProcess Start(string name, string project, int httpPort, IDictionary<string, string> environment, string arguments = "")
     {
         var assembly = AssemblyPath(project);
@@ -31,6 +34,7 @@ public sealed class OpossumProcess : ChildProcess
         {
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Opossum__Limits__ChatsPerMinute"] = "0",
         };
         foreach (var (key, value) in environment)
             settings[key] = value;

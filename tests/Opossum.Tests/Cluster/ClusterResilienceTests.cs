@@ -31,20 +31,12 @@ public sealed class ResilientCluster : IAsyncLifetime
         OllamaB = await FakeOllama.StartAsync();
         OllamaBPort = OllamaB.BaseUrl.Port;
         var clusterId = "resilience-" + Guid.NewGuid().ToString("N")[..8];
-        Dictionary<string, string> Environment(string service) => new()
+        Dictionary<string, string> Environment(string service)
         {
-            ["OPOSSUM_CLUSTERING"] = "redis",
-            ["REDIS_CONNECTION"] = Redis.ConnectionString,
-            ["OPOSSUM_CLUSTER_ID"] = clusterId,
-            ["OPOSSUM_ADVERTISED_IP"] = "127.0.0.1",
-            ["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(),
-            ["OPOSSUM_GATEWAY_PORT"] = FreePorts.Next().ToString(),
-            ["OLLAMA_BASE_URL"] = $"{OllamaA.BaseUrl},{OllamaB.BaseUrl}",
-            ["OLLAMA_PARALLELISM"] = Parallelism.ToString(),
-            ["OTEL_SERVICE_NAME"] = service,
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{FreePorts.Next()}",
-            ["Opossum__Availability__CheckPeriod"] = "01:00:00",
-        };
+            var environment = ClusterEnvironment.For(Redis, clusterId, service, $"{OllamaA.BaseUrl},{OllamaB.BaseUrl}");
+            environment["OLLAMA_PARALLELISM"] = Parallelism.ToString();
+            return environment;
+        }
         var silos = Enumerable.Range(1, 2).Select(n => OpossumProcess.Start($"silo-{n}", "Opossum.Silo", FreePorts.Next(), Environment($"opossum-silo-{n}"))).ToList();
         _processes.AddRange(silos);
         await Task.WhenAll(silos.Select(s => s.WaitReadyAsync(TimeSpan.FromSeconds(60), "/health")));

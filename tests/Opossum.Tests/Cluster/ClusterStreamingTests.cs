@@ -32,19 +32,11 @@ public sealed class ClusterStreamingTests(ITestOutputHelper output) : IAsyncLife
             _ollama[i].ChunkDelay = ChunkDelay;
         }
         var clusterId = "streaming-" + Guid.NewGuid().ToString("N")[..8];
-        Dictionary<string, string> Environment(string service, FakeOllama ollama) => new()
+        Dictionary<string, string> Environment(string service, FakeOllama ollama)
         {
-            ["OPOSSUM_CLUSTERING"] = "redis",
-            ["REDIS_CONNECTION"] = _redis.ConnectionString,
-            ["OPOSSUM_CLUSTER_ID"] = clusterId,
-            ["OPOSSUM_ADVERTISED_IP"] = "127.0.0.1",
-            ["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(),
-            ["OPOSSUM_GATEWAY_PORT"] = FreePorts.Next().ToString(),
-            ["OLLAMA_BASE_URL"] = ollama.BaseUrl.ToString(),
-            ["OTEL_SERVICE_NAME"] = service,
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{FreePorts.Next()}",
-            ["Opossum__Availability__CheckPeriod"] = "01:00:00",
-        };
+            var environment = ClusterEnvironment.For(_redis, clusterId, service, ollama.BaseUrl.ToString());
+            return environment;
+        }
         _silos = Enumerable.Range(0, 2)
             .Select(i => OpossumProcess.Start($"silo-{i + 1}", "Opossum.Silo", FreePorts.Next(), Environment($"opossum-silo-{i + 1}", _ollama[i])))
             .ToArray();

@@ -131,6 +131,7 @@ public sealed class ContractsDocTests(GatewayFixture fixture)
         var availability = new AvailabilityOptions();
         var conversations = new ConversationOptions();
         var cache = new CacheOptions();
+        var limits = new Opossum.Gateway.Protection.LimitsOptions();
         return new Dictionary<string, string>
         {
             ["Telemetry:Enabled"] = telemetry.Enabled ? "true" : "false",
@@ -165,6 +166,9 @@ public sealed class ContractsDocTests(GatewayFixture fixture)
             ["Opossum:Conversations:MaxInMemory"] = conversations.MaxInMemory.ToString(),
             ["Opossum:Cache:Ttl"] = cache.Ttl.ToString(),
             ["Opossum:Cache:LocalEntries"] = cache.LocalEntries.ToString(),
+            ["Opossum:Limits:ChatsPerMinute"] = limits.ChatsPerMinute.ToString(),
+            ["Opossum:Limits:MaxCost"] = limits.MaxCost.ToString(),
+            ["Opossum:Limits:MaxDepth"] = limits.MaxDepth.ToString(),
         };
     }
 }

@@ -15,12 +15,16 @@ public static class ReferenceClients
     private static readonly Lazy<Task> Installed = new(InstallAsync);
 
     /// <summary>Runs <paramref name="ops"/> at once against <paramref name="graphql"/> and returns every event the clients saw.</summary>
-    public static async Task<ClientEvents> RunAsync(Uri graphql, params ClientOp[] ops)
+    public static Task<ClientEvents> RunAsync(Uri graphql, params ClientOp[] ops) => RunWithKeyAsync(graphql, null, ops);
+
+    /// <summary>As <see cref="RunAsync"/>, with an API key: the Authorization header over SSE, connection_init's payload over WebSocket.</summary>
+    public static async Task<ClientEvents> RunWithKeyAsync(Uri graphql, string? key, params ClientOp[] ops)
     {
         await Installed.Value;
         var spec = JsonSerializer.Serialize(new
         {
             http = graphql.ToString(),
+            authorization = key is null ? null : "Bearer " + key,
             ops = ops.Select(o => new { transport = o.Transport, query = o.Query, variables = o.Variables, stopAfter = o.StopAfter, delayMs = o.DelayMs }),
         });
         var (code, output, errors) = await RunAsync("node", ["reference-clients.mjs", spec], TimeSpan.FromSeconds(120));
@@ -45,6 +49,14 @@ public static class ReferenceClients
         if (code != 0)
             throw new InvalidOperationException($"npm install {wanted} failed ({code}):\n{errors}\n{output}");
         await File.WriteAllTextAsync(marker, wanted);
+    }
+
+    /// <summary>The introspection query graphql-js (the reference implementation, which GraphiQL and most tools use) sends.</summary>
+    public static async Task<string> IntrospectionQueryAsync()
+    {
+        await Installed.Value;
+        var (code, output, errors) = await RunAsync("node", ["--input-type=module", "-e", "import { getIntrospectionQuery } from 'graphql'; process.stdout.write(getIntrospectionQuery());"], TimeSpan.FromSeconds(60));
+        return code == 0 ? output : throw new InvalidOperationException($"node exited with {code}:\n{errors}");
     }
 
     private static async Task<(int Code, string Output, string Errors)> RunAsync(string file, string[] arguments, TimeSpan timeout)

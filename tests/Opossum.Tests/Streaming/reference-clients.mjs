@@ -5,6 +5,8 @@
 //   {"transport": "sse" | "ws", "query": "...", "variables": {...}, "stopAfter": 2, "delayMs": 0}]}
 // stopAfter: the client stops listening after that many results (SSE: the connection is closed;
 // WS: a complete message is sent). Operations run at once, each after its delayMs.
+// "authorization" (optional, beside "ops"): sent as the Authorization header over SSE and in
+// connection_init's payload over WebSocket, as a browser client (which cannot set WebSocket headers) would.
 import { createClient as createSseClient } from 'graphql-sse';
 import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -14,12 +16,16 @@ const started = performance.now();
 const print = (op, kind, payload) =>
   process.stdout.write(JSON.stringify({ op, t: performance.now() - started, kind, payload }) + '\n');
 
-const sse = createSseClient({ url: spec.http, singleConnection: false, retryAttempts: 0 });
+const auth = spec.authorization ? { Authorization: spec.authorization } : undefined;
+const sse = createSseClient({ url: spec.http, singleConnection: false, retryAttempts: 0, headers: auth });
+let closed = null;
 const ws = createWsClient({
   url: spec.http.replace(/^http/, 'ws'),
   webSocketImpl: WebSocket,
   retryAttempts: 0,
   lazy: true,
+  connectionParams: auth,
+  on: { closed: (event) => { closed = { code: event.code, reason: event.reason }; } },
 });
 
 async function run(op, index) {
@@ -37,7 +43,10 @@ async function run(op, index) {
     print(index, 'complete', null);
   } catch (error) {
     // graphql-ws rejects with the error message's GraphQL errors; graphql-sse with an Error.
-    print(index, 'error', Array.isArray(error) ? error : { message: String(error?.message ?? error) });
+    // A socket the server closed rejects with its CloseEvent: its code says why (4403: forbidden).
+    print(index, 'error', Array.isArray(error) ? error
+      : error?.code !== undefined && closed ? { message: `closed ${closed.code}: ${closed.reason}`, closeCode: closed.code }
+      : { message: String(error?.message ?? error) });
   }
 }
 

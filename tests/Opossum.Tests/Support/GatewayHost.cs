@@ -37,7 +37,8 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>Every log line the gateway process wrote, at every level.</summary>
     public CapturedLogs Logs { get; }
 
-    public static async Task<GatewayHost> StartAsync(Uri ollama, IDictionary<string, string?>? settings = null)
+    /// <param name="services">Registrations made before the gateway's own, e.g. the grains' clock (which the gateway adds only when none is).</param>
+    public static async Task<GatewayHost> StartAsync(Uri ollama, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         var logs = new CapturedLogs();
         var config = new Dictionary<string, string?>
@@ -52,6 +53,8 @@ public sealed class GatewayHost : IAsyncDisposable
             ["Models:0:Name"] = "gemma3:1b",
             ["Models:0:Backend"] = "ollama",
             ["Models:0:ApiName"] = "gemma3:1b",
+            // Tests send far more chats from one address than a client may: no per-client limit unless a test sets one.
+            ["Opossum:Limits:ChatsPerMinute"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             config[key] = value;
@@ -68,6 +71,7 @@ public sealed class GatewayHost : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
             builder.Logging.AddFilter("System.Net.Http", LogLevel.Trace);
             builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
+            services?.Invoke(builder.Services);
         });
         await app.StartAsync();
         var host = new GatewayHost(app, spans, logs) { Http = new HttpClient { BaseAddress = app.BaseUrl(), Timeout = TimeSpan.FromSeconds(90) } };

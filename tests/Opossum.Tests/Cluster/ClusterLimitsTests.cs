@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.Cluster;
+
+/// <summary>Real processes on loopback: redis-server, a silo and two gateways in cluster mode with the same keys and limits.</summary>
+[Collection(IsolatedClusterCollection.Name)]
+public sealed class ClusterLimitsTests : IAsyncLifetime
+{
+    private const string Key = "shared-3b9f1e6a0c7d";
+    private const int PerMinute = 4;
+    private readonly List<OpossumProcess> _processes = [];
+    private RedisServer _redis = null!;
+    private FakeOllama _ollama = null!;
+    private OpossumProcess[] _gateways = [];
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _ollama = await FakeOllama.StartAsync();
+        var clusterId = "limits-" + Guid.NewGuid().ToString("N")[..8];
+        Dictionary<string, string> Environment(string service)
+        {
+            var environment = ClusterEnvironment.For(_redis, clusterId, service, _ollama.BaseUrl.ToString());
+            environment["OPOSSUM_API_KEYS"] = $"shared:{Key}";
+            environment["Opossum__Limits__ChatsPerMinute"] = PerMinute.ToString();
+            return environment;
+        }
+        var silo = OpossumProcess.Start("silo", "Opossum.Silo", FreePorts.Next(), Environment("opossum-silo"));
+        _processes.Add(silo);
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(60), "/health");
+        _gateways = Enumerable.Range(1, 2).Select(n => OpossumProcess.Start($"gateway-{n}", "Opossum.Gateway", FreePorts.Next(), Environment($"opossum-gateway-{n}"))).ToArray();
+        _processes.AddRange(_gateways);
+        await Task.WhenAll(_gateways.Select(g => g.WaitReadyAsync(TimeSpan.FromSeconds(60))));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var process in _processes)
+            await process.DisposeAsync();
+        await _ollama.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Two_gateways_share_one_keys_chat_limit()
+    {
+        // The limit counts per UTC minute: start early enough in one that the chats below fall into it.
+        if (DateTime.UtcNow.Second >= 45)
+            await Task.Delay(TimeSpan.FromSeconds(61 - DateTime.UtcNow.Second));
+
+        for (var i = 0; i < PerMinute; i++)
+        {
+            var (status, body) = await ChatAsync(_gateways[i % 2], $"shared limit {i} {Guid.NewGuid():N}");
+            Assert.True(status == HttpStatusCode.OK, body.ToJsonString());
+        }
+        foreach (var gateway in _gateways)
+        {
+            var (status, body) = await ChatAsync(gateway, $"over the shared limit {Guid.NewGuid():N}");
+            Assert.Equal(HttpStatusCode.TooManyRequests, status);
+            Assert.Equal("RATE_LIMITED", body["errors"]![0]!["extensions"]!["code"]!.GetValue<string>());
+        }
+        var usage = await PostAsync(_gateways[1], "{ usage { key chatsThisMinute chatsPerMinute } }", null);
+        Assert.Equal("shared", usage.Body["data"]!["usage"]!["key"]!.GetValue<string>());
+        Assert.Equal(PerMinute, usage.Body["data"]!["usage"]!["chatsThisMinute"]!.GetValue<int>());
+        Assert.Equal(PerMinute, _ollama.Calls.Count(c => c.LastUserMessage.StartsWith("shared limit", StringComparison.Ordinal)));
+    }
+
+    private Task<(HttpStatusCode Status, JsonNode Body)> ChatAsync(OpossumProcess gateway, string message) =>
+        PostAsync(gateway, "mutation($m: String!) { chat(input: {message: $m, noCache: true}) { message } }", new { m = message });
+
+    private static async Task<(HttpStatusCode Status, JsonNode Body)> PostAsync(OpossumProcess gateway, string query, object? variables)
+    {
+        using var http = new HttpClient { BaseAddress = gateway.Http, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+        using var response = await http.PostAsJsonAsync("/graphql", new { query, variables });
+        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+    }
+}
