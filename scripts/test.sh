@@ -4,12 +4,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Tests start real redis-server processes on loopback, validate /metrics with promtool, and run the
-# graphql-sse and graphql-ws reference clients with Node (the tests npm-install them into a folder of their own).
+# graphql-sse and graphql-ws reference clients with Node and drive the web page in Debian's chromium through
+# puppeteer-core (the tests npm-install those into folders of their own).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} (apt-get)"
   sudo=""

@@ -26,6 +26,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton(Options.Create(limits));
         builder.Services.AddSingleton(ApiKeys.From(builder.Configuration));
         builder.Services.AddSingleton<ClientLimiter>();
+        builder.Services.AddSingleton<Web.WebPage>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
@@ -90,6 +91,9 @@ public static class GatewayExtensions
         var endpoint = app.Services.GetRequiredService<GraphQLHttpEndpoint>();
         app.UseWebSockets();
         app.Map("/graphql", endpoint.HandleAsync);
+        var page = app.Services.GetRequiredService<Web.WebPage>();
+        foreach (var path in page.Paths)
+            app.MapMethods(path, [HttpMethods.Get, HttpMethods.Head], page.ServeAsync);
         app.MapGet("/traces/recent", RecentTracesAsync);
         return app;
     }

@@ -14,8 +14,14 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// events (graphql-sse, distinct connections mode); a WebSocket upgrade is handed to <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
 public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents,
-    GraphQLWebSocketEndpoint webSockets, ApiKeys keys)
+    GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema)
 {
+    private readonly Lazy<byte[]> _sdl = new(() =>
+    {
+        schema.Initialize();
+        return System.Text.Encoding.UTF8.GetBytes(schema.Print(new global::GraphQL.Utilities.PrintOptions { IncludeDescriptions = true, IncludeDeprecationReasons = true }));
+    });
+
     public async Task HandleAsync(HttpContext context)
     {
         var caller = keys.Authenticate(context, out var refusal);
@@ -33,6 +39,14 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (caller is null)
         {
             await WriteUnauthenticatedAsync(context, refusal!);
+            return;
+        }
+        if (HttpMethods.IsGet(context.Request.Method) && context.Request.Query.ContainsKey("sdl"))
+        {
+            // The schema as SDL, for client code generators (as HotChocolate answers GET /graphql?sdl).
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            context.Response.ContentLength = _sdl.Value.Length;
+            await context.Response.Body.WriteAsync(_sdl.Value, context.RequestAborted);
             return;
         }
 

@@ -1,6 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+
+using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Streaming;
 
@@ -10,9 +11,8 @@ namespace Opossum.Tests.Streaming;
 /// </summary>
 public static class ReferenceClients
 {
-    private static readonly string Folder = Path.Combine(Path.GetTempPath(), "opossum-reference-clients");
-    private static readonly string[] Packages = ["graphql-sse@2.6.1", "graphql-ws@6.4.2", "ws@8.23.0", "graphql@17.1.0"];
-    private static readonly Lazy<Task> Installed = new(InstallAsync);
+    private static readonly NodeFolder Node = new("opossum-reference-clients", ["graphql-sse@2.6.1", "graphql-ws@6.4.2", "ws@8.23.0", "graphql@17.1.0"],
+        "tests/Opossum.Tests/Streaming/reference-clients.mjs");
 
     /// <summary>Runs <paramref name="ops"/> at once against <paramref name="graphql"/> and returns every event the clients saw.</summary>
     public static Task<ClientEvents> RunAsync(Uri graphql, params ClientOp[] ops) => RunWithKeyAsync(graphql, null, ops);
@@ -20,14 +20,13 @@ public static class ReferenceClients
     /// <summary>As <see cref="RunAsync"/>, with an API key: the Authorization header over SSE, connection_init's payload over WebSocket.</summary>
     public static async Task<ClientEvents> RunWithKeyAsync(Uri graphql, string? key, params ClientOp[] ops)
     {
-        await Installed.Value;
         var spec = JsonSerializer.Serialize(new
         {
             http = graphql.ToString(),
             authorization = key is null ? null : "Bearer " + key,
             ops = ops.Select(o => new { transport = o.Transport, query = o.Query, variables = o.Variables, stopAfter = o.StopAfter, delayMs = o.DelayMs }),
         });
-        var (code, output, errors) = await RunAsync("node", ["reference-clients.mjs", spec], TimeSpan.FromSeconds(120));
+        var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(120), "reference-clients.mjs", spec);
         if (code != 0)
             throw new InvalidOperationException($"node exited with {code}:\n{errors}\n{output}");
         var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)
@@ -36,48 +35,12 @@ public static class ReferenceClients
         return new ClientEvents(events);
     }
 
-    private static async Task InstallAsync()
-    {
-        Directory.CreateDirectory(Folder);
-        File.Copy(Path.Combine(Repository.Root, "tests", "Opossum.Tests", "Streaming", "reference-clients.mjs"), Path.Combine(Folder, "reference-clients.mjs"), overwrite: true);
-        var marker = Path.Combine(Folder, "installed.txt");
-        var wanted = string.Join(' ', Packages);
-        if (File.Exists(marker) && await File.ReadAllTextAsync(marker) == wanted)
-            return;
-        await File.WriteAllTextAsync(Path.Combine(Folder, "package.json"), """{"name":"opossum-reference-clients","private":true,"type":"module"}""");
-        var (code, output, errors) = await RunAsync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", .. Packages], TimeSpan.FromMinutes(5));
-        if (code != 0)
-            throw new InvalidOperationException($"npm install {wanted} failed ({code}):\n{errors}\n{output}");
-        await File.WriteAllTextAsync(marker, wanted);
-    }
-
     /// <summary>The introspection query graphql-js (the reference implementation, which GraphiQL and most tools use) sends.</summary>
     public static async Task<string> IntrospectionQueryAsync()
     {
-        await Installed.Value;
-        var (code, output, errors) = await RunAsync("node", ["--input-type=module", "-e", "import { getIntrospectionQuery } from 'graphql'; process.stdout.write(getIntrospectionQuery());"], TimeSpan.FromSeconds(60));
+        var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(60), "--input-type=module", "-e",
+            "import { getIntrospectionQuery } from 'graphql'; process.stdout.write(getIntrospectionQuery());");
         return code == 0 ? output : throw new InvalidOperationException($"node exited with {code}:\n{errors}");
-    }
-
-    private static async Task<(int Code, string Output, string Errors)> RunAsync(string file, string[] arguments, TimeSpan timeout)
-    {
-        var info = new ProcessStartInfo(file) { WorkingDirectory = Folder, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-            info.ArgumentList.Add(argument);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', arguments)} did not finish within {timeout.TotalSeconds} s:\n{await output}\n{await errors}");
-        }
-        return (process.ExitCode, await output, await errors);
     }
 }
 
