@@ -6,7 +6,7 @@ using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Cluster;
 
-/// <summary>Real processes on loopback: redis-server, a silo and two gateways in cluster mode with the same keys and limits.</summary>
+/// <summary>Real processes on loopback: redis-server, two silos and two gateways in cluster mode with the same keys and limits.</summary>
 [Collection(IsolatedClusterCollection.Name)]
 public sealed class ClusterLimitsTests : IAsyncLifetime
 {
@@ -16,6 +16,7 @@ public sealed class ClusterLimitsTests : IAsyncLifetime
     private RedisServer _redis = null!;
     private FakeOllama _ollama = null!;
     private OpossumProcess[] _gateways = [];
+    private OpossumProcess[] _silos = [];
 
     public async Task InitializeAsync()
     {
@@ -27,11 +28,12 @@ public sealed class ClusterLimitsTests : IAsyncLifetime
             var environment = ClusterEnvironment.For(_redis, clusterId, service, _ollama.BaseUrl.ToString());
             environment["OPOSSUM_API_KEYS"] = $"shared:{Key}";
             environment["Opossum__Limits__ChatsPerMinute"] = PerMinute.ToString();
+            environment["Opossum__Limits__TokensPerDay"] = "1000000";
             return environment;
         }
-        var silo = OpossumProcess.Start("silo", "Opossum.Silo", FreePorts.Next(), Environment("opossum-silo"));
-        _processes.Add(silo);
-        await silo.WaitReadyAsync(TimeSpan.FromSeconds(60), "/health");
+        _silos = Enumerable.Range(1, 2).Select(n => OpossumProcess.Start($"silo-{n}", "Opossum.Silo", FreePorts.Next(), Environment($"opossum-silo-{n}"))).ToArray();
+        _processes.AddRange(_silos);
+        await Task.WhenAll(_silos.Select(s => s.WaitReadyAsync(TimeSpan.FromSeconds(60), "/health")));
         _gateways = Enumerable.Range(1, 2).Select(n => OpossumProcess.Start($"gateway-{n}", "Opossum.Gateway", FreePorts.Next(), Environment($"opossum-gateway-{n}"))).ToArray();
         _processes.AddRange(_gateways);
         await Task.WhenAll(_gateways.Select(g => g.WaitReadyAsync(TimeSpan.FromSeconds(60))));
@@ -67,6 +69,34 @@ public sealed class ClusterLimitsTests : IAsyncLifetime
         Assert.Equal("shared", usage.Body["data"]!["usage"]!["key"]!.GetValue<string>());
         Assert.Equal(PerMinute, usage.Body["data"]!["usage"]!["chatsThisMinute"]!.GetValue<int>());
         Assert.Equal(PerMinute, _ollama.Calls.Count(c => c.LastUserMessage.StartsWith("shared limit", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_silo_that_dies_keeps_the_tokens_counted_and_never_doubles_the_chats()
+    {
+        if (DateTime.UtcNow.Second >= 40)
+            await Task.Delay(TimeSpan.FromSeconds(61 - DateTime.UtcNow.Second));
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(HttpStatusCode.OK, (await ChatAsync(_gateways[i % 2], $"count me {i} {Guid.NewGuid():N}")).Status);
+        var before = (await PostAsync(_gateways[0], "{ usage { chatsThisMinute tokensToday } }", null)).Body["data"]!["usage"]!;
+        Assert.Equal(3, before["chatsThisMinute"]!.GetValue<int>());
+        var tokens = before["tokensToday"]!.GetValue<long>();
+        Assert.True(tokens > 0);
+
+        _silos[0].Kill();
+        // The key's grain lived on either silo: its minute's count is kept or starts again, its tokens are kept.
+        JsonNode? after = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (after is null && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            var (status, body) = await PostAsync(_gateways[1], "{ usage { chatsThisMinute tokensToday } }", null);
+            if (status == HttpStatusCode.OK && body["errors"] is null) after = body["data"]!["usage"];
+            else await Task.Delay(250);
+        }
+        Assert.NotNull(after);
+        Assert.Equal(tokens, after["tokensToday"]!.GetValue<long>());
+        Assert.InRange(after["chatsThisMinute"]!.GetValue<int>(), 0, 3);
+        Assert.Equal(HttpStatusCode.OK, (await ChatAsync(_gateways[1], $"after the kill {Guid.NewGuid():N}")).Status);
     }
 
     private Task<(HttpStatusCode Status, JsonNode Body)> ChatAsync(OpossumProcess gateway, string message) =>

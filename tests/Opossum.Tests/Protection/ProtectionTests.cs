@@ -256,6 +256,24 @@ public sealed class ProtectionTests(ProtectedGateway fixture) : IClassFixture<Pr
     }
 
     [Fact]
+    public async Task Without_keys_the_server_is_open_and_limits_count_per_client_address()
+    {
+        await using var open = await GatewayHost.StartAsync(fixture.Ollama.BaseUrl, new Dictionary<string, string?> { ["Opossum:Limits:ChatsPerMinute"] = "2" },
+            services => services.AddKeyedSingleton<TimeProvider>(ProviderNames.Clock, new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 30, 5, TimeSpan.Zero))));
+        const string Chat = "mutation($m: String!) { chat(input: {message: $m}) { message } }";
+        Assert.Equal(200, (await open.PostAsync(Chat, new { m = Unique("open 1") })).Status);
+        Assert.Equal(200, (await open.PostAsync(Chat, new { m = Unique("open 2") })).Status);
+        var refused = await open.PostAsync(Chat, new { m = Unique("open 3") });
+        Assert.Equal(429, refused.Status);
+        Assert.Equal("RATE_LIMITED", refused.ErrorCode);
+        var usage = (await open.PostAsync("{ usage { key chatsThisMinute } }")).Data!["usage"]!;
+        Assert.Equal("ip:127.0.0.1", usage["key"]!.GetValue<string>());
+        Assert.Equal(2, usage["chatsThisMinute"]!.GetValue<int>());
+        // Without keys everyone may run operator actions, as before keys existed.
+        Assert.Null((await open.PostAsync("mutation { forceServiceCheck { name } }")).Body!["errors"]);
+    }
+
+    [Fact]
     public async Task No_key_appears_in_logs_spans_or_answers()
     {
         await fixture.ChatAsync(Unique("log me"), Bob);
