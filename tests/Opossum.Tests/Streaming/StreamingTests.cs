@@ -97,6 +97,31 @@ public sealed class StreamingTests(StreamingFixture fixture) : IClassFixture<Str
     }
 
     [Fact]
+    public async Task Words_written_faster_than_the_interval_travel_together_after_a_first_chunk_sent_at_once()
+    {
+        // Twenty words 10 ms apart: the first chunk at once, then one chunk per 50 ms holding what came meanwhile.
+        var prompt = Unique("a b c d e f g h i j k l m n o p q r s");
+        fixture.Ollama.ChunkDelay = TimeSpan.FromMilliseconds(10);
+        try
+        {
+            var events = await ReferenceClients.RunAsync(fixture.GraphQL, Op("sse", new { message = prompt, model = Local, noCache = true }));
+
+            var chunks = events.Chunks(0);
+            var words = ("echo: " + prompt).Split(' ').Length;
+            Assert.Equal("echo: " + prompt, string.Concat(chunks.Select(c => c["delta"]!.GetValue<string>())));
+            Assert.Equal("echo: ", chunks[0]["delta"]!.GetValue<string>()); // the first word alone: nothing waits for the second
+            Assert.InRange(chunks.Count, 3, words / 2);
+            var times = events.Of(0).Where(e => e.Kind == "next").Select(e => e.Milliseconds).ToList();
+            for (var i = 2; i < times.Count - 1; i++) // the last goes out when the stream ends
+                Assert.True(times[i] - times[i - 1] >= 35, $"chunks {i - 1} and {i} came {times[i] - times[i - 1]:0} ms apart:\n{events}");
+        }
+        finally
+        {
+            fixture.Ollama.ChunkDelay = StreamingFixture.ChunkDelay;
+        }
+    }
+
+    [Fact]
     public async Task Ten_identical_streams_share_one_backend_call_and_a_late_one_gets_the_whole_answer()
     {
         var prompt = Unique("coalesce these streams");
