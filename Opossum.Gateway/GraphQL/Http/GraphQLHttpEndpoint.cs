@@ -25,15 +25,11 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
     public async Task HandleAsync(HttpContext context)
     {
         var caller = keys.Authenticate(context, out var refusal);
-        if (context.WebSockets.IsWebSocketRequest && context.Request.Headers.Authorization.Count == 0)
+        var presented = context.Request.Headers.Authorization.Count > 0;
+        if (context.WebSockets.IsWebSocketRequest && (caller is not null || !presented))
         {
             // Without a key in the upgrade request, the client may give it in connection_init's payload.
-            await webSockets.HandleAsync(context, null);
-            return;
-        }
-        if (context.WebSockets.IsWebSocketRequest && caller is not null)
-        {
-            await webSockets.HandleAsync(context, caller);
+            await webSockets.HandleAsync(context, presented ? caller : null);
             return;
         }
         if (caller is null)

@@ -53,6 +53,12 @@ public sealed class StartupErrorTests
         { "Opossum.Silo", "Backends__Gemini__RequestTimeout=0", "Backends:Gemini:RequestTimeout must be positive.", "configuration error" },
         { "Opossum.Gateway", "Backends__Ollama__CheckTimeout=-00:00:01", "Backends:Ollama:CheckTimeout must be positive.", "configuration error" },
         { "Opossum.Silo", "Opossum__GrainCallTimeout=-00:00:05", "Opossum:GrainCallTimeout must be positive.", "configuration error" },
+        // Keys, limits and the page's trace links.
+        { "Opossum.Gateway", "OPOSSUM_API_KEYS=alice:", "OPOSSUM_API_KEYS (Opossum:ApiKeys) must be keys separated by commas, each 'name:key' or 'key'; an entry has an empty key.", "configuration error" },
+        { "Opossum.Gateway", "OPOSSUM_API_KEYS=ui:k1-secret;OPOSSUM_ADMIN_KEYS=ui:k2-secret", "the name 'ui' is given to two different keys.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Limits__ChatsPerMinute=-1", "Opossum:Limits:ChatsPerMinute must be 0 (no limit) or more, not -1.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Limits__MaxDepth=deep", "Opossum:Limits:MaxDepth must be a whole number, not 'deep'.", "configuration error" },
+        { "Opossum.Gateway", "OPOSSUM_TRACE_URL=http://jaeger:16686/trace", "OPOSSUM_TRACE_URL (Opossum:TraceUrl) must be an http(s) URL with {traceId} in it", "configuration error" },
         // Listen addresses Kestrel would refuse with a stack trace.
         { "Opossum.Gateway", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8000), not 'garbage'.", "configuration error" },
         { "Opossum.Silo", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8081), not 'garbage'.", "configuration error" },
