@@ -102,7 +102,7 @@ public static class GatewayExtensions
     {
         if (context.RequestServices.GetRequiredService<ApiKeys>().Authenticate(context, out var refusal) is null)
         {
-            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"opossum\"";
+            context.Response.Headers.WWWAuthenticate = ApiKeys.Challenge;
             return Results.Json(new { error = refusal }, statusCode: StatusCodes.Status401Unauthorized);
         }
         var n = limit ?? TraceQuery.DefaultLimit;

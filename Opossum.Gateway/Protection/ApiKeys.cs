@@ -28,6 +28,9 @@ public sealed class ApiKeys
     public const string ClientKeysSetting = "Opossum:ApiKeys";
     public const string AdminKeysSetting = "Opossum:AdminKeys";
 
+    /// <summary>The <c>WWW-Authenticate</c> challenge of a refused request (RFC 6750).</summary>
+    public const string Challenge = "Bearer realm=\"opossum\"";
+
     private readonly Key[] _keys;
 
     private sealed record Key(string Name, byte[] Digest, bool Admin);

@@ -11,13 +11,12 @@ namespace Opossum.Gateway.Protection;
 /// </summary>
 public sealed class ClientLimiter(IGrainFactory grains, IOptions<LimitsOptions> options, ILogger<ClientLimiter> logger)
 {
-    public ClientLimits Limits => options.Value.ForClients();
+    public ClientLimits Limits { get; } = options.Value.ForClients();
 
     public async Task AdmitAsync(Caller caller)
     {
-        var limits = Limits;
-        if (limits.ChatsPerMinute is null && limits.TokensPerDay is null) return;
-        var admission = await grains.GetGrain<IClientUsageGrain>(caller.Name).Admit(limits);
+        if (Limits.ChatsPerMinute is null && Limits.TokensPerDay is null) return;
+        var admission = await grains.GetGrain<IClientUsageGrain>(caller.Name).Admit(Limits);
         if (admission.Admitted) return;
         Refuse(caller, "rate_limited");
         var seconds = Math.Max(1, (int)Math.Ceiling(admission.RetryAfter.TotalSeconds));

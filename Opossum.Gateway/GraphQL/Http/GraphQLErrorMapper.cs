@@ -8,6 +8,9 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <summary>The one place where failures become GraphQL errors with <c>extensions.code</c>.</summary>
 public sealed class GraphQLErrorMapper(ILogger<GraphQLErrorMapper> logger)
 {
+    /// <summary>The extension a RATE_LIMITED error carries: whole seconds until the limit resets.</summary>
+    public const string RetryAfter = "retryAfter";
+
     public Task MapAsync(UnhandledExceptionContext context)
     {
         context.Exception = (StorageFailures.Find(context.OriginalException) ?? context.OriginalException) switch
@@ -15,7 +18,7 @@ public sealed class GraphQLErrorMapper(ILogger<GraphQLErrorMapper> logger)
             OpossumException { Code: ErrorCodes.RateLimited, RetryAfter: { } wait } limited => new ExecutionError(limited.Message)
             {
                 Code = limited.Code,
-                Extensions = new Dictionary<string, object?> { ["retryAfter"] = (int)Math.Ceiling(wait.TotalSeconds) },
+                Extensions = new Dictionary<string, object?> { [RetryAfter] = (int)Math.Ceiling(wait.TotalSeconds) },
             },
             OpossumException known => new ExecutionError(known.Message) { Code = known.Code },
             TimeoutException => new ExecutionError("The cluster did not answer in time; try again.") { Code = ErrorCodes.BackendUnavailable },

@@ -105,7 +105,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         int? longest = null;
         foreach (var error in result.Errors ?? [])
         {
-            if (error.Code == Opossum.Grains.ErrorCodes.RateLimited && error.Extensions?.GetValueOrDefault("retryAfter") is int seconds)
+            if (error.Code == Opossum.Grains.ErrorCodes.RateLimited && error.Extensions?.GetValueOrDefault(GraphQLErrorMapper.RetryAfter) is int seconds)
                 longest = Math.Max(longest ?? 0, seconds);
         }
         return longest;
@@ -121,7 +121,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
     private async Task WriteUnauthenticatedAsync(HttpContext context, string message)
     {
         ClientLimiter.Refuse(null, "unauthenticated");
-        context.Response.Headers.WWWAuthenticate = "Bearer realm=\"opossum\"";
+        context.Response.Headers.WWWAuthenticate = ApiKeys.Challenge;
         var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString()) ?? MediaTypes.Json;
         var error = new ExecutionError(message) { Code = Opossum.Grains.ErrorCodes.Unauthenticated };
         error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() };
