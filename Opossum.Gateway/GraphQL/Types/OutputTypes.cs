@@ -173,11 +173,11 @@ public sealed class UsageType : ObjectGraphType<Usage>
         Description = "Where the calling client stands against its limits (per key; per client address when the server has no keys).";
         Field<NonNullGraphType<StringGraphType>>("key").Description("The calling key's name (never the key); without keys, ip: and the client's address.")
             .Resolve(ctx => ctx.Source.Caller.Name);
-        Field<NonNullGraphType<IntGraphType>>("chatsThisMinute").Description("Chats started in this UTC minute.").Resolve(ctx => ctx.Source.Counts.ChatsThisMinute);
+        Field<NonNullGraphType<IntGraphType>>("chatsThisMinute").Description("Chats started in this UTC minute (counted while a chat limit is set).").Resolve(ctx => ctx.Source.Counts.ChatsThisMinute);
         Field<IntGraphType>("chatsPerMinute").Description("Chats allowed per minute; null: no limit.").Resolve(ctx => ctx.Source.Limits.ChatsPerMinute);
         Field<NonNullGraphType<DateTimeGraphType>>("minuteResetsAt").Description("When the count of chats starts again.")
             .Resolve(ctx => ctx.Source.Counts.MinuteEndsAt.UtcDateTime);
-        Field<NonNullGraphType<LongGraphType>>("tokensToday").Description("Tokens the backends reported for this client's generations today (UTC); cached answers use none.")
+        Field<NonNullGraphType<LongGraphType>>("tokensToday").Description("Tokens the backends reported for this client's generations today (UTC), counted while a daily budget is set; cached answers use none.")
             .Resolve(ctx => ctx.Source.Counts.TokensToday);
         Field<LongGraphType>("tokensPerDay").Description("Tokens allowed per day; null: no limit.").Resolve(ctx => ctx.Source.Limits.TokensPerDay);
         Field<NonNullGraphType<DateTimeGraphType>>("dayResetsAt").Description("When the count of tokens starts again (00:00 UTC).")
