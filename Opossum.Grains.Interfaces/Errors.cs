@@ -61,6 +61,7 @@ public sealed class OpossumException : Exception
     public static OpossumException StorageUnavailable(string what) =>
         new(ErrorCodes.StorageUnavailable, $"Storage (Redis) is not reachable, so {what}; nothing was recorded. Try again once it is back.");
 
-    public static OpossumException ConversationNotFound(string id) =>
-        new(ErrorCodes.ConversationNotFound, $"Conversation '{id}' does not exist (it was never started or has ended). Omit conversationId to start a new one.");
+    /// <summary>The conversation does not exist for this caller: never started, ended, or another key's (the same answer for each).</summary>
+    public static OpossumException ConversationNotFound(string? id = null) =>
+        new(ErrorCodes.ConversationNotFound, $"Conversation {(id is null ? "" : $"'{id}' ")}does not exist (it was never started or has ended). Omit conversationId to start a new one.");
 }

@@ -35,15 +35,24 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
+        var key = ConversationKeys.For(caller, conversationId);
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
         // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
-        var reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
-            ? localStarter?.StartAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).Start(conversationId, command, cancellationToken)
-            : grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken), cancellationToken);
+        ChatReply reply;
+        try
+        {
+            reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
+                ? localStarter?.StartAsync(key, command, cancellationToken) ?? Starter(key).Start(key, command, cancellationToken)
+                : grains.GetGrain<IConversationGrain>(key).Chat(command, cancellationToken), cancellationToken);
+        }
+        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
+        {
+            throw OpossumException.ConversationNotFound(conversationId);
+        }
         await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
 
-        return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
+        return new ChatResponse(reply.Message, conversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
     }
 
@@ -59,17 +68,26 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return StreamAsync(conversationId, command, traceId, caller, cancellationToken);
+        return StreamAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, caller, cancellationToken);
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, ChatCommand command, string traceId, Caller caller,
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, string key, ChatCommand command, string traceId, Caller caller,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
-            command.StartsConversation && attempt == 1
-                ? localStarter?.StreamAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).StartStream(conversationId, command, cancellationToken)
-                : grains.GetGrain<IConversationGrain>(conversationId).ChatStream(command, cancellationToken),
-            cancellationToken), cancellationToken);
+        IAsyncEnumerator<ChatPiece> pieces;
+        ChatPiece piece;
+        try
+        {
+            (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
+                command.StartsConversation && attempt == 1
+                    ? localStarter?.StreamAsync(key, command, cancellationToken) ?? Starter(key).StartStream(key, command, cancellationToken)
+                    : grains.GetGrain<IConversationGrain>(key).ChatStream(command, cancellationToken),
+                cancellationToken), cancellationToken);
+        }
+        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
+        {
+            throw OpossumException.ConversationNotFound(conversationId);
+        }
         await using (pieces)
         {
             var written = 0;

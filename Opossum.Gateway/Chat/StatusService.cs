@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Opossum.Gateway.Protection;
 using Opossum.Grains;
 
 namespace Opossum.Gateway.Chat;
@@ -10,6 +11,10 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
 
     public Task<ServiceHealth[]> ServicesAsync() =>
         cluster.RunAsync(_ => Task.WhenAll(Catalog.Services.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth())), CancellationToken.None);
+
+    /// <summary>The services as <paramref name="caller"/> may see them (<see cref="OperatorDetail"/>).</summary>
+    public async Task<ServiceHealth[]> ServicesAsync(Caller caller) =>
+        [.. (await ServicesAsync()).Select(health => OperatorDetail.For(caller, health))];
 
     public async Task<ServiceHealth[]> ForceCheckAsync(string? service)
     {
@@ -40,16 +45,19 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
 
     public Task<CacheCounts> CacheStatsAsync() => cluster.RunAsync(_ => grains.GetGrain<ICacheStatsGrain>(0).Get(), CancellationToken.None);
 
-    public Task<ConversationView?> ConversationAsync(string id)
+    /// <summary>The caller's conversation <paramref name="id"/>; null when it does not exist or is another key's.</summary>
+    public async Task<ConversationView?> ConversationAsync(string id, Caller caller)
     {
         ChatService.ValidateConversationId(id);
-        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(id).Get(), CancellationToken.None);
+        var view = await cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(ConversationKeys.For(caller, id)).Get(), CancellationToken.None);
+        return view is null ? null : view with { Id = id };
     }
 
-    public Task<bool> EndConversationAsync(string id)
+    /// <summary>Forgets the caller's conversation <paramref name="id"/>; false when it does not exist or is another key's.</summary>
+    public Task<bool> EndConversationAsync(string id, Caller caller)
     {
         ChatService.ValidateConversationId(id);
-        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(id).End(), CancellationToken.None);
+        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(ConversationKeys.For(caller, id)).End(), CancellationToken.None);
     }
 }
 

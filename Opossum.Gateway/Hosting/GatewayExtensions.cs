@@ -100,11 +100,14 @@ public static class GatewayExtensions
 
     private static async Task<IResult> RecentTracesAsync(HttpContext context, int? limit)
     {
-        if (context.RequestServices.GetRequiredService<ApiKeys>().Authenticate(context, out var refusal) is null)
+        var caller = context.RequestServices.GetRequiredService<ApiKeys>().Authenticate(context, out var refusal);
+        if (caller is null)
         {
             context.Response.Headers.WWWAuthenticate = ApiKeys.Challenge;
             return Results.Json(new { error = refusal }, statusCode: StatusCodes.Status401Unauthorized);
         }
+        if (OperatorDetail.Refusal(caller, "/traces/recent") is { } forbidden)
+            return Results.Json(new { error = forbidden }, statusCode: StatusCodes.Status403Forbidden);
         var n = limit ?? TraceQuery.DefaultLimit;
         if (TraceQuery.Problem(n) is { } problem)
             return Results.Json(new { error = problem }, statusCode: StatusCodes.Status400BadRequest);

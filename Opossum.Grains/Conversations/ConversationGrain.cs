@@ -68,7 +68,7 @@ public sealed class ConversationGrain(
     private void EnsureStarted(ChatCommand command)
     {
         if (!conversation.State.Started && !command.StartsConversation)
-            throw OpossumException.ConversationNotFound(this.GetPrimaryKeyString());
+            throw OpossumException.ConversationNotFound(); // the key is a hash: the gateway names the client's id
     }
 
     private async Task RecordAsync(ChatCommand command, Generation generation)

@@ -22,17 +22,12 @@ public sealed class MutationType : ObjectGraphType
             .Argument<StringGraphType>("service")
             .ResolveAsync(async ctx =>
             {
-                var caller = GraphQLRequestContext.CallerOf(ctx);
-                if (!caller.IsAdmin)
-                {
-                    ClientLimiter.Refuse(caller, "forbidden");
-                    throw new OpossumException(ErrorCodes.Forbidden, "forceServiceCheck is an operator action: it needs an admin key (OPOSSUM_ADMIN_KEYS).");
-                }
+                OperatorDetail.Require(GraphQLRequestContext.CallerOf(ctx), "forceServiceCheck");
                 return await Status(ctx).ForceCheckAsync(ctx.GetArgument<string?>("service"));
             });
         Field<NonNullGraphType<BooleanGraphType>>("endConversation")
             .Argument<NonNullGraphType<IdGraphType>>("id")
-            .ResolveAsync(async ctx => await Status(ctx).EndConversationAsync(ctx.GetArgument<string>("id")));
+            .ResolveAsync(async ctx => await Status(ctx).EndConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
     }
 
     private static StatusService Status(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<StatusService>();

@@ -16,14 +16,15 @@ public sealed class QueryType : ObjectGraphType
         Field<NonNullGraphType<ServiceStatusType>>("serviceStatus")
             .ResolveAsync(async ctx => await Status(ctx).StatusAsync());
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("services")
-            .ResolveAsync(async ctx => await Status(ctx).ServicesAsync());
+            .Description("Each backend service and its servers. With keys configured, server URLs and raw backend errors are for admin keys; client keys see states and reasons in words.")
+            .ResolveAsync(async ctx => await Status(ctx).ServicesAsync(GraphQLRequestContext.CallerOf(ctx)));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ModelInfoType>>>>("models")
             .ResolveAsync(async ctx => await Status(ctx).ModelsAsync());
         Field<NonNullGraphType<CacheStatsType>>("cacheStats")
             .ResolveAsync(async ctx => await Status(ctx).CacheStatsAsync());
         Field<ConversationType>("conversation")
             .Argument<NonNullGraphType<IdGraphType>>("id")
-            .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id")));
+            .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
         Field<NonNullGraphType<UsageType>>("usage")
             .Description("The calling client's counts against its limits.")
             .ResolveAsync(async ctx =>
@@ -33,9 +34,11 @@ public sealed class QueryType : ObjectGraphType
                 return new Usage(caller, limiter.Limits, await limiter.UsageAsync(caller));
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<TraceSummaryType>>>>("recentTraces")
+            .Description("The newest traces of every client (when keys are configured: for admin keys only).")
             .Argument<IntGraphType>("limit", a => a.DefaultValue = TraceQuery.DefaultLimit)
             .ResolveAsync(async ctx =>
             {
+                OperatorDetail.Require(GraphQLRequestContext.CallerOf(ctx), "recentTraces");
                 var limit = ctx.GetArgument("limit", TraceQuery.DefaultLimit);
                 if (TraceQuery.Problem(limit) is { } problem)
                     throw OpossumException.BadInput(problem);

@@ -169,7 +169,7 @@ public sealed class ProtectionTests(ProtectedGateway fixture) : IClassFixture<Pr
             new { input = new { message = Unique("a normal question") } }, Dave);
         Assert.Null(chat["errors"]);
         var (_, status) = await fixture.PostAsync(
-            "{ serviceStatus { ollamaAvailable geminiAvailable allServicesAvailable } services { name state servers { url state inFlight parallelism } } models { name backend } cacheStats { hits misses } recentTraces(limit: 5) { traceId } }",
+            "{ serviceStatus { ollamaAvailable geminiAvailable allServicesAvailable } services { name state servers { url state inFlight parallelism } } models { name backend } cacheStats { hits misses } }",
             null, Dave);
         Assert.True(status["errors"] is null, status.ToJsonString());
         var (introspectionResponse, introspection) = await fixture.PostAsync(await ReferenceClients.IntrospectionQueryAsync(), null, Dave);
