@@ -52,7 +52,8 @@ public sealed class ApiKeys
         var clients = Parse(configuration[ClientKeysSetting], ClientKeysSetting, admin: false);
         var admins = Parse(configuration[AdminKeysSetting], AdminKeysSetting, admin: true);
         var all = clients.Concat(admins).ToArray();
-        var duplicate = all.GroupBy(k => k.Name).FirstOrDefault(g => g.Select(k => Convert.ToHexString(k.Digest)).Distinct().Count() > 1);
+        // One name may have several keys of one kind (a rotation: its conversations and counts stay with the name), never both kinds.
+        var duplicate = all.GroupBy(k => k.Name).FirstOrDefault(g => g.Select(k => k.Admin).Distinct().Count() > 1);
         if (duplicate is not null)
             throw SettingsCheck.Invalid($"{OpossumEnvironment.SettingName(ClientKeysSetting)} / {OpossumEnvironment.SettingName(AdminKeysSetting)}: the name '{duplicate.Key}' is given to two different keys.");
         return new ApiKeys(all, clients.Count > 0);

@@ -109,3 +109,21 @@ public sealed class TenantIsolationTests(ProtectedGateway fixture) : IClassFixtu
         }
     }
 }
+
+public sealed class KeyRotationTests
+{
+    [Fact]
+    public void Two_keys_of_one_name_are_one_caller_so_a_rotation_keeps_its_conversations()
+    {
+        var keys = Opossum.Gateway.Protection.ApiKeys.From(Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(),
+            new Dictionary<string, string?> { ["Opossum:ApiKeys"] = "chat-ui:old-secret-1,chat-ui:new-secret-2,batch:other-3" }).Build());
+        var old = keys.Authenticate("Bearer old-secret-1", IPAddress.Loopback, out _)!;
+        var rotated = keys.Authenticate("Bearer new-secret-2", IPAddress.Loopback, out _)!;
+        var other = keys.Authenticate("Bearer other-3", IPAddress.Loopback, out _)!;
+
+        Assert.Equal("chat-ui", old.Name);
+        Assert.Equal(old, rotated);
+        Assert.Equal(Opossum.Gateway.Chat.ConversationKeys.For(old, "c1"), Opossum.Gateway.Chat.ConversationKeys.For(rotated, "c1"));
+        Assert.NotEqual(Opossum.Gateway.Chat.ConversationKeys.For(old, "c1"), Opossum.Gateway.Chat.ConversationKeys.For(other, "c1"));
+    }
+}
