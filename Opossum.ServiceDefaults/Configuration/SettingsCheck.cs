@@ -47,6 +47,7 @@ public static class SettingsCheck
             throw Invalid([.. problems]);
     }
 
+    /// <summary>Keys set under an owned section that match none of the process's settings; the gateway's own sections pass a silo unread.</summary>
     private static IEnumerable<string> UnknownKeys(IConfiguration configuration, IReadOnlyList<(string Section, Type Type)> sections)
     {
         var known = sections.Where(s => IsOwned(s.Section)).SelectMany(s => KeysOf(s.Section, s.Type)).Concat(KnownSettings.ReadByName).ToList();

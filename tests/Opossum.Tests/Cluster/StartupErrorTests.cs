@@ -125,6 +125,7 @@ public sealed class StartupErrorTests
             ["Opossum:ApiKeys"] = "ci:k1-secret",
             ["Opossum:AdminKeys"] = "ops:k2-secret",
             ["Opossum:TraceUrl"] = "http://localhost:16686/trace/{traceId}",
+            ["Opossum:CorsOrigins"] = "https://app.example",
             ["Opossum:Routing:FallbackOrder"] = null, // a list: set by index below
             ["Opossum:Conversations:SystemPrompt"] = "Answer briefly.",
             ["Opossum:Limits:TokensPerDay"] = "100000",
@@ -141,7 +142,8 @@ public sealed class StartupErrorTests
             if (RepositoryDocs.Code(row[1]) is not { } key || key.Contains('*') ||
                 !KnownSettings.OwnedSections.Any(s => key.Equals(s, StringComparison.OrdinalIgnoreCase) || key.StartsWith(s + ":", StringComparison.OrdinalIgnoreCase)))
                 continue;
-            var value = values.TryGetValue(key, out var given) ? given : RepositoryDocs.Code(row[2]) ?? throw new Xunit.Sdk.XunitException($"give {key} a value in this test");
+            var value = values.TryGetValue(key, out var given) ? given : RepositoryDocs.Code(row[2])
+                ?? throw new Xunit.Sdk.XunitException($"docs/contracts.md gives {key} no default value: give it one in {nameof(DocumentedSettings)}");
             if (value is not null)
                 settings[key.Replace(":", "__")] = value;
         }
