@@ -19,7 +19,7 @@ public static class GatewayApp
         customize?.Invoke(builder);
         builder.Configuration.AddOpossumEnvironment();
         StartupLogging.EnsureLevelsValid(builder.Configuration);
-        SettingsCheck.Ensure(builder.Configuration, [.. OpossumSiloExtensions.Settings, (Protection.LimitsOptions.Section, typeof(Protection.LimitsOptions))]);
+        SettingsCheck.Ensure(builder.Configuration, Settings);
         var urls = DefaultUrls.Apply(builder, "http://localhost:8000");
         var cluster = ClusterSettings.From(builder.Configuration);
         // The gateway co-hosts a silo in both modes (in a cluster one without grains, with no Orleans gateway port).
@@ -35,4 +35,8 @@ public static class GatewayApp
         app.MapOpossumEndpoints();
         return app;
     }
+
+    /// <summary>The configuration sections the gateway binds, with their types: the co-hosted silo's and its own.</summary>
+    public static IReadOnlyList<(string Section, Type Type)> Settings =>
+        [.. OpossumSiloExtensions.Settings, (Protection.LimitsOptions.Section, typeof(Protection.LimitsOptions))];
 }

@@ -1,6 +1,9 @@
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Opossum.Gateway.Hosting;
+using Opossum.Grains.Hosting;
+using Opossum.ServiceDefaults.Configuration;
 using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Cluster;
@@ -9,9 +12,9 @@ namespace Opossum.Tests.Cluster;
 [Collection(IsolatedClusterCollection.Name)]
 public sealed class StartupErrorTests
 {
-    private static async Task<(int ExitCode, List<string> Lines)> RunToExitAsync(string project, Dictionary<string, string> environment)
+    private static async Task<(int ExitCode, List<string> Lines)> RunToExitAsync(string project, Dictionary<string, string> environment, string arguments = "")
     {
-        await using var process = OpossumProcess.Start(project, project, FreePorts.Next(), environment);
+        await using var process = OpossumProcess.Start(project, project, FreePorts.Next(), environment, arguments);
         Assert.True(await process.WaitForExitAsync(TimeSpan.FromSeconds(60)), $"{project} kept running:\n{string.Join('\n', process.Output)}");
         await Task.Delay(100); // the last output lines
         return (process.ExitCode, process.Output.ToList());
@@ -59,6 +62,15 @@ public sealed class StartupErrorTests
         { "Opossum.Gateway", "Opossum__Limits__ChatsPerMinute=-1", "Opossum:Limits:ChatsPerMinute must be 0 (no limit) or more, not -1.", "configuration error" },
         { "Opossum.Gateway", "Opossum__Limits__MaxDepth=deep", "Opossum:Limits:MaxDepth must be a whole number, not 'deep'.", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_TRACE_URL=http://jaeger:16686/trace", "OPOSSUM_TRACE_URL (Opossum:TraceUrl) must be an http(s) URL with {traceId} in it", "configuration error" },
+        // Keys no setting has: misspelt, removed, or under the wrong section; named with the closest setting.
+        { "Opossum.Gateway", "Opossum__Cache__Tll=00:01:00", "unknown setting Opossum:Cache:Tll; did you mean Opossum:Cache:Ttl?", "configuration error" },
+        { "Opossum.Silo", "Opossum__Cache__Tll=00:01:00", "unknown setting Opossum:Cache:Tll; did you mean Opossum:Cache:Ttl?", "configuration error" },
+        { "Opossum.Gateway", "Opossum__ApiKey=k1-secret", "unknown setting Opossum:ApiKey; did you mean OPOSSUM_API_KEYS (Opossum:ApiKeys)?", "configuration error" },
+        { "Opossum.Silo", "Backends__Ollama__MaxConcurrency=4", "unknown setting Backends:Ollama:MaxConcurrency; did you mean", "configuration error" },
+        { "Opossum.Silo", "Opossum__Metrics__Enabled=true", "unknown setting Opossum:Metrics:Enabled; did you mean OTEL_ENABLED (Telemetry:Enabled)?", "configuration error" },
+        { "Opossum.Gateway", "Opossum__IdleExpiry=02:00:00", "unknown setting Opossum:IdleExpiry; did you mean Opossum:Conversations:IdleExpiry?", "configuration error" },
+        { "Opossum.Gateway", "Models__2__SupportImages=true", "unknown setting Models:2:SupportImages; did you mean Models:2:SupportsImages?", "configuration error" },
+        { "Opossum.Silo", "Opossum__Routing__FallbackOrder=llava", "unknown setting Opossum:Routing:FallbackOrder; did you mean Opossum:Routing:FallbackOrder:0?", "configuration error" },
         // Listen addresses Kestrel would refuse with a stack trace.
         { "Opossum.Gateway", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8000), not 'garbage'.", "configuration error" },
         { "Opossum.Silo", "ASPNETCORE_URLS=garbage", "ASPNETCORE_URLS must be one or more absolute http(s) URLs separated by ';' (e.g. http://localhost:8081), not 'garbage'.", "configuration error" },
@@ -81,6 +93,85 @@ public sealed class StartupErrorTests
         var line = Assert.Single(lines, l => l.Contains(reason));
         Assert.StartsWith(project == "Opossum.Silo" ? "opossum-silo: " + kind : "opossum-gateway: " + kind, line);
         Assert.DoesNotContain(lines, l => l.TrimStart().StartsWith("at ") || l.Contains("Exception:"));
+    }
+
+    [Fact]
+    public async Task An_unknown_key_on_the_command_line_is_named_too()
+    {
+        var (exitCode, lines) = await RunToExitAsync("Opossum.Gateway", new()
+        {
+            ["OPOSSUM_SILO_PORT"] = FreePorts.Next().ToString(),
+            ["OPOSSUM_GATEWAY_PORT"] = FreePorts.Next().ToString(),
+        }, "--Opossum:Limits:ChatsPerMinut=10");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("opossum-gateway: configuration error: unknown setting Opossum:Limits:ChatsPerMinut; did you mean Opossum:Limits:ChatsPerMinute?", lines);
+    }
+
+    /// <summary>
+    /// Each documented setting under Opossum's sections, with its documented default where that is a value,
+    /// else a value that fits (ports free, backends on loopback where nothing answers).
+    /// </summary>
+    private static Dictionary<string, string> DocumentedSettings()
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Backends:Ollama:BaseUrl"] = "http://127.0.0.1:1",
+            ["Backends:Gemini:BaseUrl"] = "http://127.0.0.1:1",
+            ["Backends:Gemini:ApiKey"] = "test-key",
+            ["Opossum:DefaultModel"] = "gemma3:1b",
+            ["Opossum:RedisConnection"] = null, // needs a Redis server: the cluster tests give it
+            ["Opossum:AdvertisedIp"] = "127.0.0.1",
+            ["Opossum:ApiKeys"] = "ci:k1-secret",
+            ["Opossum:AdminKeys"] = "ops:k2-secret",
+            ["Opossum:TraceUrl"] = "http://localhost:16686/trace/{traceId}",
+            ["Opossum:CorsOrigins"] = "https://app.example",
+            ["Opossum:Routing:FallbackOrder"] = null, // a list: set by index below
+            ["Opossum:Conversations:SystemPrompt"] = "Answer briefly.",
+            ["Opossum:Limits:TokensPerDay"] = "100000",
+            ["Telemetry:OtlpEndpoint"] = $"http://127.0.0.1:{FreePorts.Next()}/v1/traces",
+            ["Models"] = null, // an array of models: models.json has them
+        };
+        var settings = new Dictionary<string, string>
+        {
+            ["Opossum__Routing__FallbackOrder__0"] = "llava",
+            ["Opossum__Routing__FallbackOrder__1"] = "gemma3:1b",
+        };
+        foreach (var row in RepositoryDocs.TableRows("docs/contracts.md", "variable"))
+        {
+            if (RepositoryDocs.Code(row[1]) is not { } key || key.Contains('*') ||
+                !KnownSettings.OwnedSections.Any(s => key.Equals(s, StringComparison.OrdinalIgnoreCase) || key.StartsWith(s + ":", StringComparison.OrdinalIgnoreCase)))
+                continue;
+            var value = values.TryGetValue(key, out var given) ? given : RepositoryDocs.Code(row[2])
+                ?? throw new Xunit.Sdk.XunitException($"docs/contracts.md gives {key} no default value: give it one in {nameof(DocumentedSettings)}");
+            if (value is not null)
+                settings[key.Replace(":", "__")] = value;
+        }
+        return settings;
+    }
+
+    [Fact]
+    public async Task Every_documented_setting_starts_the_gateway_and_a_silo_given_the_same_environment()
+    {
+        var environment = DocumentedSettings();
+        Assert.Contains("Opossum__Cache__Ttl", environment.Keys);
+        Assert.Contains("Opossum__Limits__MaxCost", environment.Keys); // the gateway's own, given to the silo too, as docker-compose.yml does
+
+        foreach (var (project, ready) in new[] { ("Opossum.Gateway", "/health/ready"), ("Opossum.Silo", "/health") })
+        {
+            environment["Opossum__SiloPort"] = FreePorts.Next().ToString();
+            environment["Opossum__GatewayPort"] = FreePorts.Next().ToString();
+            await using var process = OpossumProcess.Start(project, project, FreePorts.Next(), environment);
+            await process.WaitReadyAsync(TimeSpan.FromSeconds(60), ready);
+        }
+    }
+
+    [Fact]
+    public void A_silo_accepts_every_section_the_gateway_binds()
+    {
+        var silo = OpossumSiloExtensions.Settings.Select(s => s.Section).Concat(KnownSettings.GatewaySections);
+
+        Assert.Empty(GatewayApp.Settings.Select(s => s.Section).Except(silo, StringComparer.OrdinalIgnoreCase));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using YamlDotNet.RepresentationModel;
 
@@ -37,7 +38,7 @@ public sealed class ComposeStackTests
     private static IEnumerable<string> ServiceNames => Services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!);
     private static YamlNode Service(string name) => Services.Children[new YamlScalarNode(name)];
 
-    private static Dictionary<string, string> Environment(string service) =>
+    private static Dictionary<string, string> Environment(string service) => Get(Service(service), "environment") is null ? [] :
         ((YamlMappingNode)Get(Service(service), "environment")!).Children
             .Where(kv => kv.Key is YamlScalarNode { Value: not "<<" })
             .ToDictionary(kv => ((YamlScalarNode)kv.Key).Value!, kv => ((YamlScalarNode)kv.Value).Value!)
@@ -47,13 +48,19 @@ public sealed class ComposeStackTests
                 .Select(kv => new KeyValuePair<string, string>(((YamlScalarNode)kv.Key).Value!, ((YamlScalarNode)kv.Value).Value!)))
             .GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.First().Value);
 
-    private static IEnumerable<string> HostPorts(string service) =>
-        Strings(Get(Service(service), "ports")).Select(p => p.Split(':')[0]);
+    /// <summary>Each published port as compose's short syntax gives it: <c>[address:]host:container</c>; no address is every interface.</summary>
+    private static IEnumerable<(string Address, string Host, string Container)> Published(string service) =>
+        Strings(Get(Service(service), "ports")).Select(p => p.Split(':')).Select(p => p.Length == 3 ? (p[0], p[1], p[2]) : ("", p[0], p[1]));
+
+    private static IEnumerable<string> HostPorts(string service) => Published(service).Select(p => p.Host);
+
+    private static string Condition(string service, string dependency) =>
+        ((YamlScalarNode)Get(Get(Get(Service(service), "depends_on")!, dependency)!, "condition")!).Value!;
 
     [Fact]
     public void The_stack_has_every_service_users_need()
     {
-        Assert.Equal(["gateway", "jaeger", "ollama", "otel-collector", "prometheus", "redis", "silo"], ServiceNames.Order());
+        Assert.Equal(["gateway", "jaeger", "ollama", "ollama-pull", "otel-collector", "prometheus", "redis", "silo"], ServiceNames.Order());
         Assert.StartsWith("ollama/ollama", Strings(Get(Service("ollama"), "image")).Single());
         Assert.StartsWith("otel/opentelemetry-collector-contrib:", Strings(Get(Service("otel-collector"), "image")).Single());
         Assert.StartsWith("jaegertracing/all-in-one:", Strings(Get(Service("jaeger"), "image")).Single());
@@ -61,6 +68,44 @@ public sealed class ComposeStackTests
         Assert.Contains("16686", HostPorts("jaeger"));
         Assert.Contains("8000", HostPorts("gateway"));
         Assert.Empty(HostPorts("silo")); // fixed host ports would stop `--scale silo=3`
+    }
+
+    [Fact]
+    public void Only_the_gateway_is_published_beyond_this_machine()
+    {
+        var published = ServiceNames.SelectMany(s => Published(s).Select(p => (Service: s, p.Address, p.Host))).ToList();
+
+        Assert.Equal([("gateway", "", "8000")], published.Where(p => p.Address != "127.0.0.1").ToList());
+        Assert.Equal(["jaeger:16686", "ollama:11434", "otel-collector:4318", "prometheus:9090"],
+            published.Where(p => p.Address == "127.0.0.1").Select(p => $"{p.Service}:{p.Host}").Order());
+    }
+
+    [Fact]
+    public void The_gateway_starts_once_the_model_of_a_first_chat_is_pulled()
+    {
+        // Without GEMINI_API_KEY a chat naming no model goes to the first Ollama model of models.json.
+        var models = JsonNode.Parse(File.ReadAllText(Path.Combine(Root, "Opossum.ServiceDefaults/models.json")))!["Models"]!.AsArray();
+        var first = models.First(m => m!["Backend"]!.GetValue<string>() == "ollama")!;
+        var apiName = (first["ApiName"] ?? first["Name"])!.GetValue<string>();
+
+        var pull = Service("ollama-pull");
+        Assert.Equal(Strings(Get(Service("ollama"), "image")), Strings(Get(pull, "image")));
+        Assert.Equal("ollama:11434", Environment("ollama-pull")["OLLAMA_HOST"]);
+        Assert.Equal(apiName, Regex.Match(Environment("ollama-pull")["MODELS"], @"^\$\{\w+:-(.+)\}$").Groups[1].Value);
+        Assert.Contains("ollama pull \"$$model\"", Strings(Get(pull, "command")).Single());
+        Assert.Equal("no", ((YamlScalarNode)Get(pull, "restart")!).Value);
+        Assert.Equal(["CMD", "ollama", "list"], Strings(Get(Get(Service("ollama"), "healthcheck")!, "test")));
+        Assert.Equal("service_healthy", Condition("ollama-pull", "ollama"));
+        Assert.Equal("service_completed_successfully", Condition("gateway", "ollama-pull"));
+    }
+
+    [Fact]
+    public void Only_the_silos_which_call_Gemini_get_its_key()
+    {
+        var holders = ServiceNames.Where(s => Environment(s).ContainsKey("GEMINI_API_KEY"));
+
+        Assert.Equal(["silo"], holders);
+        Assert.DoesNotContain(Map(Compose, "x-opossum-env").Children.Keys, k => ((YamlScalarNode)k).Value == "GEMINI_API_KEY");
     }
 
     [Fact]
