@@ -38,7 +38,7 @@ public static class MediaTypes
         {
             if (Is(type.MediaType.AsSpan(), EventStream))
             {
-                prefersEventStream |= json is null && !eventStream;
+                prefersEventStream |= json is null; // no JSON type came before it
                 eventStream = true;
             }
             else
