@@ -15,6 +15,10 @@ public sealed class CorsGateway : IAsyncLifetime
     public const string Allowed = "https://app.example.com:8443";
     public const string Foreign = "http://evil.example";
 
+    /// <summary>Loopback origins for pages a real browser opens: one listed, one not.</summary>
+    public string AllowedPage { get; } = $"http://127.0.0.1:{FreePorts.Next()}";
+    public string ForeignPage { get; } = $"http://127.0.0.1:{FreePorts.Next()}";
+
     public FakeOllama Ollama { get; private set; } = null!;
     public GatewayHost Gateway { get; private set; } = null!;
     public Uri GraphQL => new(Gateway.Http.BaseAddress!, "/graphql");
@@ -28,7 +32,7 @@ public sealed class CorsGateway : IAsyncLifetime
         Gateway = await GatewayHost.StartAsync(Ollama.BaseUrl, new Dictionary<string, string?>
         {
             ["OPOSSUM_API_KEYS"] = $"app:{Key}",
-            ["OPOSSUM_CORS_ORIGINS"] = $"https://other.example, {Allowed}/",
+            ["OPOSSUM_CORS_ORIGINS"] = $"https://other.example, {Allowed}/,{AllowedPage}",
         });
     }
 
@@ -43,6 +47,9 @@ public sealed class CorsGateway : IAsyncLifetime
 public sealed class BrowserOriginTests(CorsGateway fixture) : IClassFixture<CorsGateway>
 {
     private const string Chat = "mutation($m: String!) { chat(input: {message: $m}) { message } }";
+
+    private static readonly NodeFolder Browser = new("opossum-browser-origins", ["puppeteer-core@25.16.0"], "tests/Opossum.Tests/Protection/cross-origin.mjs");
+    private const string Chromium = "/usr/bin/chromium";
 
     private async Task<HttpResponseMessage> PostAsync(string? origin, string message, bool withKey = true)
     {
@@ -182,5 +189,33 @@ public sealed class BrowserOriginTests(CorsGateway fixture) : IClassFixture<Cors
 
         Assert.Equal(HttpStatusCode.SwitchingProtocols, status);
         Assert.Equal("connection_ack", JsonNode.Parse(Encoding.UTF8.GetString(buffer, 0, received.Count))!["type"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task In_a_real_browser_a_listed_sites_page_uses_the_gateway_and_another_sites_page_cannot()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install chromium (scripts/test.sh does)");
+        var message = $"from a page of another site {Guid.NewGuid():N}";
+        var spec = JsonSerializer.Serialize(new
+        {
+            graphql = fixture.GraphQL.ToString(),
+            chromium = Chromium,
+            origins = new[] { fixture.AllowedPage, fixture.ForeignPage },
+            key = CorsGateway.Key,
+            query = $"mutation {{ chat(input: {{message: \"{message}\"}}) {{ message }} }}",
+        });
+
+        var (code, output, errors) = await Browser.NodeAsync(TimeSpan.FromMinutes(2), "cross-origin.mjs", spec);
+
+        Assert.True(code == 0, $"the browser run failed ({code}):\n{errors}\n{output}");
+        var seen = JsonNode.Parse(output)!;
+        var allowed = seen[fixture.AllowedPage]!;
+        var foreign = seen[fixture.ForeignPage]!;
+        Assert.Equal(200, allowed["fetch"]!["status"]?.GetValue<int>());
+        Assert.Equal("echo: " + message, allowed["fetch"]!["body"]!["data"]!["chat"]!["message"]!.GetValue<string>());
+        Assert.Equal("connection_ack", allowed["socket"]!.GetValue<string>());
+        Assert.StartsWith("TypeError", foreign["fetch"]!["failed"]?.GetValue<string>()); // the browser blocked it
+        Assert.Equal("closed 1006", foreign["socket"]!.GetValue<string>()); // the upgrade was refused
+        Assert.Equal(1, fixture.Ollama.CallsContaining(message)); // only the listed site's chat ran
     }
 }
