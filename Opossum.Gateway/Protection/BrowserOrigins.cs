@@ -41,8 +41,8 @@ public sealed class BrowserOrigins
 
     /// <summary>The origin as browsers write it (lower case, no default port), or null when the entry is not an http(s) origin.</summary>
     private static string? Parse(string entry) =>
-        Uri.TryCreate(entry, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
-        && uri.PathAndQuery == "/" && uri.Fragment.Length == 0 && !entry.EndsWith('?') && !entry.EndsWith('#')
+        entry.IndexOfAny(['?', '#']) < 0 && Uri.TryCreate(entry, UriKind.Absolute, out var uri)
+        && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0 && uri.AbsolutePath == "/"
             ? uri.GetLeftPart(UriPartial.Authority)
             : null;
 
