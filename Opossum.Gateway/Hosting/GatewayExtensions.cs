@@ -25,6 +25,7 @@ public static class GatewayExtensions
         var limits = LimitsFrom(builder.Configuration);
         builder.Services.AddSingleton(Options.Create(limits));
         builder.Services.AddSingleton(ApiKeys.From(builder.Configuration));
+        builder.Services.AddSingleton(BrowserOrigins.From(builder.Configuration));
         builder.Services.AddSingleton<ClientLimiter>();
         builder.Services.AddSingleton<Web.WebPage>();
         builder.Services.AddSingleton<ClusterCalls>();
@@ -90,7 +91,7 @@ public static class GatewayExtensions
         app.MapOpossumDefaultEndpoints();
         var endpoint = app.Services.GetRequiredService<GraphQLHttpEndpoint>();
         app.UseWebSockets();
-        app.Map("/graphql", endpoint.HandleAsync);
+        app.Map("/graphql", app.Services.GetRequiredService<BrowserOrigins>().Guard(endpoint.HandleAsync));
         var page = app.Services.GetRequiredService<Web.WebPage>();
         foreach (var path in page.Paths)
             app.MapMethods(path, [HttpMethods.Get, HttpMethods.Head], page.ServeAsync);

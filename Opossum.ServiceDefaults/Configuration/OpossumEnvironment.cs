@@ -30,6 +30,7 @@ public static class OpossumEnvironment
         ["OPOSSUM_API_KEYS"] = "Opossum:ApiKeys",
         ["OPOSSUM_ADMIN_KEYS"] = "Opossum:AdminKeys",
         ["OPOSSUM_TRACE_URL"] = "Opossum:TraceUrl",
+        ["OPOSSUM_CORS_ORIGINS"] = "Opossum:CorsOrigins",
     };
 
     /// <summary>How an operator knows a configuration key: its documented variable and the key ("OTEL_ENABLED (Telemetry:Enabled)"), else the key.</summary>

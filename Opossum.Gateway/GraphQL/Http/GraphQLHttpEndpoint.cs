@@ -10,8 +10,9 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <summary>
 /// GraphQL over HTTP (https://graphql.github.io/graphql-over-http/): POST with JSON and GET with
 /// query parameters, content negotiation, mutations refused over GET, and the spec's status codes.
-/// With <c>Accept: text/event-stream</c> the result (a subscription's results) streams as server-sent
-/// events (graphql-sse, distinct connections mode); a WebSocket upgrade is handed to <see cref="GraphQLWebSocketEndpoint"/>.
+/// A subscription's results stream as server-sent events (graphql-sse, distinct connections mode) when the client accepts
+/// <c>text/event-stream</c>, another operation's only when that is the type it prefers; a WebSocket upgrade is handed to
+/// <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
 public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents,
     GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema)
@@ -46,11 +47,10 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             return;
         }
 
-        var accept = context.Request.Headers.Accept.ToString();
-        var eventStream = MediaTypes.AcceptsEventStream(accept);
-        // Before the stream is accepted, problems with the request itself are answered as JSON (graphql-sse asks for the GraphQL-over-HTTP answers).
-        var responseType = eventStream ? MediaTypes.Json : MediaTypes.Negotiate(accept);
-        if (responseType is null)
+        var acceptable = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString());
+        // Problems with the request itself are answered as JSON, even to a client that asks for a stream (graphql-sse asks for the GraphQL-over-HTTP answers).
+        var responseType = acceptable.Json ?? MediaTypes.Json;
+        if (acceptable.None)
         {
             await WriteRequestErrorAsync(context, MediaTypes.Json, StatusCodes.Status406NotAcceptable,
                 $"Accept must allow {MediaTypes.GraphQLResponse}, {MediaTypes.Json} or {MediaTypes.EventStream}.");
@@ -79,7 +79,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             await WriteRequestErrorAsync(context, responseType, StatusCodes.Status405MethodNotAllowed, "Mutations are only accepted over POST.");
             return;
         }
-        if (eventStream)
+        if (acceptable.Streams(operation.Type))
         {
             await StreamAsync(context, operation, caller);
             return;
@@ -122,7 +122,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
     {
         ClientLimiter.Refuse(null, "unauthenticated");
         context.Response.Headers.WWWAuthenticate = ApiKeys.Challenge;
-        var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString()) ?? MediaTypes.Json;
+        var responseType = MediaTypes.Negotiate(context.Request.Headers.Accept.ToString()).Json ?? MediaTypes.Json;
         var error = new ExecutionError(message) { Code = Opossum.Grains.ErrorCodes.Unauthenticated };
         error.Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() };
         await WriteAsync(context, responseType, StatusCodes.Status401Unauthorized, new ExecutionResult(error));

@@ -10,35 +10,43 @@ public static class MediaTypes
     public const string EventStream = "text/event-stream";
     public const string EventStreamUtf8 = EventStream + "; charset=utf-8";
 
-    /// <summary>True when the Accept header asks for <c>text/event-stream</c> (graphql-sse): the response streams.</summary>
-    public static bool AcceptsEventStream(string? accept)
-    {
-        if (string.IsNullOrEmpty(accept) || !accept.Contains(EventStream, StringComparison.OrdinalIgnoreCase))
-            return false;
-        return MediaTypeHeaderValue.TryParseList(accept.Split(','), out var types)
-            && types.Any(t => (t.Quality ?? 1) > 0 && Is(t.MediaType.AsSpan(), EventStream));
-    }
-
     /// <summary>
-    /// The response media type for an Accept header, or null when the client accepts neither.
+    /// What an Accept header allows, read once per request: <see cref="Acceptable.Json"/>, the JSON type to answer in,
+    /// and whether <c>text/event-stream</c> is acceptable at all and whether it is the client's first choice.
     /// A client that does not name the spec's own type (no Accept header, or only a wildcard) gets
     /// application/json: the spec's choice for legacy clients, which expect 200 for request errors.
     /// </summary>
-    public static string? Negotiate(string? accept)
+    public static Acceptable Negotiate(string? accept)
     {
         if (string.IsNullOrWhiteSpace(accept))
-            return Json;
-        // Most clients send one of these alone: answered without parsing a list, which allocates on every request.
-        if (accept.AsSpan().IndexOfAny(',', ';') < 0 && Known(accept.AsSpan().Trim()) is { } alone)
-            return alone;
+            return new(Json, EventStream: false, PrefersEventStream: false);
+        // Most clients send one type alone: answered without parsing a list, which allocates on every request.
+        if (accept.AsSpan().IndexOfAny(',', ';') < 0)
+        {
+            var alone = accept.AsSpan().Trim();
+            if (Is(alone, EventStream))
+                return new(null, EventStream: true, PrefersEventStream: true);
+            if (Known(alone) is { } known)
+                return new(known, EventStream: false, PrefersEventStream: false);
+        }
         if (!MediaTypeHeaderValue.TryParseList(accept.Split(','), out var types))
-            return GraphQLResponse;
+            return new(GraphQLResponse, EventStream: false, PrefersEventStream: false);
+        string? json = null;
+        bool eventStream = false, prefersEventStream = false;
+        // The first acceptable type wins: highest quality first, then the client's order (a stable sort).
         foreach (var type in types.Where(t => (t.Quality ?? 1) > 0).OrderByDescending(t => t.Quality ?? 1))
         {
-            if (Known(type.MediaType.AsSpan()) is { } known)
-                return known;
+            if (Is(type.MediaType.AsSpan(), EventStream))
+            {
+                prefersEventStream |= json is null; // no JSON type came before it
+                eventStream = true;
+            }
+            else
+            {
+                json ??= Known(type.MediaType.AsSpan());
+            }
         }
-        return null;
+        return new(json, eventStream, prefersEventStream);
     }
 
     /// <summary>The response type for one accepted media type, or null when it is neither ours nor a wildcard over them.</summary>
@@ -68,4 +76,18 @@ public static class MediaTypes
     private static bool Is(string? actual, string expected) => string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase);
 
     private static bool Is(ReadOnlySpan<char> actual, string expected) => actual.Equals(expected, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// What a client accepts: <paramref name="Json"/>, the JSON type it prefers (null when it accepts none), and
+/// <c>text/event-stream</c>, which is for subscriptions, and for other operations only when it is the client's first choice.
+/// </summary>
+public readonly record struct Acceptable(string? Json, bool EventStream, bool PrefersEventStream)
+{
+    /// <summary>True when an operation of <paramref name="type"/> (null: a document that did not parse) streams its results.</summary>
+    public bool Streams(GraphQLParser.AST.OperationType? type) =>
+        type is GraphQLParser.AST.OperationType.Subscription ? EventStream : PrefersEventStream;
+
+    /// <summary>Neither a JSON type nor an event stream is acceptable: the request is 406.</summary>
+    public bool None => Json is null && !EventStream;
 }

@@ -249,6 +249,47 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
         Assert.Equal(contentType, result.ContentType);
     }
 
+    // urql's default: every type it can read, the stream among them.
+    private const string UrqlAccept = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+
+    // text/event-stream is for subscriptions; a query or mutation streams only when the client prefers it (q-values, then order).
+    [Theory]
+    [InlineData("query", UrqlAccept, GraphQLResponse)]
+    [InlineData("mutation", UrqlAccept, GraphQLResponse)]
+    [InlineData("subscription", UrqlAccept, "text/event-stream")]
+    [InlineData("mutation", "application/json, text/event-stream", "application/json")]
+    [InlineData("mutation", "text/event-stream, application/json", "text/event-stream")]
+    [InlineData("query", "text/event-stream", "text/event-stream")]
+    [InlineData("query", "application/json;q=0.5, text/event-stream", "text/event-stream")]
+    [InlineData("query", "*/*, text/event-stream", "application/json")]
+    [InlineData("subscription", "application/json, text/event-stream;q=0.1", "text/event-stream")]
+    [InlineData("subscription", "text/event-stream;q=0, application/json", "application/json 406")]
+    [InlineData("subscription", "*/*", "application/json 406")]
+    public async Task The_first_type_the_client_accepts_wins_and_only_a_subscription_streams_whenever_it_may(string operation, string accept, string expected)
+    {
+        var input = $"{{message: \"negotiated {Guid.NewGuid():N}\"}}";
+        var document = operation switch
+        {
+            "query" => "{ models { name } }",
+            "mutation" => $"mutation {{ chat(input: {input}) {{ message }} }}",
+            _ => $"subscription {{ chatStream(input: {input}) {{ delta done }} }}",
+        };
+
+        var result = await SendAsync(HttpMethod.Post, "/graphql", System.Text.Json.JsonSerializer.Serialize(new { query = document }), accept: accept);
+
+        Assert.Equal(expected, result.Status == 200 ? result.ContentType : $"{result.ContentType} {result.Status}");
+        if (result.Status == 200)
+        {
+            var text = result.ContentType == "text/event-stream" ? result.Body!.GetValue<string>() : result.Body!.ToJsonString();
+            Assert.Contains("\"data\"", text);
+            Assert.DoesNotContain("\"errors\"", text);
+        }
+        else
+        {
+            Assert.Contains("text/event-stream", result.ErrorMessage);
+        }
+    }
+
     [Fact]
     public async Task Other_methods_are_405()
     {

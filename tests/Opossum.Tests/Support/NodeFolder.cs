@@ -4,7 +4,8 @@ namespace Opossum.Tests.Support;
 
 /// <summary>
 /// A folder of its own under the temp directory with npm packages installed once (npm install, as the suite installs
-/// redis-server), and scripts from the repository copied beside them, run with Node.
+/// redis-server), and scripts from the repository copied beside them, run with Node. <c>packages</c> are npm install's
+/// arguments: an option such as <c>--legacy-peer-deps</c> may come with them.
 /// </summary>
 public sealed class NodeFolder(string name, string[] packages, params string[] scripts)
 {
