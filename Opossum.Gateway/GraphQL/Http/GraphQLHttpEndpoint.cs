@@ -3,7 +3,10 @@ using System.Text.Json;
 using GraphQL;
 using GraphQL.Transport;
 using GraphQLParser.AST;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using Opossum.Gateway.Protection;
+using Opossum.ServiceDefaults.Configuration;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -14,8 +17,10 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// events (graphql-sse, distinct connections mode); a WebSocket upgrade is handed to <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
 public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents,
-    GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema)
+    GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema, IOptions<LimitsOptions> limits)
 {
+    private readonly LimitsOptions _limits = limits.Value;
+
     private readonly Lazy<byte[]> _sdl = new(() =>
     {
         schema.Initialize();
@@ -69,6 +74,11 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (request is null)
         {
             await WriteRequestErrorAsync(context, responseType, status, problem!);
+            return;
+        }
+        if (QueryTooLong(request.Query!, _limits) is { } tooLong)
+        {
+            await WriteRequestErrorAsync(context, responseType, StatusCodes.Status400BadRequest, tooLong);
             return;
         }
 
@@ -212,8 +222,29 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
+        // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived.
+        if (http.ContentLength > _limits.MaxRequestBytes)
+            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
+        if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = _limits.MaxRequestBytes;
+        try
+        {
+            return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
+        }
     }
+
+    private string BodyTooLarge() =>
+        $"The request body is larger than {_limits.MaxRequestBytes} bytes ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxRequestBytes")}).";
+
+    /// <summary>Why a query text is refused before it is parsed, or null when its length is acceptable.</summary>
+    public static string? QueryTooLong(string query, LimitsOptions limits) =>
+        query.Length > limits.MaxQueryLength
+            ? $"The query is {query.Length} characters long; the limit is {limits.MaxQueryLength} ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxQueryLength")})."
+            : null;
 
     private enum RequestField { Other, Query, OperationName, Variables, Extensions }
 

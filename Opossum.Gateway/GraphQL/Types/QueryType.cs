@@ -14,17 +14,23 @@ public sealed class QueryType : ObjectGraphType
     {
         Name = "Query";
         Field<NonNullGraphType<ServiceStatusType>>("serviceStatus")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).StatusAsync());
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("services")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).ServicesAsync());
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ModelInfoType>>>>("models")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).ModelsAsync());
         Field<NonNullGraphType<CacheStatsType>>("cacheStats")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).CacheStatsAsync());
         Field<ConversationType>("conversation")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id")));
         Field<NonNullGraphType<UsageType>>("usage")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Description("The calling client's counts against its limits.")
             .ResolveAsync(async ctx =>
             {
@@ -33,6 +39,7 @@ public sealed class QueryType : ObjectGraphType
                 return new Usage(caller, limiter.Limits, await limiter.UsageAsync(caller));
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<TraceSummaryType>>>>("recentTraces")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<IntGraphType>("limit", a => a.DefaultValue = TraceQuery.DefaultLimit)
             .ResolveAsync(async ctx =>
             {
