@@ -1,3 +1,4 @@
+using GraphQL;
 using GraphQL.Types;
 using GraphQL.Validation.Complexity;
 using GraphQLParser.AST;
@@ -9,8 +10,10 @@ namespace Opossum.Gateway.Protection;
 /// What a field costs, so that <see cref="LimitsOptions.MaxCost"/> bounds both the work of a document and the size
 /// of its response: every value the response can hold costs 1 (a value under a list once per item it can hold),
 /// plus 1 per <see cref="AliasCharsPerCost"/> characters of its alias, which the response repeats with it; fields
-/// that call the cluster or make a generation cost more (<see cref="LimitsOptions.LookupCost"/>, <see cref="LimitsOptions.ChatCost"/>).
-/// Introspection values cost <see cref="IntrospectionWeight"/>: the schema is in memory, and tools read all of it.
+/// that call the cluster or make a generation cost more (<see cref="LimitsOptions.LookupCost"/>, <see cref="LimitsOptions.ChatCost"/>),
+/// and so do texts as long as a message (<see cref="TextCost"/>). Introspection values cost <see cref="IntrospectionWeight"/>
+/// (the schema is in memory, and tools read all of it), a description 1. So each unit of cost is at most about
+/// <see cref="BytesPerCost"/> of response, answers aside: a model's answer is as long as the model wrote it.
 /// Only the document's text decides the cost (never variables), so a cached document costs what it cost when checked.
 /// </summary>
 public sealed class DocumentCost
@@ -23,15 +26,24 @@ public sealed class DocumentCost
     /// <summary>What an introspection value costs beside a data value.</summary>
     public const double IntrospectionWeight = 0.1;
 
+    /// <summary>The cost of a text that may be as long as a message (32 KiB): a turn's content, an answer.</summary>
+    public const int TextCost = 32;
+
+    /// <summary>Response bytes one unit of cost can hold at most (a message answer aside).</summary>
+    public const int BytesPerCost = 1024;
+
     private IntrospectionCounts? _counts;
 
     public FieldComplexityResult Impact(FieldImpactContext context)
     {
         var field = context.FieldDefinition;
-        var impact = 1 + (context.FieldAst.Alias?.Name.Value.Length ?? 0) / AliasCharsPerCost;
-        if (IsIntrospection(context))
-            return new(impact * IntrospectionWeight, IntrospectionItems(context, field.Name));
-        return new(impact, IsList(field.ResolvedType) ? DataItems(context.FieldAst, field.Name) : 1);
+        double impact = 1 + (context.FieldAst.Alias?.Name.Value.Length ?? 0) / AliasCharsPerCost;
+        var introspection = IsIntrospection(context);
+        var items = !IsList(field.ResolvedType) ? 1 : introspection ? IntrospectionItems(context, field.Name) : DataItems(context.FieldAst, field.Name);
+        if (introspection && field.Name != "description")
+            impact *= IntrospectionWeight;
+        // A list of scalars has no selections for the items to multiply: its items are its values.
+        return field.ResolvedType!.GetNamedType() is ScalarGraphType ? new(impact * items, 1) : new(impact, items);
     }
 
     private static bool IsIntrospection(FieldImpactContext context) =>
@@ -57,8 +69,6 @@ public sealed class DocumentCost
     // directives) the mean per item, which sums to the exact total; under one type or field, the most any has.
     private double IntrospectionItems(FieldImpactContext context, string name)
     {
-        if (!IsList(context.FieldDefinition.ResolvedType))
-            return 1;
         var counts = _counts ??= IntrospectionCounts.Of(context.ValidationContext.Schema);
         var underAll = context.Parent is { } parent && IsList(parent.FieldDefinition.ResolvedType);
         var (mean, most) = (context.ParentType.Name, name) switch

@@ -6,10 +6,10 @@ namespace Opossum.Gateway.GraphQL.Http;
 public sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>, IDisposable
 {
     /// <summary>
-    /// Larger arrays are allocated, not rented: the shared pool keeps up to one array per size per thread, so a
-    /// few large bodies would otherwise stay in memory for good.
+    /// Larger arrays are allocated, not rented: the shared pool keeps up to one array of each size per thread, so
+    /// large bodies would otherwise leave a large array with every thread that handled one.
     /// </summary>
-    public const int MaxPooledBytes = 1024 * 1024;
+    public const int MaxPooledBytes = 64 * 1024;
 
     private byte[] _buffer = Rent(initialCapacity);
     private int _written;

@@ -36,11 +36,11 @@ public static class ReferenceClients
     }
 
     /// <summary>The introspection query graphql-js (the reference implementation, which GraphiQL and most tools use) sends.</summary>
-    /// <param name="everyOption">With the options of graphql-js that GraphQL.NET's introspection answers turned on (specifiedByURL, the schema's description, oneOf).</param>
+    /// <param name="everyOption">With the options of graphql-js that GraphQL.NET's introspection answers turned on (the schema's description, oneOf).</param>
     public static async Task<string> IntrospectionQueryAsync(bool everyOption = false)
     {
         var options = everyOption
-            ? "{ specifiedByUrl: true, schemaDescription: true, oneOf: true }"
+            ? "{ schemaDescription: true, oneOf: true }"
             : "";
         var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(60), "--input-type=module", "-e",
             $"import {{ getIntrospectionQuery }} from 'graphql'; process.stdout.write(getIntrospectionQuery({options}));");
