@@ -76,7 +76,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             await WriteRequestErrorAsync(context, responseType, status, problem!);
             return;
         }
-        if (QueryTooLong(request.Query!, _limits) is { } tooLong)
+        if (QueryTooLong(request.Query!.Length, _limits) is { } tooLong)
         {
             await WriteRequestErrorAsync(context, responseType, StatusCodes.Status400BadRequest, tooLong);
             return;
@@ -240,11 +240,16 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
     private string BodyTooLarge() =>
         $"The request body is larger than {_limits.MaxRequestBytes} bytes ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxRequestBytes")}).";
 
-    /// <summary>Why a query text is refused before it is parsed, or null when its length is acceptable.</summary>
-    public static string? QueryTooLong(string query, LimitsOptions limits) =>
-        query.Length > limits.MaxQueryLength
-            ? $"The query is {query.Length} characters long; the limit is {limits.MaxQueryLength} ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxQueryLength")})."
+    /// <summary>Why a query text of <paramref name="length"/> characters (null: too long to count) is refused before it is parsed, or null when it is not.</summary>
+    public static string? QueryTooLong(int? length, LimitsOptions limits) =>
+        length is null || length > limits.MaxQueryLength
+            ? $"The query is {(length is null ? "too long" : $"{length} characters long")}; the limit is {limits.MaxQueryLength} ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxQueryLength")})."
             : null;
+
+    // A character takes at most 6 bytes of JSON (\uXXXX).
+    private const int MaxJsonBytesPerChar = 6;
+
+    private static long JsonBytes(ref Utf8JsonReader reader) => reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
 
     private enum RequestField { Other, Query, OperationName, Variables, Extensions }
 
@@ -267,7 +272,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
                 return (null, "The request body must be a JSON object.", StatusCodes.Status400BadRequest);
             }
 
-            string? query = null, operationName = null, problem = null;
+            string? query = null, operationName = null, problem = null, tooLong = null;
             Inputs? variables = null, extensions = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
@@ -280,6 +285,10 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
                 var isNull = reader.TokenType == JsonTokenType.Null;
                 switch (field)
                 {
+                    case RequestField.Query when reader.TokenType == JsonTokenType.String && JsonBytes(ref reader) > (long)_limits.MaxQueryLength * MaxJsonBytesPerChar:
+                        // Longer than any query within the limit can be written: refused without unescaping it (which would take a buffer as large).
+                        tooLong = QueryTooLong(null, _limits);
+                        break;
                     case RequestField.Query:
                         query = reader.TokenType == JsonTokenType.String ? documents.ReadQuery(ref reader) : null;
                         break;
@@ -301,6 +310,8 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             }
             reader.Read(); // anything after the object is invalid JSON
 
+            if (tooLong is not null)
+                return (null, tooLong, StatusCodes.Status400BadRequest);
             if (string.IsNullOrWhiteSpace(query))
                 return (null, "The request body must have a non-empty string 'query'.", StatusCodes.Status400BadRequest);
             if (problem is not null)

@@ -230,7 +230,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             var token = stop.Token;
             try
             {
-                if (GraphQLHttpEndpoint.QueryTooLong(request.Query!, limits) is { } tooLong)
+                if (GraphQLHttpEndpoint.QueryTooLong(request.Query!.Length, limits) is { } tooLong)
                 {
                     var refused = new ExecutionError(tooLong) { Code = Grains.ErrorCodes.BadRequest, Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() } };
                     await SendAsync(Message("error", id, ErrorsOf(new ExecutionResult(refused))), token);

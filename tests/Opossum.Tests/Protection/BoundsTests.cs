@@ -293,11 +293,14 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
         Assert.Contains("the limit is 65536 (Opossum:Limits:MaxQueryLength)", body["errors"]![0]!["message"]!.GetValue<string>());
 
         var before = GC.GetTotalMemory(forceFullCollection: true);
+        output.WriteLine("generations before: " + string.Join(", ", GC.GetGCMemoryInfo().GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
         var workingSetBefore = Process.GetCurrentProcess().WorkingSet64;
         var (cached, chars) = (documents.Count, documents.Chars);
         for (var i = 0; i < 100; i++)
             Assert.Equal(HttpStatusCode.BadRequest, (await PostBytesAsync(huge)).Status);
         var after = GC.GetTotalMemory(forceFullCollection: true);
+        var info = GC.GetGCMemoryInfo();
+        output.WriteLine("generations after: " + string.Join(", ", info.GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
         var workingSetAfter = Process.GetCurrentProcess().WorkingSet64;
         output.WriteLine($"managed heap {before / 1048576.0:F1} -> {after / 1048576.0:F1} MiB; working set {workingSetBefore / 1048576.0:F1} -> {workingSetAfter / 1048576.0:F1} MiB (test and gateway share the process)");
         Assert.InRange(after - before, long.MinValue, 32L * 1024 * 1024); // 100 kept would be 800 MiB of text
