@@ -20,7 +20,7 @@ namespace Opossum.Tests.Protection;
 /// A standalone gateway with client keys (alice, bob, carol), the default cost, body and query limits, 4 WebSockets per
 /// key and 2 operations per WebSocket, and a model that takes images.
 /// </summary>
-public sealed class BoundedGateway : IAsyncLifetime
+public sealed class BoundedGateway : IAsyncLifetime, IAsyncDisposable
 {
     public const string Alice = "alice-b0c1d2e3f4", Bob = "bob-a9b8c7d6e5", Carol = "carol-1f2e3d4c5b";
     public const int WebSockets = 4, Operations = 2;
@@ -49,6 +49,8 @@ public sealed class BoundedGateway : IAsyncLifetime
         await Ollama.DisposeAsync();
     }
 
+    ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
+
     public async Task<(HttpStatusCode Status, string? ContentType, JsonNode Body, long Bytes)> PostAsync(string query, object? variables = null,
         string key = Alice, string? operationName = null, string? traceParent = null)
     {
@@ -63,6 +65,16 @@ public sealed class BoundedGateway : IAsyncLifetime
         using var response = await Gateway.SendUntracedAsync(request);
         var bytes = await response.Content.ReadAsByteArrayAsync();
         return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, JsonNode.Parse(bytes)!, bytes.Length);
+    }
+
+    public async Task<(HttpStatusCode Status, JsonNode Body)> PostBytesAsync(byte[] json)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = new ByteArrayContent(json) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Accept.ParseAdd("application/graphql-response+json");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Alice);
+        using var response = await Gateway.SendUntracedAsync(request);
+        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
     }
 
     public async Task<ClientWebSocket> ConnectAsync()
@@ -281,52 +293,6 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
         return (status, JsonNode.Parse(new string(content))!);
     }
 
-    [Fact]
-    public async Task A_query_over_the_length_limit_is_refused_before_parsing_and_memory_stays_flat_after_a_hundred()
-    {
-        var documents = fixture.Gateway.Services.GetRequiredService<DocumentCache>();
-        // Made once: the client sends the same bytes each time and allocates nothing that could be mistaken for the gateway's.
-        var huge = JsonSerializer.SerializeToUtf8Bytes(new { query = "#" + new string('x', 4 * 1024 * 1024) + "\n{ __typename }" });
-        var (status, body) = await PostBytesAsync(huge);
-        Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Equal("BAD_REQUEST", Code(body));
-        Assert.Contains("the limit is 65536 (Opossum:Limits:MaxQueryLength)", body["errors"]![0]!["message"]!.GetValue<string>());
-
-        var before = GC.GetTotalMemory(forceFullCollection: true);
-        output.WriteLine("generations before: " + string.Join(", ", GC.GetGCMemoryInfo().GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
-        var workingSetBefore = Process.GetCurrentProcess().WorkingSet64;
-        var (cached, chars) = (documents.Count, documents.Chars);
-        for (var i = 0; i < 100; i++)
-            Assert.Equal(HttpStatusCode.BadRequest, (await PostBytesAsync(huge)).Status);
-        var after = GC.GetTotalMemory(forceFullCollection: true);
-        var info = GC.GetGCMemoryInfo();
-        output.WriteLine("generations after: " + string.Join(", ", info.GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
-        var workingSetAfter = Process.GetCurrentProcess().WorkingSet64;
-        output.WriteLine($"managed heap {before / 1048576.0:F1} -> {after / 1048576.0:F1} MiB; working set {workingSetBefore / 1048576.0:F1} -> {workingSetAfter / 1048576.0:F1} MiB (test and gateway share the process)");
-        Assert.InRange(after - before, long.MinValue, 32L * 1024 * 1024); // 100 kept would be 800 MiB of text
-        Assert.Equal((cached, chars), (documents.Count, documents.Chars));
-
-        // Documents under the limit are cached, up to the cache's characters in all.
-        for (var i = 0; i < 100; i++)
-        {
-            var (ok, _, _, _) = await fixture.PostAsync($"# {i}{new string('y', 60 * 1024)}\n{{ __typename }}");
-            Assert.Equal(HttpStatusCode.OK, ok);
-        }
-        output.WriteLine($"after 100 documents of 60 KiB: {documents.Count} cached, {documents.Chars} characters");
-        Assert.True(documents.Chars > chars);
-        Assert.InRange(documents.Chars, 0, DocumentCache.MaxTotalChars);
-    }
-
-    private async Task<(HttpStatusCode Status, JsonNode Body)> PostBytesAsync(byte[] json)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = new ByteArrayContent(json) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Accept.ParseAdd("application/graphql-response+json");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BoundedGateway.Alice);
-        using var response = await fixture.Gateway.SendUntracedAsync(request);
-        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
-    }
-
     // The next message, or null once the server closed the socket.
     private static async Task<JsonNode?> ReceiveAsync(ClientWebSocket socket)
     {
@@ -486,4 +452,55 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
           ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
         }
         """;
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    /// <summary>Tests that measure the process's memory: run when no other test allocates beside them.</summary>
+    public const string Name = "alone";
+}
+
+[Collection(AloneCollection.Name)]
+public sealed class QueryMemoryTests(ITestOutputHelper output)
+{
+    private static string Code(JsonNode body) => body["errors"]![0]!["extensions"]!["code"]!.GetValue<string>();
+
+    [Fact]
+    public async Task A_query_over_the_length_limit_is_refused_before_parsing_and_memory_stays_flat_after_a_hundred()
+    {
+        await using var gateway = new BoundedGateway();
+        await gateway.InitializeAsync();
+        var documents = gateway.Gateway.Services.GetRequiredService<DocumentCache>();
+        // Made once: the client sends the same bytes each time and allocates nothing that could be mistaken for the gateway's.
+        var huge = JsonSerializer.SerializeToUtf8Bytes(new { query = "#" + new string('x', 4 * 1024 * 1024) + "\n{ __typename }" });
+        var (status, body) = await gateway.PostBytesAsync(huge);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("BAD_REQUEST", Code(body));
+        Assert.Contains("the limit is 65536 (Opossum:Limits:MaxQueryLength)", body["errors"]![0]!["message"]!.GetValue<string>());
+
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        output.WriteLine("generations before: " + string.Join(", ", GC.GetGCMemoryInfo().GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
+        var workingSetBefore = Process.GetCurrentProcess().WorkingSet64;
+        var (cached, chars) = (documents.Count, documents.Chars);
+        for (var i = 0; i < 100; i++)
+            Assert.Equal(HttpStatusCode.BadRequest, (await gateway.PostBytesAsync(huge)).Status);
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+        var info = GC.GetGCMemoryInfo();
+        output.WriteLine("generations after: " + string.Join(", ", info.GenerationInfo.ToArray().Select((g, i) => $"{i}: {g.SizeAfterBytes / 1048576.0:F1} MiB")));
+        var workingSetAfter = Process.GetCurrentProcess().WorkingSet64;
+        output.WriteLine($"managed heap {before / 1048576.0:F1} -> {after / 1048576.0:F1} MiB; working set {workingSetBefore / 1048576.0:F1} -> {workingSetAfter / 1048576.0:F1} MiB (test and gateway share the process)");
+        Assert.InRange(after - before, long.MinValue, 32L * 1024 * 1024); // 100 kept would be 800 MiB of text
+        Assert.Equal((cached, chars), (documents.Count, documents.Chars));
+
+        // Documents under the limit are cached, up to the cache's characters in all.
+        for (var i = 0; i < 100; i++)
+        {
+            var (ok, _, _, _) = await gateway.PostAsync($"# {i}{new string('y', 60 * 1024)}\n{{ __typename }}");
+            Assert.Equal(HttpStatusCode.OK, ok);
+        }
+        output.WriteLine($"after 100 documents of 60 KiB: {documents.Count} cached, {documents.Chars} characters");
+        Assert.True(documents.Chars > chars);
+        Assert.InRange(documents.Chars, 0, DocumentCache.MaxTotalChars);
+    }
 }
