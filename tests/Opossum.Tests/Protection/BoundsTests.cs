@@ -350,6 +350,13 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
             Assert.Equal(GraphQLWebSocketEndpoint.TooManyConnections, code);
             Assert.Contains("4 per client", reason);
 
+            // The graphql-ws client reports the code and the reason.
+            var client = await ReferenceClients.RunWithKeyAsync(new Uri(fixture.Gateway.Http.BaseAddress!, "/graphql"), BoundedGateway.Bob,
+                new ClientOp("ws", "{ models { name } }"));
+            var error = client.Of(0).Single(e => e.Kind == "error").Payload!;
+            Assert.Equal(GraphQLWebSocketEndpoint.TooManyConnections, error["closeCode"]!.GetValue<int>());
+            Assert.Contains("Too many connections", error["message"]!.GetValue<string>());
+
             using var other = await fixture.ConnectAsync();
             await InitAsync(other, BoundedGateway.Carol); // another key is not affected
 
@@ -386,6 +393,21 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
         var (code, reason) = await ClosedWithAsync(socket);
         Assert.Equal(GraphQLWebSocketEndpoint.TooManyOperations, code);
         Assert.Contains("2 per connection", reason);
+    }
+
+    [Fact]
+    public async Task A_query_over_the_length_limit_over_websocket_gets_an_error_and_the_socket_stays_open()
+    {
+        using var socket = await fixture.ConnectAsync();
+        await InitAsync(socket, BoundedGateway.Carol);
+        var query = "#" + new string('x', fixture.Limits.MaxQueryLength) + "\n{ __typename }";
+        await SendAsync(socket, JsonSerializer.Serialize(new { id = "long", type = "subscribe", payload = new { query } }));
+        var error = (await ReceiveAsync(socket))!;
+        Assert.Equal("error", error["type"]!.GetValue<string>());
+        Assert.Equal("BAD_REQUEST", error["payload"]![0]!["extensions"]!["code"]!.GetValue<string>());
+        Assert.Contains("MaxQueryLength", error["payload"]![0]!["message"]!.GetValue<string>());
+        await SendAsync(socket, """{"id":"short","type":"subscribe","payload":{"query":"{ __typename }"}}""");
+        Assert.Equal("next", (await ReceiveAsync(socket))!["type"]!.GetValue<string>());
     }
 
     [Fact]
