@@ -222,11 +222,12 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived.
-        if (http.ContentLength > _limits.MaxRequestBytes)
-            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
+        // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived;
+        // Kestrel then reads no more of it either.
         if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = _limits.MaxRequestBytes;
+        if (http.ContentLength > _limits.MaxRequestBytes)
+            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
         try
         {
             return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
