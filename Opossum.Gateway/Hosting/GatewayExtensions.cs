@@ -48,13 +48,12 @@ public static class GatewayExtensions
                 o.ExposeCodes = false;
                 o.ExposeExtensions = true;
             })
-            // A document deeper or costlier than the limits is refused before it runs (QUERY_TOO_COMPLEX); introspection costs nothing.
+            // A document deeper or costlier than the limits is refused before it runs (QUERY_TOO_COMPLEX).
             .AddComplexityAnalyzer(o =>
             {
                 o.MaxDepth = limits.MaxDepth;
                 o.MaxComplexity = limits.MaxCost;
-                o.DefaultScalarImpact = 0; // what costs is what a field makes happen: a generation, a grain call per object
-                o.DefaultObjectImpact = 1;
+                o.DefaultComplexityImpactDelegate = new DocumentCost().Impact;
                 o.ValidateComplexityDelegate = context =>
                 {
                     // A document that only introspects (what GraphiQL and code generators send) may nest deeper:
@@ -75,6 +74,9 @@ public static class GatewayExtensions
         operation is { Operation: GraphQLParser.AST.OperationType.Query }
         && operation.SelectionSet.Selections.All(s => s is GraphQLParser.AST.GraphQLField field && field.Name.StringValue.StartsWith("__", StringComparison.Ordinal));
 
+    // The largest image, base64-encoded, with the largest message beside it.
+    private const long MinRequestBytes = (ImageInput.MaxBytes + 2) / 3 * 4 + ChatService.MaxMessageBytes;
+
     private static LimitsOptions LimitsFrom(IConfiguration configuration)
     {
         var limits = configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
@@ -83,6 +85,10 @@ public static class GatewayExtensions
         if (limits.TokensPerDay is < 1) problems.Add($"{LimitsOptions.Section}:TokensPerDay must be at least 1 when set, not {limits.TokensPerDay}.");
         if (limits.MaxCost < LimitsOptions.ChatCost) problems.Add($"{LimitsOptions.Section}:MaxCost must be at least {LimitsOptions.ChatCost} (one chat), not {limits.MaxCost}.");
         if (limits.MaxDepth < 2) problems.Add($"{LimitsOptions.Section}:MaxDepth must be at least 2, not {limits.MaxDepth}.");
+        if (limits.MaxRequestBytes < MinRequestBytes) problems.Add($"{LimitsOptions.Section}:MaxRequestBytes must be at least {MinRequestBytes} (a chat with the largest image), not {limits.MaxRequestBytes}.");
+        if (limits.MaxQueryLength < 1024) problems.Add($"{LimitsOptions.Section}:MaxQueryLength must be at least 1024, not {limits.MaxQueryLength}.");
+        if (limits.WebSocketsPerClient < 1) problems.Add($"{LimitsOptions.Section}:WebSocketsPerClient must be at least 1, not {limits.WebSocketsPerClient}.");
+        if (limits.OperationsPerWebSocket < 1) problems.Add($"{LimitsOptions.Section}:OperationsPerWebSocket must be at least 1, not {limits.OperationsPerWebSocket}.");
         return problems.Count > 0 ? throw SettingsCheck.Invalid([.. problems]) : limits;
     }
 

@@ -11,17 +11,35 @@ public sealed class LimitsOptions
     /// <summary>Tokens a client's generations may use per UTC day, as the backends report them; none by default. Cached answers use none.</summary>
     public long? TokensPerDay { get; set; }
 
-    /// <summary>Largest cost of a document: a <c>chat</c> or <c>chatStream</c> costs <see cref="ChatCost"/>, any other object field 1 (what a list field selects counts 5 times), scalars and introspection nothing.</summary>
-    public int MaxCost { get; set; } = 500;
+    /// <summary>Largest cost of a document (<see cref="DocumentCost"/>): every value the response can hold costs 1, a call to the cluster <see cref="LookupCost"/>, a chat <see cref="ChatCost"/>.</summary>
+    public int MaxCost { get; set; } = 2000;
 
     /// <summary>Deepest nesting of fields a document may have; one that only introspects may nest to <see cref="IntrospectionMaxDepth"/>.</summary>
     public int MaxDepth { get; set; } = 14;
+
+    /// <summary>Largest request body: a chat with the largest image (4 MiB, base64 in JSON) fits; also the largest WebSocket message after <c>connection_init</c>.</summary>
+    public long MaxRequestBytes { get; set; } = 6 * 1024 * 1024;
+
+    /// <summary>Longest query text, in characters; a longer one is refused before it is parsed.</summary>
+    public int MaxQueryLength { get; set; } = 64 * 1024;
+
+    /// <summary>WebSockets one client (key, or address without keys) may have open on one gateway.</summary>
+    public int WebSocketsPerClient { get; set; } = 16;
+
+    /// <summary>Operations one WebSocket may run at once.</summary>
+    public int OperationsPerWebSocket { get; set; } = 16;
 
     /// <summary>Deepest nesting of a document that only introspects the schema (graphql-js 17's introspection query is 15 deep).</summary>
     public const int IntrospectionMaxDepth = 20;
 
     /// <summary>The cost of a field that makes a backend generation.</summary>
-    public const int ChatCost = 100;
+    public const int ChatCost = 400;
+
+    /// <summary>The cost of a field that calls the cluster (a grain call or a read of the trace store).</summary>
+    public const int LookupCost = 40;
+
+    /// <summary>Largest WebSocket message before <c>connection_init</c> is accepted: enough for its payload with a key.</summary>
+    public const int MaxInitMessageBytes = 4 * 1024;
 
     public Grains.ClientLimits ForClients() => new(ChatsPerMinute > 0 ? ChatsPerMinute : null, TokensPerDay is > 0 ? TokensPerDay : null);
 }

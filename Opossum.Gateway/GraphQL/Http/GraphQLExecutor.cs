@@ -27,6 +27,9 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
 {
     public static readonly ActivitySource Source = new("GraphQL");
 
+    /// <summary>Longest operation name a span carries; a longer one is cut.</summary>
+    public const int MaxOperationNameChars = 64;
+
     private readonly Func<UnhandledExceptionContext, Task> _mapError = errors.MapAsync;
 
     public GraphQLOperation Prepare(GraphQLRequest request)
@@ -47,7 +50,10 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
             OperationType.Subscription => "subscription",
             _ => null,
         };
-        var name = operation.Definition?.Name?.StringValue ?? operation.Request.OperationName;
+        // The parsed operation's own name (never a requested name that names none), cut to a span name's length.
+        var name = operation.Definition?.Name?.StringValue is { Length: > 0 } parsed
+            ? (parsed.Length > MaxOperationNameChars ? parsed[..MaxOperationNameChars] + "…" : parsed)
+            : null;
         var activity = Source.StartActivity(name is null ? type ?? "GraphQL Operation" : $"{type} {name}", kind, parentContext: default, links: links);
         activity?.SetTag("graphql.operation.type", type);
         activity?.SetTag("graphql.operation.name", name);

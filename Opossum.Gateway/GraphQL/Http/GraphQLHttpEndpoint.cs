@@ -3,7 +3,10 @@ using System.Text.Json;
 using GraphQL;
 using GraphQL.Transport;
 using GraphQLParser.AST;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using Opossum.Gateway.Protection;
+using Opossum.ServiceDefaults.Configuration;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -15,8 +18,10 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <see cref="GraphQLWebSocketEndpoint"/>.
 /// </summary>
 public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, DocumentCache documents,
-    GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema)
+    GraphQLWebSocketEndpoint webSockets, ApiKeys keys, Types.OpossumSchema schema, IOptions<LimitsOptions> limits)
 {
+    private readonly LimitsOptions _limits = limits.Value;
+
     private readonly Lazy<byte[]> _sdl = new(() =>
     {
         schema.Initialize();
@@ -69,6 +74,11 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (request is null)
         {
             await WriteRequestErrorAsync(context, responseType, status, problem!);
+            return;
+        }
+        if (QueryTooLong(request.Query!.Length, _limits) is { } tooLong)
+        {
+            await WriteRequestErrorAsync(context, responseType, StatusCodes.Status400BadRequest, tooLong);
             return;
         }
 
@@ -212,8 +222,35 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
         if (!MediaTypes.IsJsonRequest(http.ContentType))
             return (null, $"Content-Type must be {MediaTypes.Json} (UTF-8).", StatusCodes.Status415UnsupportedMediaType);
 
-        return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
+        // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived;
+        // Kestrel then reads no more of it either.
+        if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = _limits.MaxRequestBytes;
+        if (http.ContentLength > _limits.MaxRequestBytes)
+            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
+        try
+        {
+            return await RequestBodies.ReadWholeAsync(http.BodyReader, this, static (endpoint, json) => endpoint.ParseBody(json), http.HttpContext.RequestAborted);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
+        }
     }
+
+    private string BodyTooLarge() =>
+        $"The request body is larger than {_limits.MaxRequestBytes} bytes ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxRequestBytes")}).";
+
+    /// <summary>Why a query text of <paramref name="length"/> characters (null: too long to count) is refused before it is parsed, or null when it is not.</summary>
+    public static string? QueryTooLong(int? length, LimitsOptions limits) =>
+        length is null || length > limits.MaxQueryLength
+            ? $"The query is {(length is null ? "too long" : $"{length} characters long")}; the limit is {limits.MaxQueryLength} ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxQueryLength")})."
+            : null;
+
+    // A character takes at most 6 bytes of JSON (\uXXXX).
+    private const int MaxJsonBytesPerChar = 6;
+
+    private static long JsonBytes(ref Utf8JsonReader reader) => reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
 
     private enum RequestField { Other, Query, OperationName, Variables, Extensions }
 
@@ -236,7 +273,7 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
                 return (null, "The request body must be a JSON object.", StatusCodes.Status400BadRequest);
             }
 
-            string? query = null, operationName = null, problem = null;
+            string? query = null, operationName = null, problem = null, tooLong = null;
             Inputs? variables = null, extensions = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
@@ -249,6 +286,10 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
                 var isNull = reader.TokenType == JsonTokenType.Null;
                 switch (field)
                 {
+                    case RequestField.Query when reader.TokenType == JsonTokenType.String && JsonBytes(ref reader) > (long)_limits.MaxQueryLength * MaxJsonBytesPerChar:
+                        // Longer than any query within the limit can be written: refused without unescaping it (which would take a buffer as large).
+                        tooLong = QueryTooLong(null, _limits);
+                        break;
                     case RequestField.Query:
                         query = reader.TokenType == JsonTokenType.String ? documents.ReadQuery(ref reader) : null;
                         break;
@@ -270,6 +311,8 @@ public sealed class GraphQLHttpEndpoint(GraphQLExecutor executor, GraphQLRespons
             }
             reader.Read(); // anything after the object is invalid JSON
 
+            if (tooLong is not null)
+                return (null, tooLong, StatusCodes.Status400BadRequest);
             if (string.IsNullOrWhiteSpace(query))
                 return (null, "The request body must have a non-empty string 'query'.", StatusCodes.Status400BadRequest);
             if (problem is not null)

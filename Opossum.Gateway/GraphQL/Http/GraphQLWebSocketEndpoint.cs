@@ -6,25 +6,35 @@ using System.Text.Json.Nodes;
 using GraphQL;
 using GraphQL.Transport;
 using GraphQLParser.AST;
+using Microsoft.Extensions.Options;
 using Opossum.Gateway.Protection;
+using static Opossum.Gateway.Protection.LimitsOptions;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
 /// <summary>
 /// GraphQL over WebSocket with the graphql-transport-ws protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md):
 /// <c>connection_init</c> within <see cref="InitTimeout"/>, then any number of operations at once, each
-/// with its own id and its own trace; the protocol's close codes for a client that breaks its rules.
+/// with its own id and its own trace; the protocol's close codes for a client that breaks its rules, and this
+/// server's own for one over its limits (<see cref="TooManyConnections"/>, <see cref="TooManyOperations"/>).
 /// </summary>
-public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys, ILogger<GraphQLWebSocketEndpoint> logger)
+public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys,
+    IOptions<LimitsOptions> limits, ILogger<GraphQLWebSocketEndpoint> logger)
 {
+    /// <summary>Close code: the client already has <see cref="LimitsOptions.WebSocketsPerClient"/> sockets open on this gateway.</summary>
+    public const int TooManyConnections = 4430;
+
+    /// <summary>Close code: a <c>subscribe</c> beyond <see cref="LimitsOptions.OperationsPerWebSocket"/> running on this socket.</summary>
+    public const int TooManyOperations = 4431;
+
+    private readonly LimitsOptions _limits = limits.Value;
+    // Initialised sockets per client name on this gateway.
+    private readonly Dictionary<string, int> _open = [];
 
     public const string Protocol = "graphql-transport-ws";
 
     /// <summary>How long a client has after connecting to send <c>connection_init</c> (graphql-ws's default).</summary>
     public static readonly TimeSpan InitTimeout = TimeSpan.FromSeconds(3);
-
-    /// <summary>Largest message accepted: a chat with the largest image, base64-encoded, fits.</summary>
-    public const int MaxMessageBytes = 8 * 1024 * 1024;
 
     /// <param name="caller">Who the upgrade request's key says is calling; null when it carried none and the server needs one,
     /// to be given in <c>connection_init</c>'s payload (<c>{"Authorization": "Bearer …"}</c>).</param>
@@ -32,7 +42,7 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
     {
         var acceptable = context.WebSockets.WebSocketRequestedProtocols.Contains(Protocol);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(acceptable ? Protocol : null);
-        var connection = new Connection(executor, serializer, keys, logger, socket, context, caller);
+        var connection = new Connection(this, executor, serializer, keys, _limits, logger, socket, context, caller);
         if (!acceptable)
         {
             await connection.CloseAsync(4406, "Subprotocol not acceptable");
@@ -41,8 +51,29 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         await connection.RunAsync();
     }
 
-    private sealed class Connection(GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys, ILogger logger, WebSocket socket,
-        HttpContext context, Caller? caller)
+    private bool TryOpen(Caller caller)
+    {
+        lock (_open)
+        {
+            var open = _open.GetValueOrDefault(caller.Name);
+            if (open >= _limits.WebSocketsPerClient)
+                return false;
+            _open[caller.Name] = open + 1;
+            return true;
+        }
+    }
+
+    private void Closed(Caller caller)
+    {
+        lock (_open)
+        {
+            if (_open.TryGetValue(caller.Name, out var open) && open > 1) _open[caller.Name] = open - 1;
+            else _open.Remove(caller.Name);
+        }
+    }
+
+    private sealed class Connection(GraphQLWebSocketEndpoint endpoint, GraphQLExecutor executor, GraphQLResponseSerializer serializer, ApiKeys keys,
+        LimitsOptions limits, ILogger logger, WebSocket socket, HttpContext context, Caller? caller)
     {
         private readonly SemaphoreSlim _sending = new(1, 1);
         private readonly Dictionary<string, CancellationTokenSource> _operations = [];
@@ -53,6 +84,8 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
         private bool _closing;
         private readonly ActivityContext _socketSpan = Activity.Current?.Context ?? default;
         private bool _initialised;
+        // Counted against the client's sockets once connection_init named the client.
+        private bool _counted;
 
         public async Task RunAsync()
         {
@@ -82,6 +115,8 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                 }
                 // The request (and its services) lives until every operation has let go of it.
                 await Task.WhenAll(running);
+                if (_counted)
+                    endpoint.Closed(caller!);
             }
         }
 
@@ -117,6 +152,12 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                         // graphql-transport-ws: a server that rejects connection_init closes with 4403.
                         ClientLimiter.Refuse(null, "unauthenticated");
                         await CloseAsync(4403, "Forbidden");
+                        return;
+                    }
+                    if (!(_counted = endpoint.TryOpen(caller)))
+                    {
+                        ClientLimiter.Refuse(caller, "too_many_websockets");
+                        await CloseAsync(TooManyConnections, $"Too many connections: {limits.WebSocketsPerClient} per client");
                         return;
                     }
                     await SendAsync("""{"type":"connection_ack"}"""u8.ToArray());
@@ -157,14 +198,22 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                 return;
             }
             var operation = new CancellationTokenSource();
+            var refusal = 0;
             lock (_operations)
             {
-                if (!_operations.TryAdd(id, operation))
-                    operation = null;
+                if (_operations.ContainsKey(id))
+                    refusal = 4409;
+                else if (_operations.Count >= limits.OperationsPerWebSocket)
+                    refusal = TooManyOperations;
+                else
+                    _operations.Add(id, operation);
             }
-            if (operation is null)
+            if (refusal != 0)
             {
-                await CloseAsync(4409, $"Subscriber for {id} already exists");
+                operation.Dispose();
+                if (refusal == TooManyOperations)
+                    ClientLimiter.Refuse(caller, "too_many_operations");
+                await CloseAsync(refusal, refusal == 4409 ? $"Subscriber for {id} already exists" : $"Too many operations: {limits.OperationsPerWebSocket} per connection");
                 return;
             }
             var running = RunOperationAsync(id, request, operation);
@@ -181,6 +230,12 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
             var token = stop.Token;
             try
             {
+                if (GraphQLHttpEndpoint.QueryTooLong(request.Query!.Length, limits) is { } tooLong)
+                {
+                    var refused = new ExecutionError(tooLong) { Code = Grains.ErrorCodes.BadRequest, Extensions = new Dictionary<string, object?> { ["traceId"] = TraceIds.Current() } };
+                    await SendAsync(Message("error", id, ErrorsOf(new ExecutionResult(refused))), token);
+                    return;
+                }
                 var prepared = executor.Prepare(request);
                 // Each operation is a trace of its own, linked to the socket's request.
                 Activity.Current = null;
@@ -242,7 +297,8 @@ public sealed class GraphQLWebSocketEndpoint(GraphQLExecutor executor, GraphQLRe
                 }
                 if (_closing) continue;
                 message.Advance(received.Count);
-                if (message.WrittenCount > MaxMessageBytes)
+                // Before connection_init nobody is known: a client that has not said who it is gets a few KiB.
+                if (message.WrittenCount > (_initialised ? limits.MaxRequestBytes : MaxInitMessageBytes))
                 {
                     await CloseAsync(1009, "Message too big");
                     return null;

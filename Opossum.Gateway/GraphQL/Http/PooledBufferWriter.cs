@@ -5,7 +5,13 @@ namespace Opossum.Gateway.GraphQL.Http;
 /// <summary>A growable buffer over arrays rented from the shared pool; disposing returns the array.</summary>
 public sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    /// <summary>
+    /// Larger arrays are allocated, not rented: the shared pool keeps up to one array of each size per thread, so
+    /// large bodies would otherwise leave a large array with every thread that handled one.
+    /// </summary>
+    public const int MaxPooledBytes = 64 * 1024;
+
+    private byte[] _buffer = Rent(initialCapacity);
     private int _written;
 
     public int WrittenCount => _written;
@@ -35,16 +41,25 @@ public sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte
     {
         var needed = _written + Math.Max(sizeHint, 1);
         if (needed <= _buffer.Length) return;
-        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
+        var larger = Rent(Math.Max(needed, _buffer.Length * 2));
         _buffer.AsSpan(0, _written).CopyTo(larger);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Return(_buffer);
         _buffer = larger;
     }
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Return(_buffer);
         _buffer = [];
         _written = 0;
+    }
+
+    private static byte[] Rent(int length) =>
+        length <= MaxPooledBytes ? ArrayPool<byte>.Shared.Rent(length) : GC.AllocateUninitializedArray<byte>(length);
+
+    private static void Return(byte[] buffer)
+    {
+        if (buffer.Length is > 0 and <= MaxPooledBytes)
+            ArrayPool<byte>.Shared.Return(buffer);
     }
 }

@@ -18,6 +18,7 @@ public sealed class MutationType : ObjectGraphType
             .ResolveAsync(async ctx => await ctx.RequestServices!.GetRequiredService<ChatService>()
                 .ChatAsync(ctx.GetArgument<ChatInput>("input"), GraphQLRequestContext.TraceIdOf(ctx), GraphQLRequestContext.CallerOf(ctx), ctx.CancellationToken));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("forceServiceCheck")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Description("Checks the backends now (an operator action: needs an admin key when keys are configured).")
             .Argument<StringGraphType>("service")
             .ResolveAsync(async ctx =>
@@ -26,6 +27,7 @@ public sealed class MutationType : ObjectGraphType
                 return await Status(ctx).ForceCheckAsync(ctx.GetArgument<string?>("service"));
             });
         Field<NonNullGraphType<BooleanGraphType>>("endConversation")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).EndConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
     }

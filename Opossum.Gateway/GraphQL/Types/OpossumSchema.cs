@@ -1,4 +1,3 @@
-using GraphQL;
 using GraphQL.Types;
 
 namespace Opossum.Gateway.GraphQL.Types;
@@ -11,6 +10,5 @@ public sealed class OpossumSchema : Schema
         Query = query;
         Mutation = mutation;
         Subscription = subscription;
-        this.WithIntrospectionComplexityImpact(0); // a client's introspection of the schema is not what the cost limit is for
     }
 }

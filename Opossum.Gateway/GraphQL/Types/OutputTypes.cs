@@ -1,4 +1,6 @@
+using GraphQL;
 using GraphQL.Types;
+using Opossum.Gateway.Protection;
 using Opossum.Gateway.Chat;
 using Opossum.Grains;
 using Opossum.ServiceDefaults.Telemetry;
@@ -10,7 +12,7 @@ public sealed class ChatResponseType : ObjectGraphType<ChatResponse>
     public ChatResponseType()
     {
         Name = "ChatResponse";
-        Field(x => x.Message);
+        Field(x => x.Message).WithComplexityImpact(DocumentCost.TextCost);
         Field(x => x.ConversationId, type: typeof(NonNullGraphType<IdGraphType>));
         Field(x => x.BackendUsed);
         Field(x => x.ModelUsed);
@@ -33,7 +35,7 @@ public sealed class ChatChunkType : ObjectGraphType<ChatChunk>
         Field(x => x.Done).Description("True on the last chunk only.");
         Field(x => x.ConversationId, type: typeof(NonNullGraphType<IdGraphType>));
         Field(x => x.TraceId);
-        Field(x => x.Message, nullable: true).Description("The whole answer: on the last chunk only.");
+        Field(x => x.Message, nullable: true).Description("The whole answer: on the last chunk only.").WithComplexityImpact(DocumentCost.TextCost);
         Field(x => x.BackendUsed, nullable: true).Description("Known once the first chunk arrives; always on the last.");
         Field(x => x.ModelUsed, nullable: true);
         Field(x => x.Cached, nullable: true);
@@ -141,7 +143,7 @@ public sealed class TurnType : ObjectGraphType<Turn>
     {
         Name = "Turn";
         Field(x => x.Role);
-        Field(x => x.Content);
+        Field(x => x.Content).WithComplexityImpact(DocumentCost.TextCost);
         Field(x => x.Model, nullable: true);
         Field<NonNullGraphType<DateTimeGraphType>>("at").Resolve(ctx => ctx.Source.At.UtcDateTime);
     }

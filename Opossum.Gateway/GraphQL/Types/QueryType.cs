@@ -14,18 +14,24 @@ public sealed class QueryType : ObjectGraphType
     {
         Name = "Query";
         Field<NonNullGraphType<ServiceStatusType>>("serviceStatus")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).StatusAsync());
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ServiceHealthType>>>>("services")
             .Description("Each backend service and its servers. With keys configured, server URLs and raw backend errors are for admin keys; client keys see states and reasons in words.")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).ServicesAsync(GraphQLRequestContext.CallerOf(ctx)));
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<ModelInfoType>>>>("models")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).ModelsAsync());
         Field<NonNullGraphType<CacheStatsType>>("cacheStats")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .ResolveAsync(async ctx => await Status(ctx).CacheStatsAsync());
         Field<ConversationType>("conversation")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<NonNullGraphType<IdGraphType>>("id")
             .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
         Field<NonNullGraphType<UsageType>>("usage")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Description("The calling client's counts against its limits.")
             .ResolveAsync(async ctx =>
             {
@@ -35,6 +41,7 @@ public sealed class QueryType : ObjectGraphType
             });
         Field<NonNullGraphType<ListGraphType<NonNullGraphType<TraceSummaryType>>>>("recentTraces")
             .Description("The newest traces of every client (when keys are configured: for admin keys only).")
+            .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<IntGraphType>("limit", a => a.DefaultValue = TraceQuery.DefaultLimit)
             .ResolveAsync(async ctx =>
             {

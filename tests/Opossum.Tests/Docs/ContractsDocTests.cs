@@ -169,6 +169,10 @@ public sealed class ContractsDocTests(GatewayFixture fixture)
             ["Opossum:Limits:ChatsPerMinute"] = limits.ChatsPerMinute.ToString(),
             ["Opossum:Limits:MaxCost"] = limits.MaxCost.ToString(),
             ["Opossum:Limits:MaxDepth"] = limits.MaxDepth.ToString(),
+            ["Opossum:Limits:MaxRequestBytes"] = limits.MaxRequestBytes.ToString(),
+            ["Opossum:Limits:MaxQueryLength"] = limits.MaxQueryLength.ToString(),
+            ["Opossum:Limits:WebSocketsPerClient"] = limits.WebSocketsPerClient.ToString(),
+            ["Opossum:Limits:OperationsPerWebSocket"] = limits.OperationsPerWebSocket.ToString(),
         };
     }
 }

@@ -122,7 +122,7 @@ public sealed class GraphQLOverHttpTests(GatewayFixture fixture)
     [InlineData("{ models { name } # é ü \\u00e9 padding", "{ models { name } # \\u00e9 \\u00fc \\u00e9 padding")]
     public async Task A_query_is_answered_the_same_however_its_JSON_spells_it_and_however_long(string spelled, string respelled)
     {
-        foreach (var padding in new[] { 0, 600, 70_000 })
+        foreach (var padding in new[] { 0, 600, 60_000 })
         {
             var tail = padding == 0 ? "" : "\\n#" + new string('x', padding) + "\\n";
             var close = spelled.Contains('#') ? "\\n}" : "";

@@ -36,10 +36,14 @@ public static class ReferenceClients
     }
 
     /// <summary>The introspection query graphql-js (the reference implementation, which GraphiQL and most tools use) sends.</summary>
-    public static async Task<string> IntrospectionQueryAsync()
+    /// <param name="everyOption">With the options of graphql-js that GraphQL.NET's introspection answers turned on (the schema's description, oneOf).</param>
+    public static async Task<string> IntrospectionQueryAsync(bool everyOption = false)
     {
+        var options = everyOption
+            ? "{ schemaDescription: true, oneOf: true }"
+            : "";
         var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(60), "--input-type=module", "-e",
-            "import { getIntrospectionQuery } from 'graphql'; process.stdout.write(getIntrospectionQuery());");
+            $"import {{ getIntrospectionQuery }} from 'graphql'; process.stdout.write(getIntrospectionQuery({options}));");
         return code == 0 ? output : throw new InvalidOperationException($"node exited with {code}:\n{errors}");
     }
 }
