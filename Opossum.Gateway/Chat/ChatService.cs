@@ -31,17 +31,16 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var started = Stopwatch.GetTimestamp();
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        await limiter.AdmitAsync(caller); // bad input is refused first: it costs the client nothing
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
         // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
         // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
-        var reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
+        var reply = await tokens.CountAsync(cluster.RunAsync(attempt => startsConversation && attempt == 1
             ? localStarter?.StartAsync(conversationId, command, cancellationToken) ?? Starter(conversationId).Start(conversationId, command, cancellationToken)
-            : grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken), cancellationToken);
-        await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
+            : grains.GetGrain<IConversationGrain>(conversationId).Chat(command, cancellationToken), cancellationToken));
 
         return new ChatResponse(reply.Message, reply.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
@@ -55,11 +54,11 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        await limiter.AdmitAsync(caller);
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return StreamAsync(conversationId, command, traceId, caller, cancellationToken);
+        return tokens.Count(StreamAsync(conversationId, command, traceId, caller, cancellationToken));
     }
 
     private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, ChatCommand command, string traceId, Caller caller,
@@ -89,7 +88,6 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                 }
             }
             var reply = piece.Reply;
-            await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
             yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }

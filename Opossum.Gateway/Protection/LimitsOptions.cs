@@ -11,6 +11,12 @@ public sealed class LimitsOptions
     /// <summary>Tokens a client's generations may use per UTC day, as the backends report them; none by default. Cached answers use none.</summary>
     public long? TokensPerDay { get; set; }
 
+    /// <summary>
+    /// Tokens reserved for a chat's answer when it is admitted under <see cref="TokensPerDay"/>, beside its message's estimate,
+    /// until the chat settles what it used: one chat's worth, by which concurrent chats may overshoot the budget.
+    /// </summary>
+    public int AnswerTokens { get; set; } = 1000;
+
     /// <summary>Largest cost of a document: a <c>chat</c> or <c>chatStream</c> costs <see cref="ChatCost"/>, any other object field 1 (what a list field selects counts 5 times), scalars and introspection nothing.</summary>
     public int MaxCost { get; set; } = 500;
 
