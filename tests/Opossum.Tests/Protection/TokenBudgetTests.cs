@@ -18,7 +18,8 @@ namespace Opossum.Tests.Protection;
 /// </summary>
 public sealed class BudgetGateway : IAsyncLifetime
 {
-    public const string Leaver = "leaver-6d0c2f8a1e", Sipper = "sipper-0a7e3b9c52", Crowd = "crowd-f3a81c07d9", Stuck = "stuck-2b5e9d4a70";
+    public const string Leaver = "leaver-6d0c2f8a1e", Sipper = "sipper-0a7e3b9c52", Crowd = "crowd-f3a81c07d9", Stuck = "stuck-2b5e9d4a70",
+        Twins = "twins-81d4c6f0b3";
     public const long TokensPerDay = 1000;
     public const int AnswerTokens = 100;
     public static readonly TimeSpan GrainCallTimeout = TimeSpan.FromMinutes(1);
@@ -34,7 +35,7 @@ public sealed class BudgetGateway : IAsyncLifetime
         Ollama.ChunkDelay = TimeSpan.FromMilliseconds(150);
         Gateway = await GatewayHost.StartAsync(Ollama.BaseUrl, new Dictionary<string, string?>
         {
-            ["OPOSSUM_API_KEYS"] = $"leaver:{Leaver},sipper:{Sipper},crowd:{Crowd},stuck:{Stuck}",
+            ["OPOSSUM_API_KEYS"] = $"leaver:{Leaver},sipper:{Sipper},crowd:{Crowd},stuck:{Stuck},twins:{Twins}",
             ["OLLAMA_PARALLELISM"] = "32",
             ["Opossum:Limits:TokensPerDay"] = TokensPerDay.ToString(),
             ["Opossum:Limits:AnswerTokens"] = AnswerTokens.ToString(),
@@ -73,7 +74,7 @@ public sealed class BudgetGateway : IAsyncLifetime
 
 public sealed class TokenBudgetTests(BudgetGateway fixture) : IClassFixture<BudgetGateway>
 {
-    private const string Stream = "subscription($input: ChatInput!) { chatStream(input: $input) { delta done tokensUsed } }";
+    private const string Stream = "subscription($input: ChatInput!) { chatStream(input: $input) { delta done cached tokensUsed } }";
 
     private static string Code(JsonNode body) => body["errors"]![0]!["extensions"]!["code"]!.GetValue<string>();
 
@@ -98,6 +99,28 @@ public sealed class TokenBudgetTests(BudgetGateway fixture) : IClassFixture<Budg
         var (today, reserved) = await EventuallyAsync(() => fixture.UsageAsync(key), u => u.Reserved == 0 && u.Today > 0, "the stream settled");
         // What it cost: the prompt's estimate and the characters the gateway had passed on (the two chunks, or a little more).
         Assert.InRange(today, ChatTokens.Estimate(message.Length) + ChatTokens.Estimate(seen), ChatTokens.Estimate(message.Length) + ChatTokens.Estimate(answer.Length));
+    }
+
+    [Fact]
+    public async Task A_stream_that_joined_a_generation_whose_starter_left_pays_for_the_answer()
+    {
+        var message = $"the same long question asked twice at nearly the same time {Guid.NewGuid():N}";
+        var answer = "echo: " + message;
+        var input = new { input = new { message } };
+
+        var events = await ReferenceClients.RunWithKeyAsync(fixture.GraphQL, BudgetGateway.Twins,
+            new ClientOp("sse", Stream, input, StopAfter: 3), new ClientOp("sse", Stream, input, DelayMs: 100));
+
+        Assert.Equal("stopped", events.Of(0)[^1].Kind);
+        var joiner = events.Chunks(1);
+        Assert.True(joiner[0]["cached"]!.GetValue<bool>(), events.ToString()); // it joined the first stream's generation
+        Assert.True(joiner[^1]["done"]!.GetValue<bool>(), events.ToString());
+        Assert.False(joiner[^1]["cached"]!.GetValue<bool>()); // the rest of the answer was generated for it
+        var reported = joiner[^1]["tokensUsed"]!.GetValue<int>();
+        var seen = events.Chunks(0).Sum(c => c["delta"]!.GetValue<string>().Length);
+        var (today, _) = await EventuallyAsync(() => fixture.UsageAsync(BudgetGateway.Twins), u => u.Reserved == 0, "both streams settled");
+        var leaver = ChatTokens.Estimate(message.Length);
+        Assert.InRange(today, reported + leaver + ChatTokens.Estimate(seen), reported + leaver + ChatTokens.Estimate(answer.Length));
     }
 
     [Fact]
