@@ -36,7 +36,7 @@ public sealed record Generation(
 /// <summary>
 /// A piece of an answer as the model writes it: the text added since the previous piece. The last piece
 /// carries the whole <see cref="Completed"/> generation; a stream that ends without one was cut.
-/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight).
+/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight, which that caller did not leave).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationChunk(
