@@ -17,8 +17,8 @@ public sealed class TokenDay
 /// that dies takes at most the current minute's count with it. Tokens are stored per UTC day, written each time a
 /// chat settles what it used, so a silo's death loses no more than a write under way. Under a budget, each chat
 /// under way holds a reservation (in memory) and a chat is admitted only while the tokens used and reserved are
-/// under the budget: concurrent chats overshoot it by one chat's reservation at most. Admissions interleave with
-/// a token write: a chat never waits for storage.
+/// under the budget: concurrent chats overshoot it by one chat's reservation at most (while none uses more than it
+/// reserved). Admissions interleave with a token write: a chat never waits for storage.
 /// </summary>
 public sealed class ClientUsageGrain(
     [PersistentState("tokens", ProviderNames.Storage)] IPersistentState<TokenDay> tokens,
