@@ -8,7 +8,7 @@ public sealed class LimitsOptions
     /// <summary>Chats (and chat streams) a client may start per minute (UTC minutes), counted for the whole cluster; 0: no limit.</summary>
     public int ChatsPerMinute { get; set; } = 60;
 
-    /// <summary>Tokens a client's generations may use per UTC day, as the backends report them; none by default. Cached answers use none.</summary>
+    /// <summary>Tokens a client's chats may use per UTC day: what the backends report, else an estimate of what was generated (<see cref="ChatTokens"/>); none by default. Cached answers use none.</summary>
     public long? TokensPerDay { get; set; }
 
     /// <summary>
