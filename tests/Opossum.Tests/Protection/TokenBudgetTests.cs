@@ -9,6 +9,7 @@ using Opossum.Gateway.Protection;
 using Opossum.Grains;
 using Opossum.Tests.Streaming;
 using Opossum.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Opossum.Tests.Protection;
 
@@ -72,7 +73,7 @@ public sealed class BudgetGateway : IAsyncLifetime
     }
 }
 
-public sealed class TokenBudgetTests(BudgetGateway fixture) : IClassFixture<BudgetGateway>
+public sealed class TokenBudgetTests(BudgetGateway fixture, ITestOutputHelper output) : IClassFixture<BudgetGateway>
 {
     private const string Stream = "subscription($input: ChatInput!) { chatStream(input: $input) { delta done cached tokensUsed } }";
 
@@ -97,6 +98,7 @@ public sealed class TokenBudgetTests(BudgetGateway fixture) : IClassFixture<Budg
         Assert.True(seen < answer.Length, events.ToString()); // the client left before the answer was whole
         await Eventually(() => fixture.Ollama.Aborted > aborted, "the backend saw its stream closed");
         var (today, reserved) = await EventuallyAsync(() => fixture.UsageAsync(key), u => u.Reserved == 0 && u.Today > 0, "the stream settled");
+        output.WriteLine($"{transport}: the client saw {seen} of {answer.Length} characters; the key was charged {today} tokens");
         // What it cost: the prompt's estimate and the characters the gateway had passed on (the two chunks, or a little more).
         Assert.InRange(today, ChatTokens.Estimate(message.Length) + ChatTokens.Estimate(seen), ChatTokens.Estimate(message.Length) + ChatTokens.Estimate(answer.Length));
     }
@@ -147,6 +149,7 @@ public sealed class TokenBudgetTests(BudgetGateway fixture) : IClassFixture<Budg
         Assert.Equal(0, reserved);
         Assert.Equal(answered, today); // every admitted chat counted what its backend reported
         var oneChat = Reservation($"crowd-wait 00 {Guid.NewGuid():N}");
+        output.WriteLine($"waves (admitted, refused): {string.Join(", ", waves)}; used {today} of {BudgetGateway.TokensPerDay}, one chat reserves {oneChat}");
         Assert.InRange(today, BudgetGateway.TokensPerDay, BudgetGateway.TokensPerDay + oneChat);
         Assert.True(waves[0].Refused > 0, string.Join(", ", waves)); // while chats were under way, their reservations refused the rest
         Assert.Equal(0, waves[^1].Admitted);
