@@ -36,7 +36,7 @@ public sealed record Generation(
 /// <summary>
 /// A piece of an answer as the model writes it: the text added since the previous piece. The last piece
 /// carries the whole <see cref="Completed"/> generation; a stream that ends without one was cut.
-/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight).
+/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight, which that caller did not leave).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationChunk(
@@ -179,17 +179,22 @@ public sealed record GenerationOutcome([property: Id(0)] OutcomeKind Kind, [prop
 [GenerateSerializer, Immutable]
 public sealed record ClientLimits([property: Id(0)] int? ChatsPerMinute, [property: Id(1)] long? TokensPerDay);
 
-/// <summary>Whether a chat may run; when not, which limit refused it and how long until it resets.</summary>
+/// <summary>Whether a chat may run; when not, which limit refused it and how long until it resets. <see cref="Reservation"/>: the tokens held for it under a budget.</summary>
 [GenerateSerializer, Immutable]
-public sealed record Admission([property: Id(0)] bool Admitted, [property: Id(1)] string? Refusal = null, [property: Id(2)] TimeSpan RetryAfter = default)
+public sealed record Admission(
+    [property: Id(0)] bool Admitted,
+    [property: Id(1)] string? Refusal = null,
+    [property: Id(2)] TimeSpan RetryAfter = default,
+    [property: Id(3)] Guid? Reservation = null)
 {
     public static readonly Admission Yes = new(true);
 }
 
-/// <summary>A client's counts: chats this minute, tokens today (UTC), and when each window ends.</summary>
+/// <summary>A client's counts: chats this minute, tokens today (UTC) and those reserved for its chats under way, and when each window ends.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ClientUsage(
     [property: Id(0)] int ChatsThisMinute,
     [property: Id(1)] long TokensToday,
     [property: Id(2)] DateTimeOffset MinuteEndsAt,
-    [property: Id(3)] DateTimeOffset DayEndsAt);
+    [property: Id(3)] DateTimeOffset DayEndsAt,
+    [property: Id(4)] long TokensReserved = 0);

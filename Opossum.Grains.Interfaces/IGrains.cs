@@ -111,12 +111,16 @@ public interface ICacheStatsGrain : IGrainWithIntegerKey
 /// </summary>
 public interface IClientUsageGrain : IGrainWithStringKey
 {
-    /// <summary>Counts one chat if <paramref name="limits"/> allow it; a refused chat counts nothing.</summary>
+    /// <summary>
+    /// Counts one chat if <paramref name="limits"/> allow it; a refused chat counts nothing. Under a token budget, a chat
+    /// is admitted only while the tokens used and reserved today are under it, and <paramref name="estimate"/> tokens are
+    /// reserved for it until it settles (<see cref="Settle"/>) or the grain-call timeout has passed.
+    /// </summary>
     [AlwaysInterleave]
-    Task<Admission> Admit(ClientLimits limits);
+    Task<Admission> Admit(ClientLimits limits, int estimate);
 
-    /// <summary>Adds the tokens a generation for this client used (a cached answer uses none).</summary>
-    Task AddTokens(int tokens);
+    /// <summary>Ends a chat's reservation and adds the tokens it used (a cached answer none), also once the reservation expired.</summary>
+    Task Settle(Guid reservation, int tokens);
 
     [AlwaysInterleave]
     Task<ClientUsage> Get();

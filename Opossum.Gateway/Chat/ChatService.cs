@@ -31,7 +31,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var started = Stopwatch.GetTimestamp();
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        await limiter.AdmitAsync(caller); // bad input is refused first: it costs the client nothing
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
 
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
@@ -42,15 +42,14 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         ChatReply reply;
         try
         {
-            reply = await cluster.RunAsync(attempt => startsConversation && attempt == 1
+            reply = await tokens.CountAsync(cluster.RunAsync(attempt => startsConversation && attempt == 1
                 ? localStarter?.StartAsync(key, command, cancellationToken) ?? Starter(key).Start(key, command, cancellationToken)
-                : grains.GetGrain<IConversationGrain>(key).Chat(command, cancellationToken), cancellationToken);
+                : grains.GetGrain<IConversationGrain>(key).Chat(command, cancellationToken), cancellationToken));
         }
         catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
         {
             throw OpossumException.ConversationNotFound(conversationId);
         }
-        await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
 
         return new ChatResponse(reply.Message, conversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
@@ -64,14 +63,14 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        await limiter.AdmitAsync(caller);
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return StreamAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, caller, cancellationToken);
+        return tokens.Count(StreamAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, cancellationToken));
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, string key, ChatCommand command, string traceId, Caller caller,
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, string key, ChatCommand command, string traceId,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         IAsyncEnumerator<ChatPiece> pieces;
@@ -107,7 +106,6 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                 }
             }
             var reply = piece.Reply;
-            await limiter.AddTokensAsync(caller, reply.Cached, reply.TokensUsed);
             yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }

@@ -83,6 +83,7 @@ public static class GatewayExtensions
         var problems = new List<string>();
         if (limits.ChatsPerMinute < 0) problems.Add($"{LimitsOptions.Section}:ChatsPerMinute must be 0 (no limit) or more, not {limits.ChatsPerMinute}.");
         if (limits.TokensPerDay is < 1) problems.Add($"{LimitsOptions.Section}:TokensPerDay must be at least 1 when set, not {limits.TokensPerDay}.");
+        if (limits.AnswerTokens < 0) problems.Add($"{LimitsOptions.Section}:AnswerTokens must be 0 or more, not {limits.AnswerTokens}.");
         if (limits.MaxCost < LimitsOptions.ChatCost) problems.Add($"{LimitsOptions.Section}:MaxCost must be at least {LimitsOptions.ChatCost} (one chat), not {limits.MaxCost}.");
         if (limits.MaxDepth < 2) problems.Add($"{LimitsOptions.Section}:MaxDepth must be at least 2, not {limits.MaxDepth}.");
         if (limits.MaxRequestBytes < MinRequestBytes) problems.Add($"{LimitsOptions.Section}:MaxRequestBytes must be at least {MinRequestBytes} (a chat with the largest image), not {limits.MaxRequestBytes}.");

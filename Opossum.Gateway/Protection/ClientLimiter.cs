@@ -6,31 +6,37 @@ namespace Opossum.Gateway.Protection;
 
 /// <summary>
 /// Applies <see cref="LimitsOptions"/> to a caller through its <see cref="IClientUsageGrain"/>: a chat is admitted
-/// (and counted) or refused with RATE_LIMITED before anything else happens; the tokens of a generated answer
-/// are added after it.
+/// (and counted) or refused with RATE_LIMITED before anything else happens; under a token budget it reserves an
+/// estimate of its tokens, which it settles with what it used when it ends (<see cref="ChatTokens"/>).
 /// </summary>
 public sealed class ClientLimiter(IGrainFactory grains, IOptions<LimitsOptions> options, ILogger<ClientLimiter> logger)
 {
     public ClientLimits Limits { get; } = options.Value.ForClients();
 
-    public async Task AdmitAsync(Caller caller)
+    /// <summary>
+    /// Admits a chat of <paramref name="message"/> or throws RATE_LIMITED. Under a token budget the chat reserves its
+    /// message's estimate plus <see cref="LimitsOptions.AnswerTokens"/> (one chat's worth) until it settles.
+    /// <paramref name="request"/>: cancelled when the client leaves, which a chat that ends early is charged for.
+    /// </summary>
+    public async Task<ChatTokens> AdmitAsync(Caller caller, string message, CancellationToken request)
     {
-        if (Limits.ChatsPerMinute is null && Limits.TokensPerDay is null) return;
-        var admission = await grains.GetGrain<IClientUsageGrain>(caller.Name).Admit(Limits);
-        if (admission.Admitted) return;
+        if (Limits.ChatsPerMinute is null && Limits.TokensPerDay is null) return ChatTokens.Uncounted;
+        var prompt = ChatTokens.Estimate(message.Length);
+        var admission = await grains.GetGrain<IClientUsageGrain>(caller.Name).Admit(Limits, prompt + options.Value.AnswerTokens);
+        if (admission.Admitted)
+            return admission.Reservation is { } reservation ? new ChatTokens(this, caller, reservation, prompt, request) : ChatTokens.Uncounted;
         Refuse(caller, "rate_limited");
         var seconds = Math.Max(1, (int)Math.Ceiling(admission.RetryAfter.TotalSeconds));
         throw new OpossumException(ErrorCodes.RateLimited, $"Rate limited: {admission.Refusal}. Retry after {seconds} s.",
             retryAfter: TimeSpan.FromSeconds(seconds));
     }
 
-    /// <summary>Adds what a reply's generation used; a cached answer and one without counts add nothing. Never fails the chat.</summary>
-    public async Task AddTokensAsync(Caller caller, bool cached, int? tokens)
+    /// <summary>Ends a chat's reservation with the tokens it used. Never fails the chat: a reservation not settled expires.</summary>
+    internal async Task SettleAsync(Caller caller, Guid reservation, int tokens)
     {
-        if (cached || tokens is not > 0 || Limits.TokensPerDay is null) return;
         try
         {
-            await grains.GetGrain<IClientUsageGrain>(caller.Name).AddTokens(tokens.Value);
+            await grains.GetGrain<IClientUsageGrain>(caller.Name).Settle(reservation, tokens);
         }
         catch (Exception ex)
         {

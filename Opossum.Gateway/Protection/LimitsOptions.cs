@@ -8,8 +8,14 @@ public sealed class LimitsOptions
     /// <summary>Chats (and chat streams) a client may start per minute (UTC minutes), counted for the whole cluster; 0: no limit.</summary>
     public int ChatsPerMinute { get; set; } = 60;
 
-    /// <summary>Tokens a client's generations may use per UTC day, as the backends report them; none by default. Cached answers use none.</summary>
+    /// <summary>Tokens a client's chats may use per UTC day: what the backends report, else an estimate of what was generated (<see cref="ChatTokens"/>); none by default. Cached answers use none.</summary>
     public long? TokensPerDay { get; set; }
+
+    /// <summary>
+    /// Tokens reserved for a chat's answer when it is admitted under <see cref="TokensPerDay"/>, beside its message's estimate,
+    /// until the chat settles what it used: one chat's worth, by which concurrent chats may overshoot the budget.
+    /// </summary>
+    public int AnswerTokens { get; set; } = 1000;
 
     /// <summary>Largest cost of a document (<see cref="DocumentCost"/>): every value the response can hold costs 1, a call to the cluster <see cref="LookupCost"/>, a chat <see cref="ChatCost"/>.</summary>
     public int MaxCost { get; set; } = 2000;

@@ -39,8 +39,8 @@ public sealed class ResponseCacheGrain(
         if (Lookup() is { } cached)
             return new CachedGeneration(cached, FromCache: true, entry.State.ExpiresAt);
         var (generation, joined) = Join(request, stream: false);
-        var answer = await BackendCall.CollectAsync(generation.ReadAsync(cancellationToken));
-        return new CachedGeneration(answer, FromCache: joined, entry.State.ExpiresAt);
+        var answer = await BackendCall.CollectAsync(generation.ReadAsync(!joined, cancellationToken));
+        return new CachedGeneration(answer, FromCache: GeneratedForAnother(generation, joined), entry.State.ExpiresAt);
     }
 
     public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -51,8 +51,8 @@ public sealed class ResponseCacheGrain(
             yield break;
         }
         var (generation, joined) = Join(request, stream: true);
-        await foreach (var chunk in generation.ReadAsync(cancellationToken))
-            yield return chunk.Completed is not null ? chunk with { FromCache = joined, ExpiresAt = entry.State.ExpiresAt }
+        await foreach (var chunk in generation.ReadAsync(!joined, cancellationToken))
+            yield return chunk.Completed is not null ? chunk with { FromCache = GeneratedForAnother(generation, joined), ExpiresAt = entry.State.ExpiresAt }
                 : joined ? chunk with { FromCache = true }
                 : chunk;
     }
@@ -73,6 +73,10 @@ public sealed class ResponseCacheGrain(
         started.Completion.ContinueWith(_ => { if (_inFlight == started) _inFlight = null; }, TaskScheduler.Current).Ignore();
         return (started, false);
     }
+
+    // A joiner's answer was generated for the caller that started it, unless that one left before the end: then the rest was
+    // generated for the joiners, who pay for it (leaving must not make an answer free for another request, or key).
+    private static bool GeneratedForAnother(SharedGeneration generation, bool joined) => joined && !generation.LeftByItsStarter;
 
     private static async IAsyncEnumerable<GenerationChunk> Whole(IModelGrain model, GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -28,8 +28,14 @@ public sealed class SharedGeneration
     /// <summary>No reader is left and the generation is being stopped: a new caller must start another.</summary>
     public bool Abandoned => _stop.IsCancellationRequested;
 
-    /// <summary>Every piece from the first, as it arrives; leaving early (cancelling or disposing) stops the generation when no other reader is left.</summary>
-    public async IAsyncEnumerable<GenerationChunk> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>The caller that started it left before the end: what was generated after that was generated for those who joined.</summary>
+    public bool LeftByItsStarter { get; private set; }
+
+    /// <summary>
+    /// Every piece from the first, as it arrives; leaving early (cancelling or disposing) stops the generation when no other
+    /// reader is left. <paramref name="startedIt"/>: the reader is the caller the generation was started for.
+    /// </summary>
+    public async IAsyncEnumerable<GenerationChunk> ReadAsync(bool startedIt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         _readers++;
         try
@@ -50,7 +56,10 @@ public sealed class SharedGeneration
         finally
         {
             // A reader that leaves once it has the last piece leaves nothing to stop.
-            if (--_readers == 0 && !_ended && _chunks is not [.., { Completed: not null }])
+            var unfinished = !_ended && _chunks is not [.., { Completed: not null }];
+            if (startedIt && unfinished)
+                LeftByItsStarter = true;
+            if (--_readers == 0 && unfinished)
                 _stop.Cancel();
         }
     }

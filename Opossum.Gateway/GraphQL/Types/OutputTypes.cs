@@ -179,8 +179,11 @@ public sealed class UsageType : ObjectGraphType<Usage>
         Field<IntGraphType>("chatsPerMinute").Description("Chats allowed per minute; null: no limit.").Resolve(ctx => ctx.Source.Limits.ChatsPerMinute);
         Field<NonNullGraphType<DateTimeGraphType>>("minuteResetsAt").Description("When the count of chats starts again.")
             .Resolve(ctx => ctx.Source.Counts.MinuteEndsAt.UtcDateTime);
-        Field<NonNullGraphType<LongGraphType>>("tokensToday").Description("Tokens the backends reported for this client's generations today (UTC), counted while a daily budget is set; cached answers use none.")
+        Field<NonNullGraphType<LongGraphType>>("tokensToday")
+            .Description("Tokens this client's chats used today (UTC), counted while a daily budget is set: what the backends reported, else an estimate of what was generated (a stream its client left included); cached answers use none.")
             .Resolve(ctx => ctx.Source.Counts.TokensToday);
+        Field<NonNullGraphType<LongGraphType>>("tokensReserved").Description("Tokens held for this client's chats under way until they end: a chat is admitted only while tokensToday and these are under the budget.")
+            .Resolve(ctx => ctx.Source.Counts.TokensReserved);
         Field<LongGraphType>("tokensPerDay").Description("Tokens allowed per day; null: no limit.").Resolve(ctx => ctx.Source.Limits.TokensPerDay);
         Field<NonNullGraphType<DateTimeGraphType>>("dayResetsAt").Description("When the count of tokens starts again (00:00 UTC).")
             .Resolve(ctx => ctx.Source.Counts.DayEndsAt.UtcDateTime);

@@ -6,12 +6,16 @@ using Opossum.Tests.Support;
 
 namespace Opossum.Tests.Cluster;
 
-/// <summary>Real processes on loopback: redis-server, two silos and two gateways in cluster mode with the same keys and limits.</summary>
+/// <summary>
+/// Real processes on loopback: redis-server, two silos and two gateways in cluster mode with the same keys and limits. Every chat
+/// reserves the whole token budget while it runs, so a key's chats run one at a time: each must have settled for the next to start.
+/// </summary>
 [Collection(IsolatedClusterCollection.Name)]
 public sealed class ClusterLimitsTests : IAsyncLifetime
 {
     private const string Key = "shared-3b9f1e6a0c7d";
     private const int PerMinute = 4;
+    private static readonly TimeSpan GrainCallTimeout = TimeSpan.FromSeconds(20);
     private readonly List<OpossumProcess> _processes = [];
     private RedisServer _redis = null!;
     private FakeOllama _ollama = null!;
@@ -29,6 +33,8 @@ public sealed class ClusterLimitsTests : IAsyncLifetime
             environment["OPOSSUM_API_KEYS"] = $"shared:{Key}";
             environment["Opossum__Limits__ChatsPerMinute"] = PerMinute.ToString();
             environment["Opossum__Limits__TokensPerDay"] = "1000000";
+            environment["Opossum__Limits__AnswerTokens"] = "1000000";
+            environment["Opossum__GrainCallTimeout"] = GrainCallTimeout.ToString();
             return environment;
         }
         _silos = Enumerable.Range(1, 2).Select(n => OpossumProcess.Start($"silo-{n}", "Opossum.Silo", FreePorts.Next(), Environment($"opossum-silo-{n}"))).ToArray();
@@ -97,6 +103,36 @@ public sealed class ClusterLimitsTests : IAsyncLifetime
         Assert.Equal(tokens, after["tokensToday"]!.GetValue<long>());
         Assert.InRange(after["chatsThisMinute"]!.GetValue<int>(), 0, 3);
         Assert.Equal(HttpStatusCode.OK, (await ChatAsync(_gateways[1], $"after the kill {Guid.NewGuid():N}")).Status);
+    }
+
+    [Fact]
+    public async Task A_reservation_of_a_gateway_that_died_mid_chat_is_let_go_after_the_grain_call_timeout()
+    {
+        _ollama.Delays["held by a gateway that dies"] = TimeSpan.FromMinutes(2);
+        var held = ChatAsync(_gateways[0], $"held by a gateway that dies {Guid.NewGuid():N}");
+        JsonNode? usage = null;
+        for (var i = 0; i < 100 && usage?["tokensReserved"]!.GetValue<long>() is not > 0; i++)
+        {
+            await Task.Delay(100);
+            usage = (await PostAsync(_gateways[1], "{ usage { tokensReserved } }", null)).Body["data"]?["usage"];
+        }
+        Assert.True(usage?["tokensReserved"]!.GetValue<long>() > 0, usage?.ToJsonString());
+
+        _gateways[0].Kill();
+        await Assert.ThrowsAnyAsync<Exception>(() => held);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var (status, body) = await ChatAsync(_gateways[1], $"while the dead gateway's chat holds the budget {Guid.NewGuid():N}");
+        Assert.Equal(HttpStatusCode.TooManyRequests, status);
+        Assert.Contains("reserved by chats under way", body["errors"]![0]!["message"]!.GetValue<string>());
+
+        // Nobody settles the dead gateway's chat: its reservation expires, and the key chats again.
+        while (status != HttpStatusCode.OK && waited.Elapsed < GrainCallTimeout + TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            (status, body) = await ChatAsync(_gateways[1], $"after the reservation expired {Guid.NewGuid():N}");
+        }
+        Assert.True(status == HttpStatusCode.OK, body.ToJsonString());
+        Assert.InRange(waited.Elapsed, TimeSpan.Zero, GrainCallTimeout + TimeSpan.FromSeconds(2));
     }
 
     private Task<(HttpStatusCode Status, JsonNode Body)> ChatAsync(OpossumProcess gateway, string message) =>

@@ -60,6 +60,7 @@ public sealed class StartupErrorTests
         { "Opossum.Gateway", "OPOSSUM_API_KEYS=alice:", "OPOSSUM_API_KEYS (Opossum:ApiKeys) must be keys separated by commas, each 'name:key' or 'key'; an entry has an empty key.", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_API_KEYS=ui:k1-secret;OPOSSUM_ADMIN_KEYS=ui:k2-secret", "the name 'ui' is given to two different keys.", "configuration error" },
         { "Opossum.Gateway", "Opossum__Limits__ChatsPerMinute=-1", "Opossum:Limits:ChatsPerMinute must be 0 (no limit) or more, not -1.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Limits__AnswerTokens=-5", "Opossum:Limits:AnswerTokens must be 0 or more, not -5.", "configuration error" },
         { "Opossum.Gateway", "Opossum__Limits__MaxDepth=deep", "Opossum:Limits:MaxDepth must be a whole number, not 'deep'.", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_CORS_ORIGINS=https://app.example.com/chat", "OPOSSUM_CORS_ORIGINS (Opossum:CorsOrigins) must be origins separated by commas, each scheme://host[:port] such as https://app.example.com; 'https://app.example.com/chat' is not one.", "configuration error" },
         { "Opossum.Gateway", "OPOSSUM_TRACE_URL=http://jaeger:16686/trace", "OPOSSUM_TRACE_URL (Opossum:TraceUrl) must be an http(s) URL with {traceId} in it", "configuration error" },

@@ -167,6 +167,7 @@ public sealed class ContractsDocTests(GatewayFixture fixture)
             ["Opossum:Cache:Ttl"] = cache.Ttl.ToString(),
             ["Opossum:Cache:LocalEntries"] = cache.LocalEntries.ToString(),
             ["Opossum:Limits:ChatsPerMinute"] = limits.ChatsPerMinute.ToString(),
+            ["Opossum:Limits:AnswerTokens"] = limits.AnswerTokens.ToString(),
             ["Opossum:Limits:MaxCost"] = limits.MaxCost.ToString(),
             ["Opossum:Limits:MaxDepth"] = limits.MaxDepth.ToString(),
             ["Opossum:Limits:MaxRequestBytes"] = limits.MaxRequestBytes.ToString(),

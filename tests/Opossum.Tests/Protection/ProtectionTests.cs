@@ -14,7 +14,7 @@ namespace Opossum.Tests.Protection;
 
 /// <summary>
 /// A standalone gateway with client keys (alice, bob, carol, dave, erin), an operator key (ops), 3 chats per minute
-/// and 1 000 tokens per day per key, on a clock that stands still at 12:00:10 UTC unless a test moves it.
+/// and 1 000 tokens per day per key (100 reserved per answer), on a clock that stands still at 12:00:10 UTC unless a test moves it.
 /// </summary>
 public sealed class ProtectedGateway : IAsyncLifetime
 {
@@ -37,6 +37,8 @@ public sealed class ProtectedGateway : IAsyncLifetime
             ["OPOSSUM_ADMIN_KEYS"] = $"ops:{Ops}",
             ["Opossum:Limits:ChatsPerMinute"] = ChatsPerMinute.ToString(),
             ["Opossum:Limits:TokensPerDay"] = TokensPerDay.ToString(),
+            // Each chat reserves its message's estimate and this while under way: a key's two streams at once fit the budget.
+            ["Opossum:Limits:AnswerTokens"] = "100",
         }, services => services.AddKeyedSingleton<TimeProvider>(ProviderNames.Clock, Clock));
     }
 
