@@ -292,7 +292,10 @@ async function refreshTraces() {
     $('trace-rows').replaceChildren(...rows);
     $('traces-note').textContent = traces.length ? '' : 'No traces yet: send a message.';
   } catch (error) {
-    $('traces-note').textContent = `Traces could not be read: ${error.code}: ${error.message}`;
+    $('trace-rows').replaceChildren();
+    $('traces-note').textContent = error.code === 'FORBIDDEN'
+      ? 'Recent traces show every client\'s traffic, so they are for operators: enter an admin key to see them.'
+      : `Traces could not be read: ${error.code}: ${error.message}`;
   }
 }
 

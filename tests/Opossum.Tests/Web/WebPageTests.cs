@@ -106,6 +106,8 @@ public sealed class WebPageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("BACKEND_UNAVAILABLE: ", error);
         Assert.Contains("the model crashed", error);
         Assert.Matches("trace [0-9a-f]{32}", error);
+        Assert.Equal(0, seen["traces"]!.GetValue<int>()); // a client key's page says traces are for operators
+        Assert.Contains("for operators: enter an admin key", seen["tracesNote"]!.GetValue<string>());
         Assert.Empty(seen["consoleErrors"]!.AsArray());
     }
 

@@ -68,8 +68,10 @@ try {
   result.services = await page.$$eval('#services tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
   result.cache = await page.$eval('#cache', (p) => p.textContent);
   await page.click('.tab[data-view=traces]');
-  await page.waitForSelector('#trace-rows tr');
+  // Rows for an operator (or on a gateway without keys); a note for a client key.
+  await page.waitForFunction(() => document.querySelector('#trace-rows tr') || document.querySelector('#traces-note').textContent.length > 0);
   result.traces = await page.$$eval('#trace-rows tr', (rows) => rows.length);
+  result.tracesNote = await page.$eval('#traces-note', (p) => p.textContent);
 } finally {
   await browser.close();
 }
