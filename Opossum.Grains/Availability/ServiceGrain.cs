@@ -24,7 +24,7 @@ public sealed class BackendServersState
 /// in arrival order, while every slot is taken. A 429 keeps traffic away from a server for its
 /// Retry-After without counting as a failure. Reentrant so reads and releases never wait behind a slow
 /// check. Circuit state is persisted (an open circuit survives a restart); slots live in memory, and
-/// those held by a silo that died are given back.
+/// those held by a silo that died, or asked for by a call its caller saw fail, are given back.
 /// </summary>
 [Reentrant]
 public sealed class ServiceGrain(
