@@ -63,6 +63,7 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
         // A model grain whose call broke (the silo that passed it on to this activation died) abandons its ticket:
         // the slot it was granted, its place in the queue, or the call still on its way must not be held for it.
         var ollama = fixture.Grains.GetGrain<IServiceGrain>("ollama");
+        await WaitForNoneInFlightAsync(ollama); // generations of earlier tests are over
         var held = new List<Lease>();
         var tickets = Enumerable.Range(0, ClusterFixture.ServerParallelism).Select(_ => Guid.NewGuid()).ToList();
         foreach (var ticket in tickets)
@@ -88,7 +89,16 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
             foreach (var lease in held)
                 await ollama.Release(lease, GenerationOutcome.Inconclusive);
         }
-        Assert.Equal(0, (await ollama.GetHealth()).Servers!.Sum(s => s.InFlight));
+        await WaitForNoneInFlightAsync(ollama);
+    }
+
+    // Releases are one-way calls: they are waited for through what the service reports.
+    private static async Task WaitForNoneInFlightAsync(IServiceGrain service)
+    {
+        var inFlight = 0;
+        for (var i = 0; i < 100 && (inFlight = (await service.GetHealth()).Servers!.Sum(s => s.InFlight)) > 0; i++)
+            await Task.Delay(100);
+        Assert.Equal(0, inFlight);
     }
 
     [Fact]
