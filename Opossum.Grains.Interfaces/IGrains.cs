@@ -85,9 +85,17 @@ public interface IServiceGrain : IGrainWithStringKey
     /// A slot on the available server with the fewest generations in flight, waiting for one to free up
     /// when all are busy. Fails with BACKEND_UNAVAILABLE when no server can take traffic (circuits open,
     /// rate-limited, disabled) or no slot frees up in time. <paramref name="holder"/> is the caller's silo,
-    /// whose slots are given back if it dies; <paramref name="avoid"/> lists servers that just failed this request.
+    /// whose slots are given back if it dies; <paramref name="avoid"/> lists servers that just failed this request;
+    /// <paramref name="ticket"/>, chosen by the caller, names the request for <see cref="Abandon"/>.
     /// </summary>
-    Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, CancellationToken cancellationToken = default);
+    Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The caller of <see cref="Acquire"/> with <paramref name="ticket"/> never got its answer (its call failed on the way,
+    /// though the request may still arrive or have been granted): the slot or the place in the queue is given up.
+    /// </summary>
+    [OneWay]
+    Task Abandon(Guid ticket);
 
     /// <summary>Gives a slot back with what the generation said about the server.</summary>
     [OneWay]

@@ -24,7 +24,7 @@ public sealed class BackendServersState
 /// in arrival order, while every slot is taken. A 429 keeps traffic away from a server for its
 /// Retry-After without counting as a failure. Reentrant so reads and releases never wait behind a slow
 /// check. Circuit state is persisted (an open circuit survives a restart); slots live in memory, and
-/// those held by a silo that died are given back.
+/// those held by a silo that died, or asked for by a call its caller saw fail, are given back.
 /// </summary>
 [Reentrant]
 public sealed class ServiceGrain(
@@ -39,6 +39,7 @@ public sealed class ServiceGrain(
     private IChatBackend? _backend;
     private Server[] _servers = [];
     private readonly LinkedList<Waiter> _waiters = new();
+    private readonly Dictionary<Guid, long> _abandoned = [];
     private long _lastLease;
     private long _grants;
 
@@ -84,8 +85,10 @@ public sealed class ServiceGrain(
 
     public Task<ServiceHealth> Check() => CheckAsync(operatorCheck: true);
 
-    public async Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, CancellationToken cancellationToken = default)
+    public async Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default)
     {
+        if (_abandoned.Remove(ticket))
+            throw new OrleansException($"The request for a slot of backend '{Name}' was given up by its caller before it arrived.");
         if (_backend is null)
             throw new OpossumException(ErrorCodes.BackendUnavailable, $"Backend '{Name}' is {DisabledReason()}.");
         var started = Stopwatch.GetTimestamp();
@@ -101,8 +104,8 @@ public sealed class ServiceGrain(
             if (!Usable(avoid).Any())
                 throw Unavailable();
             if (_waiters.Count == 0 && Pick(avoid) is { } free)
-                return Grant(free, holder, Stopwatch.GetElapsedTime(started));
-            return await WaitForSlotAsync(holder, avoid, started, cancellationToken);
+                return Grant(free, holder, ticket, Stopwatch.GetElapsedTime(started));
+            return await WaitForSlotAsync(holder, avoid, ticket, started, cancellationToken);
         }
     }
 
@@ -137,9 +140,9 @@ public sealed class ServiceGrain(
 
     // Slots are about real durations (how long a generation may hold one, how long to queue), so they use the
     // real clock; the circuit and throttles use the injected one, which tests move.
-    private async Task<Lease> WaitForSlotAsync(SiloAddress holder, int[]? avoid, long started, CancellationToken cancellationToken)
+    private async Task<Lease> WaitForSlotAsync(SiloAddress holder, int[]? avoid, Guid ticket, long started, CancellationToken cancellationToken)
     {
-        var waiter = new Waiter(holder, avoid, started);
+        var waiter = new Waiter(holder, avoid, ticket, started);
         var node = _waiters.AddLast(waiter);
         Lease? granted = null;
         // A silo that is stopping takes no releases any more, so its waiters would wait out the queue timeout, and
@@ -184,7 +187,7 @@ public sealed class ServiceGrain(
             else if (Pick(waiter.Avoid) is { } free)
             {
                 _waiters.Remove(node);
-                waiter.Granted.TrySetResult(Grant(free, waiter.Holder, Stopwatch.GetElapsedTime(waiter.Started)));
+                waiter.Granted.TrySetResult(Grant(free, waiter.Holder, waiter.Ticket, Stopwatch.GetElapsedTime(waiter.Started)));
             }
             else if (waiter.Avoid is null)
             {
@@ -194,10 +197,10 @@ public sealed class ServiceGrain(
         }
     }
 
-    private Lease Grant(Server server, SiloAddress holder, TimeSpan waited)
+    private Lease Grant(Server server, SiloAddress holder, Guid ticket, TimeSpan waited)
     {
         var lease = new Lease(++_lastLease, server.Config.Index, waited);
-        server.Leases[lease.Id] = new Holding(holder, Stopwatch.GetTimestamp() + (long)((_backend!.RequestTimeout + LeaseMargin).TotalSeconds * Stopwatch.Frequency));
+        server.Leases[lease.Id] = new Holding(holder, ticket, Stopwatch.GetTimestamp() + (long)((_backend!.RequestTimeout + LeaseMargin).TotalSeconds * Stopwatch.Frequency));
         server.LastGrant = ++_grants;
         return lease;
     }
@@ -214,9 +217,38 @@ public sealed class ServiceGrain(
         .OrderBy(s => s.Leases.Count).ThenBy(s => s.LastGrant)
         .FirstOrDefault();
 
+    public Task Abandon(Guid ticket)
+    {
+        // Nobody waits for this answer: a waiter leaves the queue, a granted slot is free again. A call that has not
+        // arrived yet (passed on by a silo that stopped) is refused when it does.
+        if (ticket == Guid.Empty) return Task.CompletedTask;
+        if (_waiters.FirstOrDefault(w => w.Ticket == ticket) is { } waiter)
+        {
+            waiter.Granted.TrySetException(new OrleansException($"The request for a slot of backend '{Name}' was given up by its caller."));
+            return Task.CompletedTask;
+        }
+        foreach (var server in _servers)
+        {
+            foreach (var (id, holding) in server.Leases)
+            {
+                if (holding.Ticket != ticket) continue;
+                server.Leases.Remove(id);
+                HandOff();
+                return Task.CompletedTask;
+            }
+        }
+        _abandoned[ticket] = Stopwatch.GetTimestamp() + (long)(LeaseMargin.TotalSeconds * Stopwatch.Frequency);
+        return Task.CompletedTask;
+    }
+
     private void Reclaim()
     {
         var now = Stopwatch.GetTimestamp();
+        foreach (var (ticket, until) in _abandoned.ToList())
+        {
+            if (until < now)
+                _abandoned.Remove(ticket);
+        }
         var members = membership.CurrentSnapshot;
         foreach (var server in _servers)
         {
@@ -348,12 +380,13 @@ public sealed class ServiceGrain(
         }
     }
 
-    private sealed record Holding(SiloAddress Holder, long Expires);
+    private sealed record Holding(SiloAddress Holder, Guid Ticket, long Expires);
 
-    private sealed class Waiter(SiloAddress holder, int[]? avoid, long started)
+    private sealed class Waiter(SiloAddress holder, int[]? avoid, Guid ticket, long started)
     {
         public SiloAddress Holder { get; } = holder;
         public int[]? Avoid { get; } = avoid;
+        public Guid Ticket { get; } = ticket;
         public long Started { get; } = started;
         public TaskCompletionSource<Lease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -55,12 +55,16 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
             while (true)
             {
                 Lease lease;
+                var ticket = Guid.NewGuid();
                 try
                 {
-                    lease = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), cancellationToken);
+                    lease = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), ticket, cancellationToken);
                 }
                 catch (Exception ex)
                 {
+                    // A call the cluster failed (its silo died after passing it on to the grain's next activation) may still be granted there: it is given up.
+                    if (ex is not OpossumException)
+                        service.Abandon(ticket).Ignore();
                     // No other server to try: the failure of the last one is the answer.
                     var failure = ex is OpossumException && lastFailure is { } earlier ? earlier : ex;
                     activity.RecordFailure(failure);

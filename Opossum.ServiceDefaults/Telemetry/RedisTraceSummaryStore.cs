@@ -112,7 +112,8 @@ public sealed class RedisTraceSummaryStore(IConnectionMultiplexer redis, ILogger
                 {
                     await Task.WhenAll(merges);
                 }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                // Summaries are best effort: nothing the Redis client throws (even an InvalidOperationException from its own read loop) may stop the process.
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     logger.LogWarning("Could not store the summaries of {Count} traces in Redis: {Reason}", traces.Count, ex.Message);
                 }

@@ -53,6 +53,9 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         ["OTEL_BSP_SCHEDULE_DELAY"] = "500",
         ["Opossum__Conversations__ContextExchanges"] = "1000",
         ["Opossum__Availability__CheckPeriod"] = "01:00:00",
+        // The one check, on a machine shared with other builds, may take seconds: its verdict must not depend on that.
+        ["Backends__Ollama__CheckTimeout"] = "00:00:30",
+        ["Opossum__Availability__DegradedLatency"] = "00:00:30",
         ["Logging__LogLevel__Opossum.Gateway.Chat.ClusterCalls"] = "Information",
     };
 
@@ -80,9 +83,8 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = gateway.Http, Timeout = RequestTimeout };
 
-        // The service monitor's state before any silo goes: it must be read back unchanged at the end.
-        var before = (await GraphQL(http, "{ services { name state lastChecked latencyMs consecutiveFailures } }"))!["data"]!["services"]!
-            .AsArray().Single(s => s!["name"]!.GetValue<string>() == "ollama")!;
+        // The service monitor's state before any silo goes, once its first check (started with the silos) is in: it must be read back unchanged at the end.
+        var before = await WaitForFirstCheckAsync(http);
         Assert.Equal("ONLINE", before["state"]!.GetValue<string>());
 
         var stream = new ChatStream(http, Workers);
@@ -111,6 +113,8 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         await stream.StopAsync();
         await streaming;
         var failedDuringTerm = stream.Failures.Count - failuresBeforeTerm;
+        // Every slot a chat leased is given back once the chats are answered: a slot that stays taken makes later chats queue for it.
+        await WaitForFreeSlotsAsync(http);
 
         // Failover comes from failure detection, not a short timeout: a healthy generation of 25 s completes.
         var slowPrompt = $"slow generation {Guid.NewGuid():N}";
@@ -177,6 +181,34 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Name == "IConversationStarterGrain/Start" && s.Resource["service.name"] == "opossum-gateway");
         Assert.Contains(_collector.Spans, s => s.TraceId == traceId && s.Name == "IConversationStarterGrain/Start" && s.Resource["service.name"].StartsWith("opossum-silo-"));
         output.WriteLine($"trace {traceId}: {summary.ToJsonString()}");
+    }
+
+    private static async Task<JsonNode> WaitForFirstCheckAsync(HttpClient http)
+    {
+        for (var i = 0; i < 150; i++)
+        {
+            var ollama = (await GraphQL(http, "{ services { name state lastChecked latencyMs consecutiveFailures } }"))!["data"]!["services"]!
+                .AsArray().Single(s => s!["name"]!.GetValue<string>() == "ollama")!;
+            if (ollama["lastChecked"] is not null) return ollama;
+            await Task.Delay(200);
+        }
+        throw new Xunit.Sdk.XunitException("the ollama service was not checked within 30 s of the gateway being ready");
+    }
+
+    private static async Task<int> InFlightAsync(HttpClient http) =>
+        (await GraphQL(http, "{ services { name servers { inFlight } } }"))!["data"]!["services"]!.AsArray()
+            .Single(s => s!["name"]!.GetValue<string>() == "ollama")!["servers"]!.AsArray().Sum(s => s!["inFlight"]!.GetValue<int>());
+
+    /// <summary>Waits for the slots of finished chats to come back: released at once, or reclaimed within a second when their silo is declared dead.</summary>
+    private static async Task WaitForFreeSlotsAsync(HttpClient http)
+    {
+        var inFlight = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            if ((inFlight = await InFlightAsync(http)) == 0) return;
+            await Task.Delay(200);
+        }
+        throw new Xunit.Sdk.XunitException($"{inFlight} backend slots stayed taken after every chat was answered");
     }
 
     private static async Task<JsonNode> WaitForTraceAsync(HttpClient http, string traceId)

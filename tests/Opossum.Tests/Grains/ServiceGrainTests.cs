@@ -58,6 +58,50 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_slot_asked_for_by_a_call_that_failed_on_its_way_is_given_up()
+    {
+        // A model grain whose call broke (the silo that passed it on to this activation died) abandons its ticket:
+        // the slot it was granted, its place in the queue, or the call still on its way must not be held for it.
+        var ollama = fixture.Grains.GetGrain<IServiceGrain>("ollama");
+        await WaitForNoneInFlightAsync(ollama); // generations of earlier tests are over
+        var held = new List<Lease>();
+        var tickets = Enumerable.Range(0, ClusterFixture.ServerParallelism).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var ticket in tickets)
+            held.Add(await ollama.Acquire("any", TestSilos.Anywhere, ticket: ticket));
+        try
+        {
+            var queued = Guid.NewGuid();
+            var gaveUp = ollama.Acquire("any", TestSilos.Anywhere, ticket: queued);
+            var next = ollama.Acquire("any", TestSilos.Anywhere, ticket: Guid.NewGuid());
+            await ollama.Abandon(queued);
+            await Assert.ThrowsAsync<OrleansException>(() => gaveUp);
+
+            await ollama.Abandon(tickets[0]); // granted, never used: the slot goes to the next in line
+            held.Add(await next.WaitAsync(TimeSpan.FromSeconds(10)));
+            held.RemoveAt(0);
+
+            var late = Guid.NewGuid();
+            await ollama.Abandon(late); // given up before the call arrived
+            await Assert.ThrowsAsync<OrleansException>(() => ollama.Acquire("any", TestSilos.Anywhere, ticket: late));
+        }
+        finally
+        {
+            foreach (var lease in held)
+                await ollama.Release(lease, GenerationOutcome.Inconclusive);
+        }
+        await WaitForNoneInFlightAsync(ollama);
+    }
+
+    // Releases are one-way calls: they are waited for through what the service reports.
+    private static async Task WaitForNoneInFlightAsync(IServiceGrain service)
+    {
+        var inFlight = 0;
+        for (var i = 0; i < 100 && (inFlight = (await service.GetHealth()).Servers!.Sum(s => s.InFlight)) > 0; i++)
+            await Task.Delay(100);
+        Assert.Equal(0, inFlight);
+    }
+
+    [Fact]
     public async Task A_service_that_is_not_enabled_reports_offline_with_the_reason()
     {
         var health = await fixture.Grains.GetGrain<IServiceGrain>("gemini").Check();
