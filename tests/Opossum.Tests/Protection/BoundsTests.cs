@@ -295,20 +295,7 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
         return (status, JsonNode.Parse(new string(content))!);
     }
 
-    // The next message, or null once the server closed the socket.
-    private static async Task<JsonNode?> ReceiveAsync(ClientWebSocket socket)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        var buffer = new byte[64 * 1024];
-        var text = new StringBuilder();
-        while (true)
-        {
-            var received = await socket.ReceiveAsync(buffer, timeout.Token);
-            if (received.MessageType == WebSocketMessageType.Close) return null;
-            text.Append(Encoding.UTF8.GetString(buffer, 0, received.Count));
-            if (received.EndOfMessage) return JsonNode.Parse(text.ToString());
-        }
-    }
+    private static Task<JsonNode?> ReceiveAsync(ClientWebSocket socket) => Streaming.WebSocketProtocolTests.ReceiveAsync(socket, TimeSpan.FromSeconds(15));
 
     private static async Task<(int? Code, string? Reason)> ClosedWithAsync(ClientWebSocket socket)
     {

@@ -21,7 +21,7 @@ public sealed class WebSocketProtocolTests(StreamingFixture fixture) : IClassFix
         socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, CancellationToken.None);
 
     // The next message, or null when the server closed the socket.
-    private static async Task<JsonNode?> ReceiveAsync(ClientWebSocket socket, TimeSpan? within = null)
+    internal static async Task<JsonNode?> ReceiveAsync(ClientWebSocket socket, TimeSpan? within = null)
     {
         using var timeout = new CancellationTokenSource(within ?? TimeSpan.FromSeconds(10));
         var buffer = new byte[64 * 1024];
