@@ -44,3 +44,13 @@ public sealed class ModelCatalogOptions
             yield return $"OPOSSUM_DEFAULT_MODEL '{DefaultModel}' is not a configured model.";
     }
 }
+
+/// <summary>The backends this build speaks to, by the name models, metrics and errors use.</summary>
+public static class BackendNames
+{
+    public const string Ollama = "ollama";
+    public const string Gemini = "gemini";
+
+    /// <summary>Every backend this build knows, enabled or not.</summary>
+    public static readonly IReadOnlyList<string> All = [Ollama, Gemini];
+}

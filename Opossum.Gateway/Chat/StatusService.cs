@@ -4,7 +4,7 @@ using Opossum.Grains;
 
 namespace Opossum.Gateway.Chat;
 
-/// <summary>Reads availability, models, cache counts and conversations for the GraphQL queries; each is safe to retry.</summary>
+/// <summary>Reads availability, models and cache counts for the GraphQL queries; each is safe to retry.</summary>
 public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog, ClusterCalls cluster)
 {
     private ModelCatalogOptions Catalog => catalog.Value;
@@ -29,8 +29,8 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
         var services = await ServicesAsync();
         bool Available(string name) => services.Any(s => s.Name == name && s.Available);
         return new ServiceStatusView(
-            Available("ollama"),
-            Available("gemini"),
+            Available(BackendNames.Ollama),
+            Available(BackendNames.Gemini),
             services.Length > 0 && services.All(s => s.Available),
             services.Max(s => s.LastChecked)?.UtcDateTime);
     }
@@ -44,21 +44,6 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
     }
 
     public Task<CacheCounts> CacheStatsAsync() => cluster.RunAsync(_ => grains.GetGrain<ICacheStatsGrain>(0).Get(), CancellationToken.None);
-
-    /// <summary>The caller's conversation <paramref name="id"/>; null when it does not exist or is another key's.</summary>
-    public async Task<ConversationView?> ConversationAsync(string id, Caller caller)
-    {
-        ChatService.ValidateConversationId(id);
-        var view = await cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(ConversationKeys.For(caller, id)).Get(), CancellationToken.None);
-        return view is null ? null : view with { Id = id };
-    }
-
-    /// <summary>Forgets the caller's conversation <paramref name="id"/>; false when it does not exist or is another key's.</summary>
-    public Task<bool> EndConversationAsync(string id, Caller caller)
-    {
-        ChatService.ValidateConversationId(id);
-        return cluster.RunAsync(_ => grains.GetGrain<IConversationGrain>(ConversationKeys.For(caller, id)).End(), CancellationToken.None);
-    }
 }
 
 /// <summary>The <c>ServiceStatus</c> of the GraphQL schema.</summary>

@@ -31,6 +31,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
+        builder.Services.AddSingleton<ConversationService>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
         builder.Services.AddSingleton<GraphQLExecutor>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();

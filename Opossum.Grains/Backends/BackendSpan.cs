@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
 
 namespace Opossum.Grains.Backends;
@@ -78,62 +77,5 @@ public sealed class BackendSpan : IDisposable
         OperationDuration.Record(elapsed,
             new(Tags.GenAiOperationName, "chat"), new(Tags.GenAiProviderName, _service), new(Tags.GenAiRequestModel, _apiName));
         _activity?.Dispose();
-    }
-}
-
-/// <summary>The shape every backend call shares: a deadline, and every failure typed and recorded on the span.</summary>
-public static class BackendCall
-{
-    /// <summary>
-    /// Streams <paramref name="call"/> with the backend's timeout over the whole answer. The caller's
-    /// cancellation passes through untouched (the client went away: not a backend failure, no fallback);
-    /// anything else unexpected, before the first piece or after, becomes the failure <paramref name="toFailure"/> makes of it.
-    /// </summary>
-    public static async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendSpan span, TimeSpan timeout,
-        Func<CancellationToken, IAsyncEnumerable<GenerationChunk>> call, Func<Exception, OpossumException> toFailure,
-        [EnumeratorCancellation] CancellationToken caller = default)
-    {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
-        deadline.CancelAfter(timeout);
-        await using var chunks = call(deadline.Token).GetAsyncEnumerator(deadline.Token);
-        while (true)
-        {
-            GenerationChunk chunk;
-            try
-            {
-                if (!await chunks.MoveNextAsync())
-                    break;
-                chunk = chunks.Current;
-            }
-            catch (OperationCanceledException ex) when (caller.IsCancellationRequested)
-            {
-                span.Failed(ex);
-                throw;
-            }
-            catch (OpossumException ex)
-            {
-                span.Failed(ex);
-                throw;
-            }
-            catch (Exception ex)
-            {
-                var failure = toFailure(ex);
-                span.Failed(failure);
-                throw failure;
-            }
-            span.Received(chunk);
-            yield return chunk;
-        }
-    }
-
-    /// <summary>The whole generation of a stream: its last piece's.</summary>
-    public static async Task<Generation> CollectAsync(IAsyncEnumerable<GenerationChunk> chunks)
-    {
-        await foreach (var chunk in chunks)
-        {
-            if (chunk.Completed is { } generation)
-                return generation;
-        }
-        throw BackendFailures.Unfinished();
     }
 }

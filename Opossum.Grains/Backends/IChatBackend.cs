@@ -3,7 +3,7 @@ namespace Opossum.Grains.Backends;
 /// <summary>A model backend service (Ollama, Gemini) spoken to over its own HTTP API, on one or more servers.</summary>
 public interface IChatBackend
 {
-    /// <summary>The service name: "ollama", "gemini".</summary>
+    /// <summary>The backend's name (<see cref="BackendNames"/>).</summary>
     string Name { get; }
 
     /// <summary>False when the backend is switched off by configuration (Gemini without a key).</summary>
@@ -37,9 +37,6 @@ public sealed class BackendCheckException(string message, Exception? inner = nul
 /// <summary>Finds the backend for a service name.</summary>
 public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
 {
-    /// <summary>The names of every backend this build knows, enabled or not.</summary>
-    public static readonly IReadOnlyList<string> Known = [Ollama.OllamaBackend.ServiceName, Gemini.GeminiBackend.ServiceName];
-
     private readonly Dictionary<string, IChatBackend> _byName = backends.Where(b => b.Enabled).ToDictionary(b => b.Name, StringComparer.Ordinal);
 
     /// <summary>The enabled backend of a service, or null when it is unknown or switched off.</summary>

@@ -158,7 +158,7 @@ public static class OpossumSiloExtensions
                 o.DefaultModel = configuration["Opossum:DefaultModel"];
             })
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ModelCatalogOptions>>(new OptionsProblems<ModelCatalogOptions>(o => o.Validate(BackendRegistry.Known)));
+        services.AddSingleton<IValidateOptions<ModelCatalogOptions>>(new OptionsProblems<ModelCatalogOptions>(o => o.Validate(BackendNames.All)));
         return services;
     }
 

@@ -7,7 +7,7 @@ namespace Opossum.Grains.Routing;
 /// <summary>Chooses the models a request may be answered by, first choice first.</summary>
 public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<RoutingOptions> routing, BackendRegistry backends)
 {
-    private static readonly string[] PreferredBackends = ["gemini", "ollama"];
+    private static readonly string[] PreferredBackends = [BackendNames.Gemini, BackendNames.Ollama];
 
     private IReadOnlyList<ModelDefinition>? _order;
     private readonly ConcurrentDictionary<(string?, bool), IReadOnlyList<ModelDefinition>> _candidates = new();

@@ -29,8 +29,9 @@ public sealed class MutationType : ObjectGraphType
         Field<NonNullGraphType<BooleanGraphType>>("endConversation")
             .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<NonNullGraphType<IdGraphType>>("id")
-            .ResolveAsync(async ctx => await Status(ctx).EndConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
+            .ResolveAsync(async ctx => await Conversations(ctx).EndAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
     }
 
+    private static ConversationService Conversations(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<ConversationService>();
     private static StatusService Status(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<StatusService>();
 }

@@ -29,7 +29,7 @@ public sealed class QueryType : ObjectGraphType
         Field<ConversationType>("conversation")
             .WithComplexityImpact(LimitsOptions.LookupCost)
             .Argument<NonNullGraphType<IdGraphType>>("id")
-            .ResolveAsync(async ctx => await Status(ctx).ConversationAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
+            .ResolveAsync(async ctx => await Conversations(ctx).GetAsync(ctx.GetArgument<string>("id"), GraphQLRequestContext.CallerOf(ctx)));
         Field<NonNullGraphType<UsageType>>("usage")
             .WithComplexityImpact(LimitsOptions.LookupCost)
             .Description("The calling client's counts against its limits.")
@@ -55,5 +55,6 @@ public sealed class QueryType : ObjectGraphType
             });
     }
 
+    private static ConversationService Conversations(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<ConversationService>();
     private static StatusService Status(IResolveFieldContext ctx) => ctx.RequestServices!.GetRequiredService<StatusService>();
 }

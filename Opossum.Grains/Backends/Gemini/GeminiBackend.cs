@@ -13,10 +13,9 @@ namespace Opossum.Grains.Backends.Gemini;
 /// </summary>
 public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> options) : IChatBackend
 {
-    public const string ServiceName = "gemini";
     private const string KeyHeader = "x-goog-api-key";
 
-    public string Name => ServiceName;
+    public string Name => BackendNames.Gemini;
 
     public bool Enabled => Options.Enabled;
 
@@ -34,7 +33,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     {
         var method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
         var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:{method}");
-        using var span = new BackendSpan(ServiceName, model, messages, url, stream);
+        using var span = new BackendSpan(BackendNames.Gemini, model, messages, url, stream);
         var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
             ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true),
             cancellationToken);
@@ -73,7 +72,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
                 var part = JsonSerializer.Deserialize(data, GeminiJsonContext.Default.GeminiResponse)
                            ?? throw Failure("an event of the answer was null", serviceFault: false);
                 if (part.Error is { } error)
-                    throw BackendFailures.ForStatus(ServiceName, error.Code ?? 500, Scrub($"error in the stream{Describe(error)}"), RetryDelay(error));
+                    throw BackendFailures.ForStatus(BackendNames.Gemini, error.Code ?? 500, Scrub($"error in the stream{Describe(error)}"), RetryDelay(error));
                 if (part.PromptFeedback?.BlockReason is { Length: > 0 } blocked)
                     throw Failure($"the prompt was blocked ({blocked})", serviceFault: false);
                 usage = part.UsageMetadata ?? usage;
@@ -91,7 +90,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             {
                 if (text.Length == 0)
                     throw Failure($"the candidate had no text (finishReason {finished})", serviceFault: false);
-                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name,
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Gemini, model.Name,
                     usage?.PromptTokenCount, usage?.CandidatesTokenCount));
                 yield break;
             }
@@ -100,7 +99,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         }
         if (!candidates)
             throw Failure("the answer had no candidates", serviceFault: false);
-        throw BackendFailures.Cut(ServiceName, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before a finishReason");
+        throw BackendFailures.Cut(BackendNames.Gemini, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before a finishReason");
     }
 
     public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)
@@ -148,7 +147,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         var error = (await ReadErrorAsync(response, cancellationToken))?.Error;
         var reason = Scrub($"HTTP {status}{Describe(error)}");
         var retryAfter = BackendFailures.RetryAfter(response) ?? RetryDelay(error);
-        return BackendFailures.ForStatus(ServiceName, status, reason, retryAfter);
+        return BackendFailures.ForStatus(BackendNames.Gemini, status, reason, retryAfter);
     }
 
     private static string Describe(GeminiError? error) =>
@@ -177,7 +176,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     }
 
     private OpossumException Failure(string reason, bool serviceFault) =>
-        serviceFault ? BackendFailures.Unavailable(ServiceName, Scrub(reason)) : BackendFailures.Refused(ServiceName, Scrub(reason));
+        serviceFault ? BackendFailures.Unavailable(BackendNames.Gemini, Scrub(reason)) : BackendFailures.Refused(BackendNames.Gemini, Scrub(reason));
 
     // Belt and braces: a provider error that echoes the key must not carry it any further.
     private string Scrub(string text) =>

@@ -9,9 +9,8 @@ namespace Opossum.Grains.Backends.Ollama;
 /// <summary>Ollama over its HTTP API: <c>POST /api/chat</c> (streamed or not) to generate, <c>GET /api/tags</c> to check.</summary>
 public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> options) : IChatBackend
 {
-    public const string ServiceName = "ollama";
 
-    public string Name => ServiceName;
+    public string Name => BackendNames.Ollama;
 
     private OllamaOptions Options => options.Value;
 
@@ -25,9 +24,9 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var url = BackendUrls.Combine(server.Url, "api/chat");
-        using var span = new BackendSpan(ServiceName, model, messages, url, stream);
+        using var span = new BackendSpan(BackendNames.Ollama, model, messages, url, stream);
         var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
-            ex => BackendFailures.Unavailable(ServiceName, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex),
+            ex => BackendFailures.Unavailable(BackendNames.Ollama, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex),
             cancellationToken);
         await foreach (var chunk in chunks)
             yield return chunk;
@@ -47,15 +46,15 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
         span.Responded((int)response.StatusCode);
         if (!response.IsSuccessStatusCode)
-            throw BackendFailures.ForStatus(ServiceName, (int)response.StatusCode,
+            throw BackendFailures.ForStatus(BackendNames.Ollama, (int)response.StatusCode,
                 $"HTTP {(int)response.StatusCode}{await ReadErrorAsync(response, token)}", BackendFailures.RetryAfter(response));
 
         if (!stream)
         {
             var whole = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
             if (whole?.Message?.Content is not { } content)
-                throw BackendFailures.Refused(ServiceName, "the answer had no message.content");
-            yield return new GenerationChunk(content, new Generation(content, ServiceName, model.Name, whole.PromptEvalCount, whole.EvalCount));
+                throw BackendFailures.Refused(BackendNames.Ollama, "the answer had no message.content");
+            yield return new GenerationChunk(content, new Generation(content, BackendNames.Ollama, model.Name, whole.PromptEvalCount, whole.EvalCount));
             yield break;
         }
 
@@ -69,9 +68,9 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             {
                 if (line.Length == 0) continue;
                 var part = JsonSerializer.Deserialize(line, OllamaJsonContext.Default.OllamaChatResponse)
-                           ?? throw BackendFailures.Refused(ServiceName, "a line of the answer was null");
+                           ?? throw BackendFailures.Refused(BackendNames.Ollama, "a line of the answer was null");
                 if (part.Error is { Length: > 0 } error)
-                    throw BackendFailures.Unavailable(ServiceName, BackendFailures.Truncate(error));
+                    throw BackendFailures.Unavailable(BackendNames.Ollama, BackendFailures.Truncate(error));
                 text.Append(part.Message?.Content);
                 last = part;
                 if (part.Done) break;
@@ -79,13 +78,13 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             var delta = text.ToString(start, text.Length - start);
             if (last is { Done: true })
             {
-                yield return new GenerationChunk(delta, new Generation(text.ToString(), ServiceName, model.Name, last.PromptEvalCount, last.EvalCount));
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Ollama, model.Name, last.PromptEvalCount, last.EvalCount));
                 yield break;
             }
             if (delta.Length > 0)
                 yield return new GenerationChunk(delta);
         }
-        throw BackendFailures.Cut(ServiceName, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before done");
+        throw BackendFailures.Cut(BackendNames.Ollama, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before done");
     }
 
     public async Task CheckAsync(BackendServer server, CancellationToken cancellationToken)
