@@ -43,4 +43,13 @@ public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
     public IChatBackend? Find(string service) => _byName.GetValueOrDefault(service);
 
     public bool IsEnabled(string service) => _byName.ContainsKey(service);
+
+    /// <summary>Why a backend takes no traffic on this server, as its health says it.</summary>
+    public static string DisabledReason(string backend) => backend == Gemini.GeminiBackend.ServiceName
+        ? "disabled: GEMINI_API_KEY is not set"
+        : $"disabled: no backend named '{backend}' is enabled on this server";
+
+    /// <summary>The error of a generation asked of a backend that is switched off.</summary>
+    public static OpossumException Disabled(string backend) =>
+        new(ErrorCodes.BackendUnavailable, $"Backend '{backend}' is {DisabledReason(backend)}.");
 }

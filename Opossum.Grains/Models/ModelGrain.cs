@@ -44,8 +44,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
             var backend = backends.Find(model.Backend);
             if (backend is null)
             {
-                var disabled = new OpossumException(ErrorCodes.BackendUnavailable,
-                    $"Backend '{model.Backend}' is disabled on this server{(model.Backend == "gemini" ? " (GEMINI_API_KEY is not set)" : "")}.");
+                var disabled = BackendRegistry.Disabled(model.Backend);
                 activity.RecordFailure(disabled);
                 throw disabled;
             }
