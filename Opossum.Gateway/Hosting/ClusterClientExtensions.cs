@@ -20,6 +20,8 @@ public static class ClusterClientExtensions
             return builder.AddOpossumSilo();
 
         builder.Services.AddOpossumRedis(cluster.RedisConnection!); // null only when clustering below refuses to start
+        // The co-hosted silo of standalone mode binds the catalog; here the gateway binds it for itself.
+        builder.Services.AddOpossumModelCatalog(builder.Configuration);
         builder.UseOrleans(silo =>
         {
             // Other silos probe this one on its silo port; it serves no Orleans clients (gateway port 0).

@@ -20,8 +20,6 @@ public static class GatewayExtensions
     public static IHostApplicationBuilder AddOpossumGateway(this IHostApplicationBuilder builder)
     {
         builder.AddOpossumCluster();
-
-        builder.Services.AddOpossumModelCatalog(builder.Configuration);
         builder.Services.AddOptions<LimitsOptions>().Bind(builder.Configuration.GetSection(LimitsOptions.Section)).ValidateProblemsOnStart(o => o.Problems());
         builder.Services.AddOptions<Web.WebPageOptions>().Configure(o => o.TraceUrl = builder.Configuration[Web.WebPageOptions.TraceUrlSetting] ?? "")
             .ValidateProblemsOnStart(o => o.Problems());

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
 
 namespace Opossum.Grains.Hosting;
@@ -11,9 +10,6 @@ public static class OpossumCatalogExtensions
     /// <summary>Binds the model catalog (array <c>Models</c>, <c>Opossum:DefaultModel</c>) and validates it at start-up.</summary>
     public static IServiceCollection AddOpossumModelCatalog(this IServiceCollection services, IConfiguration configuration)
     {
-        // A standalone gateway co-hosts a silo: both ask for the catalog, it is bound once.
-        if (services.Any(d => d.ServiceType == typeof(IValidateOptions<ModelCatalogOptions>)))
-            return services;
         services.AddOptions<ModelCatalogOptions>()
             .Configure(o =>
             {
