@@ -19,21 +19,15 @@ public static class ClusterClientExtensions
         if (cluster.Clustering != ClusterSettings.Redis)
             return builder.AddOpossumSilo();
 
-        var redis = cluster.RequireRedis();
-        var grainCallTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration);
-        builder.Services.AddOpossumRedis(cluster.RedisConnection!);
+        builder.Services.AddOpossumRedis(cluster.RedisConnection!); // null only when clustering below refuses to start
+        // The co-hosted silo of standalone mode binds the catalog; here the gateway binds it for itself.
+        builder.Services.AddOpossumModelCatalog(builder.Configuration);
         builder.UseOrleans(silo =>
         {
-            silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
-            silo.Configure<ClusterOptions>(o =>
-            {
-                o.ServiceId = cluster.ServiceId;
-                o.ClusterId = cluster.ClusterId;
-            });
             // Other silos probe this one on its silo port; it serves no Orleans clients (gateway port 0).
-            silo.ConfigureEndpoints(cluster.AdvertisedAddress(), cluster.SiloPort, 0, listenOnAnyHostAddress: true);
+            silo.UseOpossumRedisClustering(cluster, gatewayPort: 0, builder.Configuration);
+            var grainCallTimeout = OpossumSiloExtensions.GrainCallTimeout(builder.Configuration);
             silo.AddActivityPropagation();
-            silo.AddOpossumMembership(builder.Configuration);
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = grainCallTimeout);
             // Grains are placed only on silos that have their classes: leaving Opossum's out keeps them all on Opossum.Silo processes.
             silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(c => c.Assembly == typeof(ConversationGrain).Assembly));

@@ -20,10 +20,9 @@ public static class GatewayExtensions
     public static IHostApplicationBuilder AddOpossumGateway(this IHostApplicationBuilder builder)
     {
         builder.AddOpossumCluster();
-
-        builder.Services.AddOpossumModelCatalog(builder.Configuration);
-        var limits = LimitsFrom(builder.Configuration);
-        builder.Services.AddSingleton(Options.Create(limits));
+        builder.Services.AddOptions<LimitsOptions>().Bind(builder.Configuration.GetSection(LimitsOptions.Section)).ValidateProblemsOnStart(o => o.Problems());
+        builder.Services.AddOptions<Web.WebPageOptions>().Configure(o => o.TraceUrl = builder.Configuration[Web.WebPageOptions.TraceUrlSetting] ?? "")
+            .ValidateProblemsOnStart(o => o.Problems());
         builder.Services.AddSingleton(ApiKeys.From(builder.Configuration));
         builder.Services.AddSingleton(BrowserOrigins.From(builder.Configuration));
         builder.Services.AddSingleton<ClientLimiter>();
@@ -50,8 +49,9 @@ public static class GatewayExtensions
                 o.ExposeExtensions = true;
             })
             // A document deeper or costlier than the limits is refused before it runs (QUERY_TOO_COMPLEX).
-            .AddComplexityAnalyzer(o =>
+            .AddComplexityAnalyzer((o, services) =>
             {
+                var limits = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
                 o.MaxDepth = limits.MaxDepth;
                 o.MaxComplexity = limits.MaxCost;
                 o.DefaultComplexityImpactDelegate = new DocumentCost().Impact;
@@ -74,25 +74,6 @@ public static class GatewayExtensions
     private static bool OnlyIntrospects(GraphQLParser.AST.GraphQLOperationDefinition? operation) =>
         operation is { Operation: GraphQLParser.AST.OperationType.Query }
         && operation.SelectionSet.Selections.All(s => s is GraphQLParser.AST.GraphQLField field && field.Name.StringValue.StartsWith("__", StringComparison.Ordinal));
-
-    // The largest image, base64-encoded, with the largest message beside it.
-    private const long MinRequestBytes = (ImageInput.MaxBytes + 2) / 3 * 4 + ChatService.MaxMessageBytes;
-
-    private static LimitsOptions LimitsFrom(IConfiguration configuration)
-    {
-        var limits = configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
-        var problems = new List<string>();
-        if (limits.ChatsPerMinute < 0) problems.Add($"{LimitsOptions.Section}:ChatsPerMinute must be 0 (no limit) or more, not {limits.ChatsPerMinute}.");
-        if (limits.TokensPerDay is < 1) problems.Add($"{LimitsOptions.Section}:TokensPerDay must be at least 1 when set, not {limits.TokensPerDay}.");
-        if (limits.AnswerTokens < 0) problems.Add($"{LimitsOptions.Section}:AnswerTokens must be 0 or more, not {limits.AnswerTokens}.");
-        if (limits.MaxCost < LimitsOptions.ChatCost) problems.Add($"{LimitsOptions.Section}:MaxCost must be at least {LimitsOptions.ChatCost} (one chat), not {limits.MaxCost}.");
-        if (limits.MaxDepth < 2) problems.Add($"{LimitsOptions.Section}:MaxDepth must be at least 2, not {limits.MaxDepth}.");
-        if (limits.MaxRequestBytes < MinRequestBytes) problems.Add($"{LimitsOptions.Section}:MaxRequestBytes must be at least {MinRequestBytes} (a chat with the largest image), not {limits.MaxRequestBytes}.");
-        if (limits.MaxQueryLength < 1024) problems.Add($"{LimitsOptions.Section}:MaxQueryLength must be at least 1024, not {limits.MaxQueryLength}.");
-        if (limits.WebSocketsPerClient < 1) problems.Add($"{LimitsOptions.Section}:WebSocketsPerClient must be at least 1, not {limits.WebSocketsPerClient}.");
-        if (limits.OperationsPerWebSocket < 1) problems.Add($"{LimitsOptions.Section}:OperationsPerWebSocket must be at least 1, not {limits.OperationsPerWebSocket}.");
-        return problems.Count > 0 ? throw SettingsCheck.Invalid([.. problems]) : limits;
-    }
 
     public static WebApplication MapOpossumEndpoints(this WebApplication app)
     {

@@ -47,5 +47,22 @@ public sealed class LimitsOptions
     /// <summary>Largest WebSocket message before <c>connection_init</c> is accepted: enough for its payload with a key.</summary>
     public const int MaxInitMessageBytes = 4 * 1024;
 
+    // The largest image, base64-encoded, with the largest message beside it.
+    private const long MinRequestBytes = (Chat.ImageInput.MaxBytes + 2) / 3 * 4 + Chat.ChatService.MaxMessageBytes;
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (ChatsPerMinute < 0) yield return $"{Section}:ChatsPerMinute must be 0 (no limit) or more, not {ChatsPerMinute}.";
+        if (TokensPerDay is < 1) yield return $"{Section}:TokensPerDay must be at least 1 when set, not {TokensPerDay}.";
+        if (AnswerTokens < 0) yield return $"{Section}:AnswerTokens must be 0 or more, not {AnswerTokens}.";
+        if (MaxCost < ChatCost) yield return $"{Section}:MaxCost must be at least {ChatCost} (one chat), not {MaxCost}.";
+        if (MaxDepth < 2) yield return $"{Section}:MaxDepth must be at least 2, not {MaxDepth}.";
+        if (MaxRequestBytes < MinRequestBytes) yield return $"{Section}:MaxRequestBytes must be at least {MinRequestBytes} (a chat with the largest image), not {MaxRequestBytes}.";
+        if (MaxQueryLength < 1024) yield return $"{Section}:MaxQueryLength must be at least 1024, not {MaxQueryLength}.";
+        if (WebSocketsPerClient < 1) yield return $"{Section}:WebSocketsPerClient must be at least 1, not {WebSocketsPerClient}.";
+        if (OperationsPerWebSocket < 1) yield return $"{Section}:OperationsPerWebSocket must be at least 1, not {OperationsPerWebSocket}.";
+    }
+
     public Grains.ClientLimits ForClients() => new(ChatsPerMinute > 0 ? ChatsPerMinute : null, TokensPerDay is > 0 ? TokensPerDay : null);
 }

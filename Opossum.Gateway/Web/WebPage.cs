@@ -2,7 +2,7 @@ using System.Net;
 using System.Reflection;
 using System.Text;
 using Opossum.Gateway.Protection;
-using Opossum.ServiceDefaults.Configuration;
+using Microsoft.Extensions.Options;
 
 namespace Opossum.Gateway.Web;
 
@@ -13,19 +13,13 @@ namespace Opossum.Gateway.Web;
 /// </summary>
 public sealed class WebPage
 {
-    public const string TraceUrlSetting = "Opossum:TraceUrl";
-
     private const string Policy = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
     private readonly Dictionary<string, (byte[] Body, string ContentType)> _files = new(StringComparer.Ordinal);
 
-    public WebPage(IConfiguration configuration, ApiKeys keys)
+    public WebPage(IOptions<WebPageOptions> options, ApiKeys keys)
     {
-        var traceUrl = configuration[TraceUrlSetting] ?? "";
-        if (traceUrl.Length > 0 && (!traceUrl.Contains("{traceId}", StringComparison.Ordinal)
-                                   || !Uri.TryCreate(traceUrl.Replace("{traceId}", "0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
-                                   || uri.Scheme is not ("http" or "https")))
-            throw SettingsCheck.Invalid($"{OpossumEnvironment.SettingName(TraceUrlSetting)} must be an http(s) URL with {{traceId}} in it, e.g. http://localhost:16686/trace/{{traceId}}, not '{traceUrl}'.");
+        var traceUrl = options.Value.TraceUrl;
         var page = Read("index.html")
             .Replace("{{TRACE_URL}}", WebUtility.HtmlEncode(traceUrl), StringComparison.Ordinal)
             .Replace("{{KEYS_REQUIRED}}", keys.Required ? "true" : "false", StringComparison.Ordinal);

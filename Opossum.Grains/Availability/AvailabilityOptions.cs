@@ -16,4 +16,13 @@ public sealed class AvailabilityOptions
 
     /// <summary>How long an open circuit refuses traffic before one probe may close it again.</summary>
     public TimeSpan CoolDown { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (CheckPeriod < TimeSpan.FromSeconds(1)) yield return $"{Section}:CheckPeriod must be at least 1 s.";
+        if (DegradedLatency <= TimeSpan.Zero) yield return $"{Section}:DegradedLatency must be positive.";
+        if (FailureThreshold <= 0) yield return $"{Section}:FailureThreshold must be at least 1.";
+        if (CoolDown <= TimeSpan.Zero) yield return $"{Section}:CoolDown must be positive.";
+    }
 }

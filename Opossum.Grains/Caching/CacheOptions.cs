@@ -10,4 +10,11 @@ public sealed class CacheOptions
 
     /// <summary>Answers each silo keeps a copy of, to answer repeats without a call to the cache grain; 0 turns the copies off.</summary>
     public int LocalEntries { get; set; } = 10_000;
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (Ttl <= TimeSpan.Zero) yield return $"{Section}:Ttl must be positive.";
+        if (LocalEntries < 0) yield return $"{Section}:LocalEntries must not be negative.";
+    }
 }

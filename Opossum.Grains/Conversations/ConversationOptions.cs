@@ -16,4 +16,12 @@ public sealed class ConversationOptions
 
     /// <summary>Standalone mode only: conversations kept in memory at most; the longest idle go first.</summary>
     public int MaxInMemory { get; set; } = 100_000;
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (ContextExchanges <= 0) yield return $"{Section}:ContextExchanges must be at least 1.";
+        if (IdleExpiry <= TimeSpan.Zero) yield return $"{Section}:IdleExpiry must be positive.";
+        if (MaxInMemory <= 0) yield return $"{Section}:MaxInMemory must be at least 1.";
+    }
 }

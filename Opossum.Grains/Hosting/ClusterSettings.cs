@@ -29,6 +29,10 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
             section["AdvertisedIp"] is { Length: > 0 } ip ? ip : null);
     }
 
+    /// <summary>The Orleans ports a silo of this process listens on, with the settings that move them; the gateway port only for Orleans clients.</summary>
+    public IEnumerable<(string Setting, int Port)> Ports(bool orleansGateway) =>
+        orleansGateway ? [("OPOSSUM_SILO_PORT", SiloPort), ("OPOSSUM_GATEWAY_PORT", GatewayPort)] : [("OPOSSUM_SILO_PORT", SiloPort)];
+
     /// <summary>The parsed <c>REDIS_CONNECTION</c>; redis clustering cannot do without it.</summary>
     public ConfigurationOptions RequireRedis()
     {

@@ -10,4 +10,10 @@ public sealed class RoutingOptions
 
     /// <summary>How many other models are tried after the first choice fails.</summary>
     public int MaxFallbacks { get; set; } = 2;
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (MaxFallbacks < 0) yield return $"{Section}:MaxFallbacks must not be negative.";
+    }
 }

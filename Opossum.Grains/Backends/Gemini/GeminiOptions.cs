@@ -26,4 +26,14 @@ public sealed class GeminiOptions
 
     // The key must never reach a log through an options dump.
     public override string ToString() => $"Gemini {{ BaseUrl = {BaseUrl}, ApiKey = {(Enabled ? "[set]" : "[not set]")} }}";
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (!BaseUrl.IsAbsoluteUri || BaseUrl.Scheme is not ("http" or "https")) yield return "GEMINI_BASE_URL must be an absolute http(s) URL.";
+        if (Parallelism <= 0) yield return $"{Section}:Parallelism must be at least 1.";
+        if (RequestTimeout <= TimeSpan.Zero) yield return $"{Section}:RequestTimeout must be positive.";
+        if (QueueTimeout <= TimeSpan.Zero) yield return $"{Section}:QueueTimeout must be positive.";
+        if (CheckTimeout <= TimeSpan.Zero) yield return $"{Section}:CheckTimeout must be positive.";
+    }
 }

@@ -20,6 +20,18 @@ public sealed class OllamaOptions
     /// <summary>Longest wait for an availability check (<c>GET /api/tags</c>).</summary>
     public TimeSpan CheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
-    public IReadOnlyList<BackendServer> Servers => _servers ??= BackendServer.Parse(BaseUrl, Parallelism, "OLLAMA_BASE_URL", "OLLAMA_PARALLELISM");
+    public IReadOnlyList<BackendServer> Servers => _servers ??= BackendServer.Parse(BaseUrl, Parallelism, UrlSetting, ParallelismSetting);
     private IReadOnlyList<BackendServer>? _servers;
+
+    private const string UrlSetting = "OLLAMA_BASE_URL";
+    private const string ParallelismSetting = "OLLAMA_PARALLELISM";
+
+    /// <summary>What makes these settings unusable, one sentence each; none when they are fine.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (RequestTimeout <= TimeSpan.Zero) yield return $"{Section}:RequestTimeout must be positive.";
+        if (QueueTimeout <= TimeSpan.Zero) yield return $"{Section}:QueueTimeout must be positive.";
+        if (CheckTimeout <= TimeSpan.Zero) yield return $"{Section}:CheckTimeout must be positive.";
+        if (BackendServer.Problem(BaseUrl, Parallelism, UrlSetting, ParallelismSetting, out _) is { } servers) yield return servers;
+    }
 }

@@ -53,6 +53,8 @@ public sealed class StartupErrorTests
         { "Opossum.Gateway", "Opossum__Conversations__MaxInMemory=0", "Opossum:Conversations:MaxInMemory must be at least 1.", "configuration error" },
         { "Opossum.Gateway", "Opossum__Availability__CoolDown=-00:00:01", "Opossum:Availability:CoolDown must be positive.", "configuration error" },
         { "Opossum.Silo", "Opossum__Availability__DegradedLatency=-00:00:01", "Opossum:Availability:DegradedLatency must be positive.", "configuration error" },
+        { "Opossum.Silo", "Opossum__Availability__CheckPeriod=00:00:00;Opossum__Availability__FailureThreshold=0", "Opossum:Availability:CheckPeriod must be at least 1 s.; Opossum:Availability:FailureThreshold must be at least 1.", "configuration error" },
+        { "Opossum.Gateway", "Opossum__Limits__MaxDepth=1;Opossum__Limits__WebSocketsPerClient=0", "Opossum:Limits:MaxDepth must be at least 2, not 1.; Opossum:Limits:WebSocketsPerClient must be at least 1, not 0.", "configuration error" },
         { "Opossum.Silo", "Backends__Gemini__RequestTimeout=0", "Backends:Gemini:RequestTimeout must be positive.", "configuration error" },
         { "Opossum.Gateway", "Backends__Ollama__CheckTimeout=-00:00:01", "Backends:Ollama:CheckTimeout must be positive.", "configuration error" },
         { "Opossum.Silo", "Opossum__GrainCallTimeout=-00:00:05", "Opossum:GrainCallTimeout must be positive.", "configuration error" },
