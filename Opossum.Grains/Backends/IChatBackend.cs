@@ -34,18 +34,18 @@ public interface IChatBackend
 /// <summary>An availability check that failed, with a reason fit for operators.</summary>
 public sealed class BackendCheckException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>Finds the backend for a service name.</summary>
+/// <summary>Finds the backend of a name (<see cref="BackendNames"/>).</summary>
 public sealed class BackendRegistry(IEnumerable<IChatBackend> backends)
 {
     private readonly Dictionary<string, IChatBackend> _byName = backends.Where(b => b.Enabled).ToDictionary(b => b.Name, StringComparer.Ordinal);
 
-    /// <summary>The enabled backend of a service, or null when it is unknown or switched off.</summary>
-    public IChatBackend? Find(string service) => _byName.GetValueOrDefault(service);
+    /// <summary>The enabled backend of that name, or null when it is unknown or switched off.</summary>
+    public IChatBackend? Find(string name) => _byName.GetValueOrDefault(name);
 
-    public bool IsEnabled(string service) => _byName.ContainsKey(service);
+    public bool IsEnabled(string name) => _byName.ContainsKey(name);
 
     /// <summary>Why a backend takes no traffic on this server, as its health says it.</summary>
-    public static string DisabledReason(string backend) => backend == Gemini.GeminiBackend.ServiceName
+    public static string DisabledReason(string backend) => backend == BackendNames.Gemini
         ? "disabled: GEMINI_API_KEY is not set"
         : $"disabled: no backend named '{backend}' is enabled on this server";
 
