@@ -20,6 +20,7 @@ public sealed class FakeOllama : IAsyncDisposable
     private readonly ConcurrentQueue<ChatCall> _calls = new();
     private readonly ConcurrentDictionary<string, int> _inFlight = new();
     private readonly ConcurrentDictionary<string, int> _maxInFlight = new();
+    private readonly ConcurrentDictionary<TaskCompletionSource, string> _awaitedCalls = new();
 
     private FakeOllama(WebApplication app, TimeSpan latency)
     {
@@ -64,6 +65,25 @@ public sealed class FakeOllama : IAsyncDisposable
 
     public int MaxInFlight(string model) => _maxInFlight.GetValueOrDefault(model);
 
+    /// <summary>Returns once a chat whose last user message contains <paramref name="text"/> has reached the server (at once if one has).</summary>
+    /// <exception cref="TimeoutException">None arrived within <paramref name="timeout"/>.</exception>
+    public async Task WaitForCallAsync(string text, TimeSpan timeout)
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _awaitedCalls[arrived] = text;
+        // Registered before looking: a call that arrives in between either is seen here or completes the wait.
+        if (CallsContaining(text) > 0)
+            arrived.TrySetResult();
+        try
+        {
+            await arrived.Task.WaitAsync(timeout);
+        }
+        finally
+        {
+            _awaitedCalls.TryRemove(arrived, out _);
+        }
+    }
+
     /// <summary>Starts a server on a free port, or on <paramref name="port"/> (a server that comes back where it was).</summary>
     /// <param name="latency">
     /// How long every chat takes before it is answered (the benchmark's backend), to a fraction of a
@@ -104,6 +124,14 @@ public sealed class FakeOllama : IAsyncDisposable
         var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
         var call = new ChatCall(model, messages, images, stream);
         _calls.Enqueue(call);
+        if (!_awaitedCalls.IsEmpty)
+        {
+            foreach (var (arrived, text) in _awaitedCalls)
+            {
+                if (call.LastUserMessage.Contains(text, StringComparison.Ordinal))
+                    arrived.TrySetResult();
+            }
+        }
 
         var now = _inFlight.AddOrUpdate(model, 1, (_, n) => n + 1);
         _maxInFlight.AddOrUpdate(model, now, (_, max) => Math.Max(max, now));

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Opossum.Grains.Caching;
 using Opossum.ServiceDefaults.Telemetry;
+using Opossum.Tests.Routing;
 using Opossum.Tests.Support;
 using StackExchange.Redis;
 
