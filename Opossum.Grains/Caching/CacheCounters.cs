@@ -23,6 +23,7 @@ public sealed class CacheCounters : IAsyncDisposable
     private readonly ILogger<CacheCounters> _logger;
     private readonly PeriodicTimer _timer = new(FlushPeriod);
     private readonly Task _flushing;
+    private readonly SemaphoreSlim _oneFlush = new(1, 1);
     private long _hits;
     private long _misses;
 
@@ -57,10 +58,25 @@ public sealed class CacheCounters : IAsyncDisposable
             await FlushAsync();
     }
 
-    private async Task FlushAsync()
+    /// <summary>
+    /// Sends the counts gathered so far, as the next tick would (tests read the totals after it instead of waiting a
+    /// tick). One flush at a time: a flush that finds nothing to send returns only after one that took counts has sent them.
+    /// </summary>
+    public async Task FlushAsync()
     {
-        var hits = Interlocked.Exchange(ref _hits, 0);
-        var misses = Interlocked.Exchange(ref _misses, 0);
+        await _oneFlush.WaitAsync();
+        try
+        {
+            await SendAsync(Interlocked.Exchange(ref _hits, 0), Interlocked.Exchange(ref _misses, 0));
+        }
+        finally
+        {
+            _oneFlush.Release();
+        }
+    }
+
+    private async Task SendAsync(long hits, long misses)
+    {
         if (hits == 0 && misses == 0) return;
         try
         {

@@ -20,6 +20,7 @@ public sealed class FakeOllama : IAsyncDisposable
     private readonly ConcurrentQueue<ChatCall> _calls = new();
     private readonly ConcurrentDictionary<string, int> _inFlight = new();
     private readonly ConcurrentDictionary<string, int> _maxInFlight = new();
+    private readonly ConcurrentDictionary<TaskCompletionSource, (string Text, int Chunks)> _awaitedCalls = new();
 
     private FakeOllama(WebApplication app, TimeSpan latency)
     {
@@ -64,6 +65,28 @@ public sealed class FakeOllama : IAsyncDisposable
 
     public int MaxInFlight(string model) => _maxInFlight.GetValueOrDefault(model);
 
+    /// <summary>
+    /// Returns once a chat whose last user message contains <paramref name="text"/> has reached the server and, when
+    /// <paramref name="chunks"/> is more than 0, has had that many chunks of its streamed answer written (at once if one has).
+    /// </summary>
+    /// <exception cref="TimeoutException">None did within <paramref name="timeout"/>.</exception>
+    public async Task WaitForCallAsync(string text, TimeSpan timeout, int chunks = 0)
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _awaitedCalls[arrived] = (text, chunks);
+        // Registered before looking: progress made in between is either seen here or completes the wait.
+        if (_calls.Any(c => c.LastUserMessage.Contains(text, StringComparison.Ordinal) && c.ChunksWritten >= chunks))
+            arrived.TrySetResult();
+        try
+        {
+            await arrived.Task.WaitAsync(timeout);
+        }
+        finally
+        {
+            _awaitedCalls.TryRemove(arrived, out _);
+        }
+    }
+
     /// <summary>Starts a server on a free port, or on <paramref name="port"/> (a server that comes back where it was).</summary>
     /// <param name="latency">
     /// How long every chat takes before it is answered (the benchmark's backend), to a fraction of a
@@ -104,6 +127,7 @@ public sealed class FakeOllama : IAsyncDisposable
         var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
         var call = new ChatCall(model, messages, images, stream);
         _calls.Enqueue(call);
+        Progressed(call);
 
         var now = _inFlight.AddOrUpdate(model, 1, (_, n) => n + 1);
         _maxInFlight.AddOrUpdate(model, now, (_, max) => Math.Max(max, now));
@@ -156,6 +180,8 @@ public sealed class FakeOllama : IAsyncDisposable
                 }
                 await WriteLineAsync(context.Response, new { model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content = piece }, done = false }, aborted);
                 written++;
+                call.Wrote();
+                Progressed(call);
             }
             if (ChunkDelay > TimeSpan.Zero)
                 await Task.Delay(ChunkDelay, aborted);
@@ -176,6 +202,16 @@ public sealed class FakeOllama : IAsyncDisposable
         finally
         {
             _inFlight.AddOrUpdate(model, 0, (_, n) => n - 1);
+        }
+    }
+
+    private void Progressed(ChatCall call)
+    {
+        if (_awaitedCalls.IsEmpty) return;
+        foreach (var (arrived, (text, chunks)) in _awaitedCalls)
+        {
+            if (call.ChunksWritten >= chunks && call.LastUserMessage.Contains(text, StringComparison.Ordinal))
+                arrived.TrySetResult();
         }
     }
 
@@ -201,5 +237,12 @@ public sealed record FakeMessage(string Role, string Content);
 
 public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false)
 {
+    private int _chunksWritten;
+
     public string LastUserMessage => Messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
+
+    /// <summary>Chunks of the streamed answer written so far.</summary>
+    public int ChunksWritten => Volatile.Read(ref _chunksWritten);
+
+    internal void Wrote() => Interlocked.Increment(ref _chunksWritten);
 }

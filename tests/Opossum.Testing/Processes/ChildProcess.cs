@@ -133,6 +133,7 @@ public partial class ChildProcess : IAsyncDisposable
             throw new InvalidOperationException($"kill -TERM {_process.Id} failed");
     }
 
+    /// <summary>Waits for the process to exit and its output to be read to the end: its last lines are in <see cref="Output"/> then.</summary>
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

@@ -331,9 +331,3 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         public TimeSpan FirstSuccessAfter(TimeSpan since) => _successTimes.Where(t => t > since).DefaultIfEmpty(TimeSpan.MaxValue).Min();
     }
 }
-
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class IsolatedClusterCollection
-{
-    public const string Name = "cluster processes";
-}

@@ -66,9 +66,9 @@ public sealed class ClusterStreamingTests(ITestOutputHelper output) : IAsyncLife
         var prompt = $"tell me a long story about the opossum who crossed the river at night to find food {Guid.NewGuid():N}";
         var streaming = ReferenceClients.RunAsync(graphql, new ClientOp("sse", Stream, new { input = new { message = prompt } }));
 
-        // The server the generation reached says which silo writes it; let it write a few chunks, then kill that silo.
+        // The server the generation reached says which silo writes it; once it has written a few chunks, that silo is killed.
         var writer = await WaitForAsync(() => Array.FindIndex(_ollama, o => o.CallsContaining(prompt) > 0) is var i and >= 0 ? i : null, TimeSpan.FromSeconds(30));
-        await Task.Delay(5 * ChunkDelay);
+        await _ollama[writer].WaitForCallAsync(prompt, TimeSpan.FromSeconds(30), chunks: 5);
         _silos[writer].Kill();
         var killed = Stopwatch.StartNew();
         var events = await streaming;

@@ -38,7 +38,8 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         var model = fixture.Grains.GetGrain<IModelGrain>(ClusterFixture.Model);
 
         var slowTask = model.Generate(new GenerationRequest(ClusterFixture.Model, [new ChatMessage("user", slow)]));
-        await Task.Delay(100);
+        // The fast one is asked for once the slow one is under way at the server.
+        await fixture.Ollama.WaitForCallAsync(slow, TimeSpan.FromSeconds(30));
         var fast = await model.Generate(new GenerationRequest(ClusterFixture.Model, [new ChatMessage("user", $"fast {Guid.NewGuid()}")]));
 
         Assert.False(slowTask.IsCompleted, "the fast generation had to wait for the slow one");

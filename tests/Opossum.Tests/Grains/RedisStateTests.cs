@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Opossum.Grains;
 using Opossum.Grains.Conversations;
+using Opossum.Tests.Routing;
 using Opossum.Tests.Support;
 using Orleans.Storage;
 using StackExchange.Redis;

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Opossum.Gateway.Hosting;
 
@@ -101,6 +102,16 @@ public sealed class GatewayHost : IAsyncDisposable
     }
 
     public Task<HttpResponseMessage> GetUntracedAsync(string uri) => SendUntracedAsync(new HttpRequestMessage(HttpMethod.Get, uri));
+
+    /// <summary>
+    /// Exports now what the gateway's tracer and meter providers hold (when it has them), as their next scheduled
+    /// export would, and returns once the collector has answered: what it would ever get of that, it has.
+    /// </summary>
+    public void FlushTelemetry()
+    {
+        Services.GetService<TracerProvider>()?.ForceFlush();
+        Services.GetService<MeterProvider>()?.ForceFlush();
+    }
 
     /// <summary>The chat mutation with every field of ChatResponse selected.</summary>
     public Task<GraphQLResult> ChatAsync(object input) => PostAsync(

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -68,7 +69,8 @@ public sealed class OtlpExportTests : IAsyncLifetime
         await using var gateway = await StartGatewayAsync(_receiver.BaseUrl + "v1/traces", enabled: "false");
 
         var result = await gateway.ChatAsync(new { message = "quietly" });
-        await Task.Delay(1500); // four export intervals of the enabled configuration
+        // Anything the gateway would send, it sends now: a provider that should not be there would have posted before this returns.
+        gateway.FlushTelemetry();
         using var metrics = await gateway.GetUntracedAsync("/metrics");
         using var traces = await gateway.GetUntracedAsync("/traces/recent");
 
@@ -130,7 +132,8 @@ public sealed class OtlpExportTests : IAsyncLifetime
         await gateway.WaitReadyAsync(TimeSpan.FromSeconds(60));
         // A client that sends no traceparent, so the gateway decides. (Other tests' tracers share this
         // process: with them listening, HttpClient would send a sampled traceparent, which the gateway follows.)
-        using var http = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = gateway.Http };
+        // One connection, so the marker below is read only once every chat's request has ended.
+        using var http = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null, MaxConnectionsPerServer = 1 }) { BaseAddress = gateway.Http };
 
         // New prompts: each one a miss that goes through the starter, the cache grain, the model grain and Ollama.
         var traceIds = new List<string>();
@@ -145,17 +148,17 @@ public sealed class OtlpExportTests : IAsyncLifetime
             traceIds.Add(body["data"]!["chat"]!["traceId"]!.GetValue<string>());
         }
 
-        // Every trace the collector has must have its HTTP server span (it ends last), and nothing new may have
-        // arrived for three export rounds, before anything is judged.
-        var seen = -1;
-        var quiet = 0;
-        for (var deadline = DateTime.UtcNow.AddSeconds(30); quiet < 3 && DateTime.UtcNow < deadline; await Task.Delay(200))
+        // A marker the gateway must sample (its parent says so), on the same connection: Kestrel ends a request's span
+        // before it reads the next request, and the exporter sends spans in the order they ended, so once the marker's
+        // span has reached the collector, every span of the chats has too.
+        var marker = ActivityTraceId.CreateRandom().ToHexString();
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/graphql") { Content = JsonContent.Create(new { query = "{ __typename }" }) })
         {
-            var spans = _receiver.Spans.Where(s => traceIds.Contains(s.TraceId)).ToList();
-            var complete = spans.Count > 0 && spans.Select(s => s.TraceId).Distinct().All(t => spans.Any(s => s.TraceId == t && s.Name == "POST /graphql"));
-            quiet = complete && spans.Count == seen ? quiet + 1 : 0;
-            seen = spans.Count;
+            request.Headers.Add("traceparent", $"00-{marker}-{ActivitySpanId.CreateRandom().ToHexString()}-01");
+            using var response = await http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
         }
+        Assert.True(await WaitForAsync(() => _receiver.Spans.Any(s => s.TraceId == marker && s.Name == "POST /graphql"), arrived => arrived), "the marker's span was not exported");
         var exported = _receiver.Spans.ToList();
 
         Assert.All(traceIds, t => Assert.Matches("^[0-9a-f]{32}$", t));

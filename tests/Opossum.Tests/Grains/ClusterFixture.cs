@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Time.Testing;
 using Opossum.Grains;
+using Opossum.Tests.Support;
 using Orleans.TestingHost;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Tests.Grains;
 
 /// <summary>
 /// A two-silo Orleans test cluster running Opossum's grains against a loopback Ollama-protocol server

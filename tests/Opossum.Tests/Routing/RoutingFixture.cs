@@ -1,9 +1,10 @@
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using Opossum.Grains;
+using Opossum.Tests.Support;
 using Orleans.TestingHost;
 
-namespace Opossum.Tests.Support;
+namespace Opossum.Tests.Routing;
 
 /// <summary>
 /// A two-silo test cluster with Gemini and Ollama (both loopback servers speaking their protocols),
