@@ -9,6 +9,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.GraphQL.WebSockets;
 using Opossum.Gateway.Protection;
 using Opossum.Grains.Telemetry;
 using Opossum.Tests.Streaming;
