@@ -4,6 +4,7 @@ using GraphQL.Validation;
 using Opossum.Gateway.Chat;
 using Opossum.Gateway.GraphQL.Http;
 using Opossum.Gateway.GraphQL.Types;
+using Opossum.Gateway.GraphQL.WebSockets;
 using Microsoft.Extensions.Options;
 using Opossum.Gateway.Health;
 using Opossum.Gateway.Protection;

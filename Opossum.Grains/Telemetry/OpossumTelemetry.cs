@@ -1,16 +1,23 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Opossum.ServiceDefaults.Telemetry;
 
 namespace Opossum.Grains.Telemetry;
 
-/// <summary>The ActivitySource and Meter named "Opossum", and every instrument, created once.</summary>
+/// <summary>
+/// Every ActivitySource, Meter and instrument Opossum records with, created once; their names are
+/// <see cref="TelemetrySources"/>, which <c>AddOpossumTelemetry</c> registers.
+/// </summary>
 public static class OpossumTelemetry
 {
-    public const string Name = "Opossum";
+    public const string Name = TelemetrySources.Opossum;
 
     public static readonly ActivitySource Source = new(Name, typeof(OpossumTelemetry).Assembly.GetName().Version?.ToString());
     public static readonly Meter Meter = new(Name);
+
+    /// <summary>The gateway's GraphQL operations, one span each (<c>GraphQLExecutor.StartActivity</c>).</summary>
+    public static readonly ActivitySource GraphQL = new(TelemetrySources.GraphQL);
 
     public static readonly Counter<long> CacheHits =
         Meter.CreateCounter<long>("opossum.cache.hits", description: "Chat answers served from the response cache.");

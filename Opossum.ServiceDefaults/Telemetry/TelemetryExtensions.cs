@@ -10,14 +10,9 @@ using StackExchange.Redis;
 
 namespace Opossum.ServiceDefaults.Telemetry;
 
-/// <summary>OpenTelemetry wiring shared by the gateway and the silo.</summary>
+/// <summary>OpenTelemetry wiring shared by the gateway and the silo: the one place that registers <see cref="TelemetrySources"/>.</summary>
 public static class TelemetryExtensions
 {
-    /// <summary>Sources every Opossum process listens to. Orleans' Application source must stay registered for propagation (dotnet/orleans#9188).</summary>
-    public static readonly string[] TraceSources = ["Opossum", "Microsoft.Orleans.Application", "GraphQL"];
-
-    public static readonly string[] Meters = ["Opossum", "Microsoft.Orleans"];
-
     /// <summary>
     /// Instruments of the ASP.NET Core meters that are not collected. Kestrel's memory pool updates
     /// <c>rented</c> and <c>pooled</c> on every block it hands out or takes back, and routing counts a
@@ -68,7 +63,7 @@ public static class TelemetryExtensions
                     new("deployment.environment.name", settings.Environment),
                 ]))
             .WithTracing(tracing => tracing
-                .AddSource(TraceSources)
+                .AddSource(TelemetrySources.Traced)
                 .AddProcessor(new UntracedGrainCallProcessor())
                 .AddProcessor(sp => new TraceSummaryProcessor(sp.GetRequiredService<ITraceSummaryStore>(), settings.ServiceName))
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsUntracedPath(context.Request.Path))
@@ -84,7 +79,7 @@ public static class TelemetryExtensions
                         batching.MaxExportBatchSize = Math.Min(SpanBatch, batching.MaxQueueSize);
                 }))
             .WithMetrics(metrics => metrics
-                .AddMeter(Meters)
+                .AddMeter(TelemetrySources.Metered)
                 .AddView(instrument => DroppedInstruments.Contains(instrument.Name) ? MetricStreamConfiguration.Drop : null)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()

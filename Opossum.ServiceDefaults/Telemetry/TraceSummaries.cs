@@ -139,12 +139,11 @@ public static class TraceQuery
 /// </summary>
 public sealed class UntracedGrainCallProcessor : BaseProcessor<Activity>
 {
-    private const string OrleansApplication = "Microsoft.Orleans.Application";
     private const string StreamPiece = "IAsyncEnumerableGrainExtension/MoveNext";
 
     public override void OnStart(Activity activity)
     {
-        if (activity.Source.Name != OrleansApplication) return;
+        if (activity.Source.Name != TelemetrySources.OrleansApplication) return;
         if (activity.ParentSpanId == default && activity.Parent is null || activity.OperationName.StartsWith(StreamPiece, StringComparison.Ordinal))
             activity.ActivityTraceFlags &= ~ActivityTraceFlags.Recorded;
     }

@@ -10,6 +10,7 @@ using GraphQLParser.Exceptions;
 using GraphQL.Validation.Errors.Custom;
 using Opossum.Gateway.GraphQL.Types;
 using Opossum.Gateway.Protection;
+using Opossum.Grains.Telemetry;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
@@ -25,8 +26,6 @@ public sealed record GraphQLOperation(GraphQLRequest Request, GraphQLDocument? D
 /// </summary>
 public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, GraphQLErrorMapper errors, DocumentCache documents)
 {
-    public static readonly ActivitySource Source = new("GraphQL");
-
     /// <summary>Longest operation name a span carries; a longer one is cut.</summary>
     public const int MaxOperationNameChars = 64;
 
@@ -54,7 +53,7 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
         var name = operation.Definition?.Name?.StringValue is { Length: > 0 } parsed
             ? (parsed.Length > MaxOperationNameChars ? parsed[..MaxOperationNameChars] + "…" : parsed)
             : null;
-        var activity = Source.StartActivity(name is null ? type ?? "GraphQL Operation" : $"{type} {name}", kind, parentContext: default, links: links);
+        var activity = OpossumTelemetry.GraphQL.StartActivity(name is null ? type ?? "GraphQL Operation" : $"{type} {name}", kind, parentContext: default, links: links);
         activity?.SetTag("graphql.operation.type", type);
         activity?.SetTag("graphql.operation.name", name);
         return activity;
@@ -65,7 +64,7 @@ public sealed class GraphQLExecutor(IDocumentExecuter<OpossumSchema> executer, G
         CancellationToken cancellationToken)
     {
         if (caller.Keyed)
-            Activity.Current?.SetTag(Grains.Telemetry.OpossumTelemetry.Tags.ApiKeyName, caller.Name);
+            Activity.Current?.SetTag(OpossumTelemetry.Tags.ApiKeyName, caller.Name);
         var request = operation.Request;
         var options = new ExecutionOptions
         {

@@ -9,7 +9,9 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.GraphQL.WebSockets;
 using Opossum.Gateway.Protection;
+using Opossum.Grains.Telemetry;
 using Opossum.Tests.Streaming;
 using Opossum.Tests.Support;
 using Xunit.Abstractions;
@@ -335,8 +337,8 @@ public sealed class BoundsTests(BoundedGateway fixture, ITestOutputHelper output
         var trace = ActivityTraceId.CreateRandom().ToHexString();
         var (status, _, _, _) = await fixture.PostAsync($"query {longName} {{ __typename }}", traceParent: TraceParent(trace));
         Assert.Equal(HttpStatusCode.OK, status);
-        var spans = await fixture.Gateway.Spans.SpansOfTraceAsync(trace, s => s.Source.Name == GraphQLExecutor.Source.Name);
-        var operation = spans.Single(s => s.Source.Name == GraphQLExecutor.Source.Name);
+        var spans = await fixture.Gateway.Spans.SpansOfTraceAsync(trace, s => s.Source.Name == OpossumTelemetry.GraphQL.Name);
+        var operation = spans.Single(s => s.Source.Name == OpossumTelemetry.GraphQL.Name);
         Assert.Equal("query " + longName[..GraphQLExecutor.MaxOperationNameChars] + "…", operation.DisplayName);
 
         // A requested name that names no operation of the document is not a span name.
