@@ -29,59 +29,45 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        Validate(input);
-        var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
-
-        var startsConversation = input.ConversationId is null;
-        var conversationId = input.ConversationId ?? ConversationIds.New();
-        var key = ConversationKeys.For(caller, conversationId);
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
-        // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
-        ChatReply reply;
-        try
+        await foreach (var chunk in await OpenAsync(input, traceId, caller, stream: false, cancellationToken))
         {
-            reply = await tokens.CountAsync(cluster.RunAsync(attempt => startsConversation && attempt == 1
-                ? localStarter?.StartAsync(key, command, cancellationToken) ?? Starter(key).Start(key, command, cancellationToken)
-                : grains.GetGrain<IConversationGrain>(key).Chat(command, cancellationToken), cancellationToken));
+            if (chunk.Done)
+                return new ChatResponse(chunk.Message!, chunk.ConversationId, chunk.BackendUsed!, chunk.ModelUsed!, chunk.Cached == true,
+                    chunk.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, chunk.FallbackReason);
         }
-        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
-        {
-            throw OpossumException.ConversationNotFound(conversationId);
-        }
-
-        return new ChatResponse(reply.Message, conversationId, reply.Backend, reply.Model, reply.Cached,
-            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
+        throw Cut(0, "the answer ended before its last chunk");
     }
 
+    public Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken) =>
+        OpenAsync(input, traceId, caller, stream: true, cancellationToken);
+
     /// <summary>
-    /// The answer chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
-    /// first chunk is retried like a chat's, one after it ends the stream with an error that says the answer was cut.
+    /// A chat, whichever door it came through: chunk by chunk as the model writes them (<paramref name="stream"/>), or
+    /// the whole answer as one last chunk. Bad input and refused admission fail here, before the answer starts; a cluster
+    /// failure before the first chunk is retried, one after it ends the answer with an error that says it was cut.
     /// </summary>
-    public async Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
+    public async Task<IAsyncEnumerable<ChatChunk>> OpenAsync(ChatInput input, string traceId, Caller caller, bool stream, CancellationToken cancellationToken)
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
         var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return tokens.Count(StreamAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, cancellationToken));
+        return tokens.Count(AnswerAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, stream, cancellationToken));
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, string key, ChatCommand command, string traceId,
+    private async IAsyncEnumerable<ChatChunk> AnswerAsync(string conversationId, string key, ChatCommand command, string traceId, bool stream,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         IAsyncEnumerator<ChatPiece> pieces;
         ChatPiece piece;
         try
         {
-            (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
-                command.StartsConversation && attempt == 1
-                    ? localStarter?.StreamAsync(key, command, cancellationToken) ?? Starter(key).StartStream(key, command, cancellationToken)
-                    : grains.GetGrain<IConversationGrain>(key).ChatStream(command, cancellationToken),
-                cancellationToken), cancellationToken);
+            // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
+            // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
+            (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(Call(key, command, stream, attempt, cancellationToken), cancellationToken),
+                cancellationToken);
         }
         catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
         {
@@ -109,6 +95,26 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
             yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }
+    }
+
+    // The grain call that answers: a whole answer is one call (its reply the only chunk), a streamed one the grain's stream.
+    private IAsyncEnumerable<ChatPiece> Call(string key, ChatCommand command, bool stream, int attempt, CancellationToken cancellationToken)
+    {
+        if (command.StartsConversation && attempt == 1)
+        {
+            if (localStarter is not null)
+                return localStarter.AnswerAsync(key, command, stream, cancellationToken);
+            var starter = Starter(key);
+            return stream ? starter.StartStream(key, command, cancellationToken) : Once(starter.Start(key, command, cancellationToken));
+        }
+        var conversation = grains.GetGrain<IConversationGrain>(key);
+        return stream ? conversation.ChatStream(command, cancellationToken) : Once(conversation.Chat(command, cancellationToken));
+    }
+
+    private static async IAsyncEnumerable<ChatPiece> Once(Task<ChatReply> call)
+    {
+        var reply = await call;
+        yield return new ChatPiece(reply.Message, reply.Backend, reply.Model, reply.Cached, reply);
     }
 
     // A stream is open once its first piece is here: until then a failure is the cluster's to retry.

@@ -21,35 +21,14 @@ public sealed class ChatEngine(
     CacheCounters counters,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
-    public async Task<(Generation Generation, bool Cached, string? FallbackReason)> AnswerAsync(
-        ChatCommand command, IReadOnlyList<Turn> history, CancellationToken cancellationToken)
-    {
-        var candidates = router.Candidates(command.Model, command.Image is not null);
-        var messages = BuildContext(history, command);
-        var failures = new List<string>();
-        foreach (var model in candidates)
-        {
-            try
-            {
-                var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
-                return (generation, cached, failures.Count == 0 ? null : string.Join("; ", failures));
-            }
-            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
-            {
-                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
-            }
-        }
-        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
-    }
-
     /// <summary>
-    /// The answer piece by piece, from the first model that can answer: a model that fails before its first
-    /// piece falls back to the next, as <see cref="AnswerAsync"/> does; a failure after it ends the stream with
-    /// an error that says the answer was cut, and by whom. <paramref name="record"/> runs with the whole
-    /// generation before the last piece is given out, so the last piece means the exchange is recorded.
+    /// The answer chunk by chunk, from the first model that can answer: a model that fails before its first
+    /// chunk falls back to the next; a failure after it ends the stream with an error that says the answer was
+    /// cut, and by whom. <paramref name="record"/> runs with the whole generation before the last chunk is given
+    /// out, so the last chunk (the only one when not <paramref name="stream"/>) means the exchange is recorded.
     /// </summary>
-    public async IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
-        Func<Generation, Task> record, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<ChatPiece> AnswerAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+        Func<Generation, Task> record, bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var candidates = router.Candidates(command.Model, command.Image is not null);
         var messages = BuildContext(history, command);
@@ -58,22 +37,22 @@ public sealed class ChatEngine(
         {
             var request = new GenerationRequest(model.Name, messages);
             var key = command.NoCache ? null : CacheKey.For(request);
-            var pieces = OpenStream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            var chunks = Open(request, key, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
             GenerationChunk chunk;
             try
             {
-                if (!await pieces.MoveNextAsync())
+                if (!await chunks.MoveNextAsync())
                     throw BackendFailures.Unfinished();
-                chunk = pieces.Current;
+                chunk = chunks.Current;
             }
             catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
             {
-                await pieces.DisposeAsync();
+                await chunks.DisposeAsync();
                 failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
                 continue;
             }
 
-            await using (pieces)
+            await using (chunks)
             {
                 var written = 0;
                 while (chunk.Completed is null)
@@ -82,9 +61,9 @@ public sealed class ChatEngine(
                     yield return new ChatPiece(chunk.Delta, model.Backend, model.Name, chunk.FromCache);
                     try
                     {
-                        if (!await pieces.MoveNextAsync())
+                        if (!await chunks.MoveNextAsync())
                             throw BackendFailures.Unfinished();
-                        chunk = pieces.Current;
+                        chunk = chunks.Current;
                     }
                     catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
                     {
@@ -106,14 +85,40 @@ public sealed class ChatEngine(
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
-    // A fresh answer on this silo is one piece; otherwise the cache grain's stream (or the model's without a key: no cache).
-    private IAsyncEnumerable<GenerationChunk> OpenStream(GenerationRequest request, string? key, CancellationToken cancellationToken)
+    /// <summary>The reply that the last chunk of <paramref name="chunks"/> carries: a whole answer is its stream collected.</summary>
+    public static async Task<ChatReply> CollectAsync(IAsyncEnumerable<ChatPiece> chunks)
+    {
+        await foreach (var chunk in chunks)
+        {
+            if (chunk.Reply is { } reply)
+                return reply;
+        }
+        throw BackendFailures.Unfinished();
+    }
+
+    // A fresh answer on this silo is one chunk; otherwise the cache grain's (or the model's without a key: no cache),
+    // asked for whole when nobody reads the chunks, which costs the server and the cluster less.
+    private IAsyncEnumerable<GenerationChunk> Open(GenerationRequest request, string? key, bool stream, CancellationToken cancellationToken)
+    {
+        if (key is not null && FindLocally(key) is { } known)
+            return Once(new GenerationChunk(known.Content, known, FromCache: true));
+        if (stream)
+            return key is null
+                ? grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken)
+                : grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
+        return Whole(request, key, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<GenerationChunk> Whole(GenerationRequest request, string? key, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         if (key is null)
-            return grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken);
-        if (FindLocally(key) is { } known)
-            return Once(new GenerationChunk(known.Content, known, FromCache: true));
-        return grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
+        {
+            var generation = await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
+            yield return new GenerationChunk(generation.Content, generation);
+            yield break;
+        }
+        var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
+        yield return new GenerationChunk(answer.Generation.Content, answer.Generation, answer.FromCache, answer.ExpiresAt);
     }
 
     private static async IAsyncEnumerable<GenerationChunk> Once(GenerationChunk chunk)
@@ -146,18 +151,6 @@ public sealed class ChatEngine(
         var answer = turns[asked + 1];
         var backend = answer.Model is { } model ? catalog.Value.Find(model)?.Backend ?? "" : "";
         return new ChatReply(answer.Content, conversationId, backend, answer.Model ?? "", Cached: false, TokensUsed: null);
-    }
-
-    private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
-    {
-        if (noCache)
-            return (await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
-        var key = CacheKey.For(request);
-        if (FindLocally(key) is { } known)
-            return (known, true);
-        var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-        localAnswers.Keep(key, answer.Generation, answer.ExpiresAt);
-        return (answer.Generation, answer.FromCache);
     }
 
     // A hit on this silo's copy is traced and counted like one in the cache grain; a miss here is the grain's to trace and count.

@@ -25,26 +25,13 @@ public sealed class ConversationGrain(
 {
     private readonly SemaphoreSlim _turn = new(1, 1);
 
-    public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
-    {
-        await _turn.WaitAsync(cancellationToken);
-        try
-        {
-            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
-                return answered;
-            EnsureStarted(command);
-            var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
-            await RecordAsync(command, generation);
-            return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
-                generation.TotalTokens, fallbackReason);
-        }
-        finally
-        {
-            _turn.Release();
-        }
-    }
+    public Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default) =>
+        ChatEngine.CollectAsync(TakeTurnAsync(command, stream: false, cancellationToken));
 
-    public async IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, CancellationToken cancellationToken = default) =>
+        TakeTurnAsync(command, stream: true, cancellationToken);
+
+    private async IAsyncEnumerable<ChatPiece> TakeTurnAsync(ChatCommand command, bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await _turn.WaitAsync(cancellationToken);
         try
@@ -55,9 +42,8 @@ public sealed class ConversationGrain(
                 yield break;
             }
             EnsureStarted(command);
-            var history = conversation.State.Turns.ToList();
-            await foreach (var piece in engine.StreamAsync(this.GetPrimaryKeyString(), command, history, g => RecordAsync(command, g), cancellationToken))
-                yield return piece;
+            await foreach (var chunk in engine.AnswerAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns, g => RecordAsync(command, g), stream, cancellationToken))
+                yield return chunk;
         }
         finally
         {

@@ -24,17 +24,15 @@ public sealed class ConversationStarter(
     // Resolved once: GetGrain<IConversationGrain>(id) would format type names on every one-shot chat.
     private readonly Lazy<GrainType> _conversationType = new(() => grains.GetGrain<IConversationGrain>("-").GetGrainId().Type);
 
-    public async Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken)
-    {
-        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, [], cancellationToken);
-        await RecordAsync(conversationId, command, generation);
-        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
-            generation.TotalTokens, fallbackReason);
-    }
+    public Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
+        ChatEngine.CollectAsync(AnswerAsync(conversationId, command, stream: false, cancellationToken));
 
-    /// <summary>The answer to the first message, piece by piece; the conversation is stored before the last piece.</summary>
-    public IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
-        engine.StreamAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
+    /// <summary>
+    /// The answer to the first message, chunk by chunk (<paramref name="stream"/>) or as one; the conversation is
+    /// stored before the last chunk.
+    /// </summary>
+    public IAsyncEnumerable<ChatPiece> AnswerAsync(string conversationId, ChatCommand command, bool stream, CancellationToken cancellationToken) =>
+        engine.AnswerAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), stream, cancellationToken);
 
     private Task RecordAsync(string conversationId, ChatCommand command, Generation generation)
     {
@@ -57,5 +55,5 @@ public sealed class ConversationStarterGrain(ConversationStarter starter) : Grai
         starter.StartAsync(conversationId, command, cancellationToken);
 
     public IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
-        starter.StreamAsync(conversationId, command, cancellationToken);
+        starter.AnswerAsync(conversationId, command, stream: true, cancellationToken);
 }
