@@ -29,57 +29,65 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        await foreach (var chunk in await OpenAsync(input, traceId, caller, stream: false, cancellationToken))
-        {
-            if (chunk.Done)
-                return new ChatResponse(chunk.Message!, chunk.ConversationId, chunk.BackendUsed!, chunk.ModelUsed!, chunk.Cached == true,
-                    chunk.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, chunk.FallbackReason);
-        }
-        throw Cut(0, "the answer ended before its last chunk");
+        var chat = await AdmitAsync(input, caller, cancellationToken);
+        var reply = await chat.Tokens.CountAsync(AnswerAsync(chat, starts => starts
+            ? localStarter?.StartAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).Start(chat.Key, chat.Command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(chat.Key).Chat(chat.Command, cancellationToken), cancellationToken));
+        return new ChatResponse(reply.Message, chat.ConversationId, reply.Backend, reply.Model, reply.Cached,
+            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
     }
 
-    public Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken) =>
-        OpenAsync(input, traceId, caller, stream: true, cancellationToken);
-
     /// <summary>
-    /// A chat, whichever door it came through: chunk by chunk as the model writes them (<paramref name="stream"/>), or
-    /// the whole answer as one last chunk. Bad input and refused admission fail here, before the answer starts; a cluster
-    /// failure before the first chunk is retried, one after it ends the answer with an error that says it was cut.
+    /// The answer chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
+    /// first chunk is retried like a chat's, one after it ends the stream with an error that says the answer was cut.
     /// </summary>
-    public async Task<IAsyncEnumerable<ChatChunk>> OpenAsync(ChatInput input, string traceId, Caller caller, bool stream, CancellationToken cancellationToken)
+    public async Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
+    {
+        var chat = await AdmitAsync(input, caller, cancellationToken);
+        return chat.Tokens.Count(StreamAsync(chat, traceId, cancellationToken));
+    }
+
+    /// <summary>A chat that passed validation and its client's limits, with the command its conversation is to answer.</summary>
+    private readonly record struct AdmittedChat(string ConversationId, string Key, ChatCommand Command, ChatTokens Tokens);
+
+    // Bad input is refused first: it costs the client nothing.
+    private async Task<AdmittedChat> AdmitAsync(ChatInput input, Caller caller, CancellationToken cancellationToken)
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
-        var startsConversation = input.ConversationId is null;
+        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
         var conversationId = input.ConversationId ?? ConversationIds.New();
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return tokens.Count(AnswerAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, stream, cancellationToken));
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, input.ConversationId is null, image, RequestIds.New());
+        return new AdmittedChat(conversationId, ConversationKeys.For(caller, conversationId), command, tokens);
     }
 
-    private async IAsyncEnumerable<ChatChunk> AnswerAsync(string conversationId, string key, ChatCommand command, string traceId, bool stream,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    // Who answers, whole or streamed: a new conversation's starter on the first attempt, the conversation itself on a retry
+    // (it knows the request id if an earlier attempt recorded it). The request's token: a client that disconnects cancels
+    // the grain calls and the backend's HTTP call.
+    private async Task<T> AnswerAsync<T>(AdmittedChat chat, Func<bool, Task<T>> call, CancellationToken cancellationToken)
     {
-        IAsyncEnumerator<ChatPiece> pieces;
-        ChatPiece piece;
         try
         {
-            // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
-            // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
-            (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(Call(key, command, stream, attempt, cancellationToken), cancellationToken),
-                cancellationToken);
+            return await cluster.RunAsync(attempt => call(chat.Command.StartsConversation && attempt == 1), cancellationToken);
         }
         catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
         {
-            throw OpossumException.ConversationNotFound(conversationId);
+            throw OpossumException.ConversationNotFound(chat.ConversationId);
         }
+    }
+
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(AdmittedChat chat, string traceId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (pieces, piece) = await AnswerAsync(chat, starts => OpenAsync(starts
+            ? localStarter?.StreamAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).StartStream(chat.Key, chat.Command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(chat.Key).ChatStream(chat.Command, cancellationToken), cancellationToken), cancellationToken);
         await using (pieces)
         {
             var written = 0;
             while (piece.Reply is null)
             {
                 written += piece.Delta.Length;
-                yield return new ChatChunk(piece.Delta, false, conversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
+                yield return new ChatChunk(piece.Delta, false, chat.ConversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
                 try
                 {
                     if (!await pieces.MoveNextAsync())
@@ -92,29 +100,9 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                 }
             }
             var reply = piece.Reply;
-            yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
+            yield return new ChatChunk(piece.Delta, true, chat.ConversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }
-    }
-
-    // The grain call that answers: a whole answer is one call (its reply the only chunk), a streamed one the grain's stream.
-    private IAsyncEnumerable<ChatPiece> Call(string key, ChatCommand command, bool stream, int attempt, CancellationToken cancellationToken)
-    {
-        if (command.StartsConversation && attempt == 1)
-        {
-            if (localStarter is not null)
-                return localStarter.AnswerAsync(key, command, stream, cancellationToken);
-            var starter = Starter(key);
-            return stream ? starter.StartStream(key, command, cancellationToken) : Once(starter.Start(key, command, cancellationToken));
-        }
-        var conversation = grains.GetGrain<IConversationGrain>(key);
-        return stream ? conversation.ChatStream(command, cancellationToken) : Once(conversation.Chat(command, cancellationToken));
-    }
-
-    private static async IAsyncEnumerable<ChatPiece> Once(Task<ChatReply> call)
-    {
-        var reply = await call;
-        yield return new ChatPiece(reply.Message, reply.Backend, reply.Model, reply.Cached, reply);
     }
 
     // A stream is open once its first piece is here: until then a failure is the cluster's to retry.

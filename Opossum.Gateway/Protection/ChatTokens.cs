@@ -38,7 +38,29 @@ public sealed class ChatTokens
 
     public static int Estimate(int characters) => (characters + CharactersPerToken - 1) / CharactersPerToken;
 
-    /// <summary>The chunks of a chat (a whole answer is its last chunk only) as they come; its tokens settle before the last chunk goes out, or when the chunks end without it.</summary>
+    /// <summary>The reply of a chat, its tokens settled before it is given out or the call's failure is.</summary>
+    public async Task<ChatReply> CountAsync(Task<ChatReply> chat)
+    {
+        if (_limiter is null) return await chat;
+        var used = 0;
+        try
+        {
+            var reply = await chat;
+            used = Used(reply.Cached, reply.TokensUsed, reply.Message.Length);
+            return reply;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || _request.IsCancellationRequested)
+        {
+            used = _prompt; // the client left: the backend had the prompt, and its answer went nowhere
+            throw;
+        }
+        finally
+        {
+            await SettleAsync(used);
+        }
+    }
+
+    /// <summary>The chunks of a streamed chat as they come; its tokens settle before the last chunk goes out, or when the stream ends without it.</summary>
     public IAsyncEnumerable<ChatChunk> Count(IAsyncEnumerable<ChatChunk> chunks) => _limiter is null ? chunks : CountAsync(chunks);
 
     private async IAsyncEnumerable<ChatChunk> CountAsync(IAsyncEnumerable<ChatChunk> chunks, [EnumeratorCancellation] CancellationToken cancellationToken = default)

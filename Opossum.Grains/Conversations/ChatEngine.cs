@@ -22,13 +22,57 @@ public sealed class ChatEngine(
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
     /// <summary>
-    /// The answer chunk by chunk, from the first model that can answer: a model that fails before its first
-    /// chunk falls back to the next; a failure after it ends the stream with an error that says the answer was
-    /// cut, and by whom. <paramref name="record"/> runs with the whole generation before the last chunk is given
-    /// out, so the last chunk (the only one when not <paramref name="stream"/>) means the exchange is recorded.
+    /// The whole answer from the first model that can answer; <paramref name="record"/> runs with it before the reply
+    /// is returned. The model's server is asked for it whole: nobody reads its chunks, and that costs less.
     /// </summary>
-    public async IAsyncEnumerable<ChatPiece> AnswerAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
-        Func<Generation, Task> record, bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async Task<ChatReply> AnswerAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+        Func<Generation, Task> record, CancellationToken cancellationToken)
+    {
+        var answer = await OpenAsync(command, history, stream: false, cancellationToken);
+        return await CompleteAsync(conversationId, answer, answer.First, record);
+    }
+
+    /// <summary>
+    /// The answer chunk by chunk, from the same model <see cref="AnswerAsync"/> would take; a failure after the first
+    /// chunk ends the stream with an error that says the answer was cut, and by whom. <paramref name="record"/> runs
+    /// with the whole generation before the last chunk is given out, so the last chunk means the exchange is recorded.
+    /// </summary>
+    public async IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+        Func<Generation, Task> record, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var answer = await OpenAsync(command, history, stream: true, cancellationToken);
+        var chunk = answer.First;
+        await using (answer.Rest)
+        {
+            var written = 0;
+            while (chunk.Completed is null)
+            {
+                written += chunk.Delta.Length;
+                yield return new ChatPiece(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.FromCache);
+                try
+                {
+                    if (answer.Rest is null || !await answer.Rest.MoveNextAsync())
+                        throw BackendFailures.Unfinished();
+                    chunk = answer.Rest.Current;
+                }
+                catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+                {
+                    throw new OpossumException(ErrorCodes.BackendUnavailable,
+                        $"The answer from {answer.Model.Name} ({answer.Model.Backend}) was cut after {written} characters: {ex.Message}", ex);
+                }
+            }
+            var reply = await CompleteAsync(conversationId, answer, chunk, record);
+            yield return new ChatPiece(chunk.Delta, reply.Backend, reply.Model, chunk.FromCache, reply);
+        }
+    }
+
+    /// <summary>An answer that has begun: from which model, its first chunk and, when streamed, the rest.</summary>
+    private readonly record struct OpenedAnswer(ModelDefinition Model, string? Key, GenerationChunk First,
+        IAsyncEnumerator<GenerationChunk>? Rest, string? FallbackReason);
+
+    // The fallback: candidates in the router's order, each through the response cache unless bypassed; a model that
+    // fails before its first chunk gives way to the next, and the reply says why.
+    private async Task<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
     {
         var candidates = router.Candidates(command.Model, command.Image is not null);
         var messages = BuildContext(history, command);
@@ -37,94 +81,59 @@ public sealed class ChatEngine(
         {
             var request = new GenerationRequest(model.Name, messages);
             var key = command.NoCache ? null : CacheKey.For(request);
-            var chunks = Open(request, key, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
-            GenerationChunk chunk;
+            IAsyncEnumerator<GenerationChunk>? rest = null;
             try
             {
-                if (!await chunks.MoveNextAsync())
-                    throw BackendFailures.Unfinished();
-                chunk = chunks.Current;
+                GenerationChunk first;
+                if (key is not null && FindLocally(key) is { } known)
+                    first = new GenerationChunk(known.Content, known, FromCache: true);
+                else if (!stream)
+                    first = await GenerateAsync(request, key, cancellationToken);
+                else
+                {
+                    rest = Stream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    if (!await rest.MoveNextAsync())
+                        throw BackendFailures.Unfinished();
+                    first = rest.Current;
+                }
+                return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
             catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
             {
-                await chunks.DisposeAsync();
+                if (rest is not null)
+                    await rest.DisposeAsync();
                 failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
-                continue;
-            }
-
-            await using (chunks)
-            {
-                var written = 0;
-                while (chunk.Completed is null)
-                {
-                    written += chunk.Delta.Length;
-                    yield return new ChatPiece(chunk.Delta, model.Backend, model.Name, chunk.FromCache);
-                    try
-                    {
-                        if (!await chunks.MoveNextAsync())
-                            throw BackendFailures.Unfinished();
-                        chunk = chunks.Current;
-                    }
-                    catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
-                    {
-                        throw new OpossumException(ErrorCodes.BackendUnavailable,
-                            $"The answer from {model.Name} ({model.Backend}) was cut after {written} characters: {ex.Message}", ex);
-                    }
-                }
-
-                var generation = chunk.Completed;
-                if (key is not null && chunk.ExpiresAt is { } expiresAt)
-                    localAnswers.Keep(key, generation, expiresAt);
-                await record(generation);
-                yield return new ChatPiece(chunk.Delta, generation.Backend, generation.Model, chunk.FromCache,
-                    new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, chunk.FromCache,
-                        generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures)));
-                yield break;
             }
         }
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
-    /// <summary>The reply that the last chunk of <paramref name="chunks"/> carries: a whole answer is its stream collected.</summary>
-    public static async Task<ChatReply> CollectAsync(IAsyncEnumerable<ChatPiece> chunks)
-    {
-        await foreach (var chunk in chunks)
-        {
-            if (chunk.Reply is { } reply)
-                return reply;
-        }
-        throw BackendFailures.Unfinished();
-    }
-
-    // A fresh answer on this silo is one chunk; otherwise the cache grain's (or the model's without a key: no cache),
-    // asked for whole when nobody reads the chunks, which costs the server and the cluster less.
-    private IAsyncEnumerable<GenerationChunk> Open(GenerationRequest request, string? key, bool stream, CancellationToken cancellationToken)
-    {
-        if (key is not null && FindLocally(key) is { } known)
-            return Once(new GenerationChunk(known.Content, known, FromCache: true));
-        if (stream)
-            return key is null
-                ? grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken)
-                : grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
-        return Whole(request, key, cancellationToken);
-    }
-
-    private async IAsyncEnumerable<GenerationChunk> Whole(GenerationRequest request, string? key, [EnumeratorCancellation] CancellationToken cancellationToken)
+    // The whole generation as one last chunk: the cache grain's (or the model's without a key: no cache).
+    private async Task<GenerationChunk> GenerateAsync(GenerationRequest request, string? key, CancellationToken cancellationToken)
     {
         if (key is null)
         {
             var generation = await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
-            yield return new GenerationChunk(generation.Content, generation);
-            yield break;
+            return new GenerationChunk(generation.Content, generation);
         }
         var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-        yield return new GenerationChunk(answer.Generation.Content, answer.Generation, answer.FromCache, answer.ExpiresAt);
+        return new GenerationChunk(answer.Generation.Content, answer.Generation, answer.FromCache, answer.ExpiresAt);
     }
 
-    private static async IAsyncEnumerable<GenerationChunk> Once(GenerationChunk chunk)
+    private IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, string? key, CancellationToken cancellationToken) =>
+        key is null
+            ? grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken)
+            : grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
+
+    // Kept on this silo when it came from the cache grain, and recorded before the reply is given out.
+    private async Task<ChatReply> CompleteAsync(string conversationId, OpenedAnswer answer, GenerationChunk last, Func<Generation, Task> record)
     {
-        await Task.CompletedTask;
-        yield return chunk;
+        var generation = last.Completed!;
+        if (answer.Key is not null && last.ExpiresAt is { } expiresAt)
+            localAnswers.Keep(answer.Key, generation, expiresAt);
+        await record(generation);
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.FromCache,
+            generation.TotalTokens, answer.FallbackReason);
     }
 
     /// <summary>Adds the exchange and trims the conversation to its context window.</summary>

@@ -25,24 +25,32 @@ public sealed class ConversationGrain(
 {
     private readonly SemaphoreSlim _turn = new(1, 1);
 
-    public Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default) =>
-        ChatEngine.CollectAsync(TakeTurnAsync(command, stream: false, cancellationToken));
-
-    public IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, CancellationToken cancellationToken = default) =>
-        TakeTurnAsync(command, stream: true, cancellationToken);
-
-    private async IAsyncEnumerable<ChatPiece> TakeTurnAsync(ChatCommand command, bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default)
     {
         await _turn.WaitAsync(cancellationToken);
         try
         {
-            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            return Replay(command) ?? await engine.AnswerAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns,
+                generation => RecordAsync(command, generation), cancellationToken);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await _turn.WaitAsync(cancellationToken);
+        try
+        {
+            if (Replay(command) is { } answered)
             {
                 yield return new ChatPiece(answered.Message, answered.Backend, answered.Model, answered.Cached, answered);
                 yield break;
             }
-            EnsureStarted(command);
-            await foreach (var chunk in engine.AnswerAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns, g => RecordAsync(command, g), stream, cancellationToken))
+            await foreach (var chunk in engine.StreamAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns,
+                generation => RecordAsync(command, generation), cancellationToken))
                 yield return chunk;
         }
         finally
@@ -51,10 +59,14 @@ public sealed class ConversationGrain(
         }
     }
 
-    private void EnsureStarted(ChatCommand command)
+    // The reply already recorded for this request, or null when it is to be answered: then the conversation must exist or start with it.
+    private ChatReply? Replay(ChatCommand command)
     {
+        if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            return answered;
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(); // the key is a hash: the gateway names the client's id
+        return null;
     }
 
     private async Task RecordAsync(ChatCommand command, Generation generation)

@@ -25,14 +25,11 @@ public sealed class ConversationStarter(
     private readonly Lazy<GrainType> _conversationType = new(() => grains.GetGrain<IConversationGrain>("-").GetGrainId().Type);
 
     public Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
-        ChatEngine.CollectAsync(AnswerAsync(conversationId, command, stream: false, cancellationToken));
+        engine.AnswerAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
-    /// <summary>
-    /// The answer to the first message, chunk by chunk (<paramref name="stream"/>) or as one; the conversation is
-    /// stored before the last chunk.
-    /// </summary>
-    public IAsyncEnumerable<ChatPiece> AnswerAsync(string conversationId, ChatCommand command, bool stream, CancellationToken cancellationToken) =>
-        engine.AnswerAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), stream, cancellationToken);
+    /// <summary>The answer to the first message, chunk by chunk; the conversation is stored before the last chunk.</summary>
+    public IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
+        engine.StreamAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
     private Task RecordAsync(string conversationId, ChatCommand command, Generation generation)
     {
@@ -55,5 +52,5 @@ public sealed class ConversationStarterGrain(ConversationStarter starter) : Grai
         starter.StartAsync(conversationId, command, cancellationToken);
 
     public IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
-        starter.AnswerAsync(conversationId, command, stream: true, cancellationToken);
+        starter.StreamAsync(conversationId, command, cancellationToken);
 }
