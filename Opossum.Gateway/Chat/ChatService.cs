@@ -30,7 +30,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     {
         var started = Stopwatch.GetTimestamp();
         var chat = await AdmitAsync(input, caller, cancellationToken);
-        var reply = await chat.Tokens.CountAsync(AnswerAsync(chat, starts => starts
+        var reply = await chat.Tokens.CountAsync(AnswerAsync(chat, attempt => chat.StartsAt(attempt)
             ? localStarter?.StartAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).Start(chat.Key, chat.Command, cancellationToken)
             : grains.GetGrain<IConversationGrain>(chat.Key).Chat(chat.Command, cancellationToken), cancellationToken));
         return new ChatResponse(reply.Message, chat.ConversationId, reply.Backend, reply.Model, reply.Cached,
@@ -48,10 +48,14 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     }
 
     /// <summary>A chat that passed validation and its client's limits, with the command its conversation is to answer.</summary>
-    private readonly record struct AdmittedChat(string ConversationId, string Key, ChatCommand Command, ChatTokens Tokens);
+    private readonly record struct AdmittedChat(string ConversationId, string Key, ChatCommand Command, ChatTokens Tokens)
+    {
+        /// <summary>A new conversation's starter answers the first attempt; the conversation itself a retry, since it knows the request id if an earlier attempt recorded it.</summary>
+        public bool StartsAt(int attempt) => Command.StartsConversation && attempt == 1;
+    }
 
     // Bad input is refused first: it costs the client nothing.
-    private async Task<AdmittedChat> AdmitAsync(ChatInput input, Caller caller, CancellationToken cancellationToken)
+    private async ValueTask<AdmittedChat> AdmitAsync(ChatInput input, Caller caller, CancellationToken cancellationToken)
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
@@ -61,14 +65,13 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         return new AdmittedChat(conversationId, ConversationKeys.For(caller, conversationId), command, tokens);
     }
 
-    // Who answers, whole or streamed: a new conversation's starter on the first attempt, the conversation itself on a retry
-    // (it knows the request id if an earlier attempt recorded it). The request's token: a client that disconnects cancels
-    // the grain calls and the backend's HTTP call.
-    private async Task<T> AnswerAsync<T>(AdmittedChat chat, Func<bool, Task<T>> call, CancellationToken cancellationToken)
+    // The grain call that answers, whole or streamed, retried while the cluster fails it. The request's token: a client that
+    // disconnects cancels the grain calls and the backend's HTTP call.
+    private async Task<T> AnswerAsync<T>(AdmittedChat chat, Func<int, Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
-            return await cluster.RunAsync(attempt => call(chat.Command.StartsConversation && attempt == 1), cancellationToken);
+            return await cluster.RunAsync(call, cancellationToken);
         }
         catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
         {
@@ -78,7 +81,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
     private async IAsyncEnumerable<ChatChunk> StreamAsync(AdmittedChat chat, string traceId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (pieces, piece) = await AnswerAsync(chat, starts => OpenAsync(starts
+        var (pieces, piece) = await AnswerAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
             ? localStarter?.StreamAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).StartStream(chat.Key, chat.Command, cancellationToken)
             : grains.GetGrain<IConversationGrain>(chat.Key).ChatStream(chat.Command, cancellationToken), cancellationToken), cancellationToken);
         await using (pieces)

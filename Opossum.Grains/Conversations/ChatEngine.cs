@@ -70,9 +70,10 @@ public sealed class ChatEngine(
     private readonly record struct OpenedAnswer(ModelDefinition Model, string? Key, GenerationChunk First,
         IAsyncEnumerator<GenerationChunk>? Rest, string? FallbackReason);
 
-    // The fallback: candidates in the router's order, each through the response cache unless bypassed; a model that
-    // fails before its first chunk gives way to the next, and the reply says why.
-    private async Task<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
+    // The fallback: candidates in the router's order, each through the response cache unless bypassed (a copy on this silo,
+    // else the cache grain's answer), whole or streamed; a model that fails before its first chunk gives way to the next,
+    // and the reply says why.
+    private async ValueTask<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
     {
         var candidates = router.Candidates(command.Model, command.Image is not null);
         var messages = BuildContext(history, command);
@@ -87,14 +88,22 @@ public sealed class ChatEngine(
                 GenerationChunk first;
                 if (key is not null && FindLocally(key) is { } known)
                     first = new GenerationChunk(known.Content, known, FromCache: true);
-                else if (!stream)
-                    first = await GenerateAsync(request, key, cancellationToken);
-                else
+                else if (stream)
                 {
                     rest = Stream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     if (!await rest.MoveNextAsync())
                         throw BackendFailures.Unfinished();
                     first = rest.Current;
+                }
+                else if (key is null)
+                {
+                    var generation = await grains.GetGrain<IModelGrain>(model.Name).Generate(request, cancellationToken);
+                    first = new GenerationChunk(generation.Content, generation);
+                }
+                else
+                {
+                    var cached = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
+                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.FromCache, cached.ExpiresAt);
                 }
                 return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
@@ -106,18 +115,6 @@ public sealed class ChatEngine(
             }
         }
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
-    }
-
-    // The whole generation as one last chunk: the cache grain's (or the model's without a key: no cache).
-    private async Task<GenerationChunk> GenerateAsync(GenerationRequest request, string? key, CancellationToken cancellationToken)
-    {
-        if (key is null)
-        {
-            var generation = await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken);
-            return new GenerationChunk(generation.Content, generation);
-        }
-        var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-        return new GenerationChunk(answer.Generation.Content, answer.Generation, answer.FromCache, answer.ExpiresAt);
     }
 
     private IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, string? key, CancellationToken cancellationToken) =>
