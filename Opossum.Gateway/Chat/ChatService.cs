@@ -29,29 +29,11 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        Validate(input);
-        var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken); // bad input is refused first: it costs the client nothing
-
-        var startsConversation = input.ConversationId is null;
-        var conversationId = input.ConversationId ?? ConversationIds.New();
-        var key = ConversationKeys.For(caller, conversationId);
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        // The request's token: a client that disconnects cancels the grain calls and the backend's HTTP call.
-        // A retry goes to the conversation itself, which knows the request id if an earlier attempt recorded it.
-        ChatReply reply;
-        try
-        {
-            reply = await tokens.CountAsync(cluster.RunAsync(attempt => startsConversation && attempt == 1
-                ? localStarter?.StartAsync(key, command, cancellationToken) ?? Starter(key).Start(key, command, cancellationToken)
-                : grains.GetGrain<IConversationGrain>(key).Chat(command, cancellationToken), cancellationToken));
-        }
-        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
-        {
-            throw OpossumException.ConversationNotFound(conversationId);
-        }
-
-        return new ChatResponse(reply.Message, conversationId, reply.Backend, reply.Model, reply.Cached,
+        var chat = await AdmitAsync(input, caller, cancellationToken);
+        var reply = await chat.Tokens.CountAsync(AnswerAsync(chat, attempt => chat.StartsAt(attempt)
+            ? localStarter?.StartAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).Start(chat.Key, chat.Command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(chat.Key).Chat(chat.Command, cancellationToken), cancellationToken));
+        return new ChatResponse(reply.Message, chat.ConversationId, reply.Backend, reply.Model, reply.Cached,
             reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
     }
 
@@ -61,39 +43,54 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     /// </summary>
     public async Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
+        var chat = await AdmitAsync(input, caller, cancellationToken);
+        return chat.Tokens.Count(StreamAsync(chat, traceId, cancellationToken));
+    }
+
+    /// <summary>A chat that passed validation and its client's limits, with the command its conversation is to answer.</summary>
+    private readonly record struct AdmittedChat(string ConversationId, string Key, ChatCommand Command, ChatTokens Tokens)
+    {
+        /// <summary>A new conversation's starter answers the first attempt; the conversation itself a retry, since it knows the request id if an earlier attempt recorded it.</summary>
+        public bool StartsAt(int attempt) => Command.StartsConversation && attempt == 1;
+    }
+
+    // Bad input is refused first: it costs the client nothing.
+    private async ValueTask<AdmittedChat> AdmitAsync(ChatInput input, Caller caller, CancellationToken cancellationToken)
+    {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
         var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
-        var startsConversation = input.ConversationId is null;
         var conversationId = input.ConversationId ?? ConversationIds.New();
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, startsConversation, image, RequestIds.New());
-        return tokens.Count(StreamAsync(conversationId, ConversationKeys.For(caller, conversationId), command, traceId, cancellationToken));
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, input.ConversationId is null, image, RequestIds.New());
+        return new AdmittedChat(conversationId, ConversationKeys.For(caller, conversationId), command, tokens);
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(string conversationId, string key, ChatCommand command, string traceId,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+    // The grain call that answers, whole or streamed, retried while the cluster fails it. The request's token: a client that
+    // disconnects cancels the grain calls and the backend's HTTP call.
+    private async Task<T> AnswerAsync<T>(AdmittedChat chat, Func<int, Task<T>> call, CancellationToken cancellationToken)
     {
-        IAsyncEnumerator<ChatPiece> pieces;
-        ChatPiece piece;
         try
         {
-            (pieces, piece) = await cluster.RunAsync(attempt => OpenAsync(
-                command.StartsConversation && attempt == 1
-                    ? localStarter?.StreamAsync(key, command, cancellationToken) ?? Starter(key).StartStream(key, command, cancellationToken)
-                    : grains.GetGrain<IConversationGrain>(key).ChatStream(command, cancellationToken),
-                cancellationToken), cancellationToken);
+            return await cluster.RunAsync(call, cancellationToken);
         }
         catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
         {
-            throw OpossumException.ConversationNotFound(conversationId);
+            throw OpossumException.ConversationNotFound(chat.ConversationId);
         }
+    }
+
+    private async IAsyncEnumerable<ChatChunk> StreamAsync(AdmittedChat chat, string traceId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (pieces, piece) = await AnswerAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
+            ? localStarter?.StreamAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).StartStream(chat.Key, chat.Command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(chat.Key).ChatStream(chat.Command, cancellationToken), cancellationToken), cancellationToken);
         await using (pieces)
         {
             var written = 0;
             while (piece.Reply is null)
             {
                 written += piece.Delta.Length;
-                yield return new ChatChunk(piece.Delta, false, conversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
+                yield return new ChatChunk(piece.Delta, false, chat.ConversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
                 try
                 {
                     if (!await pieces.MoveNextAsync())
@@ -106,7 +103,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                 }
             }
             var reply = piece.Reply;
-            yield return new ChatChunk(piece.Delta, true, conversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
+            yield return new ChatChunk(piece.Delta, true, chat.ConversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }
     }

@@ -21,35 +21,59 @@ public sealed class ChatEngine(
     CacheCounters counters,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
-    public async Task<(Generation Generation, bool Cached, string? FallbackReason)> AnswerAsync(
-        ChatCommand command, IReadOnlyList<Turn> history, CancellationToken cancellationToken)
+    /// <summary>
+    /// The whole answer from the first model that can answer; <paramref name="record"/> runs with it before the reply
+    /// is returned. The model's server is asked for it whole: nobody reads its chunks, and that costs less.
+    /// </summary>
+    public async Task<ChatReply> AnswerAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+        Func<Generation, Task> record, CancellationToken cancellationToken)
     {
-        var candidates = router.Candidates(command.Model, command.Image is not null);
-        var messages = BuildContext(history, command);
-        var failures = new List<string>();
-        foreach (var model in candidates)
-        {
-            try
-            {
-                var (generation, cached) = await GenerateAsync(new GenerationRequest(model.Name, messages), command.NoCache, cancellationToken);
-                return (generation, cached, failures.Count == 0 ? null : string.Join("; ", failures));
-            }
-            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
-            {
-                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
-            }
-        }
-        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+        var answer = await OpenAsync(command, history, stream: false, cancellationToken);
+        return await CompleteAsync(conversationId, answer, answer.First, record);
     }
 
     /// <summary>
-    /// The answer piece by piece, from the first model that can answer: a model that fails before its first
-    /// piece falls back to the next, as <see cref="AnswerAsync"/> does; a failure after it ends the stream with
-    /// an error that says the answer was cut, and by whom. <paramref name="record"/> runs with the whole
-    /// generation before the last piece is given out, so the last piece means the exchange is recorded.
+    /// The answer chunk by chunk, from the same model <see cref="AnswerAsync"/> would take; a failure after the first
+    /// chunk ends the stream with an error that says the answer was cut, and by whom. <paramref name="record"/> runs
+    /// with the whole generation before the last chunk is given out, so the last chunk means the exchange is recorded.
     /// </summary>
     public async IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
         Func<Generation, Task> record, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var answer = await OpenAsync(command, history, stream: true, cancellationToken);
+        var chunk = answer.First;
+        await using (answer.Rest)
+        {
+            var written = 0;
+            while (chunk.Completed is null)
+            {
+                written += chunk.Delta.Length;
+                yield return new ChatPiece(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.FromCache);
+                try
+                {
+                    if (answer.Rest is null || !await answer.Rest.MoveNextAsync())
+                        throw BackendFailures.Unfinished();
+                    chunk = answer.Rest.Current;
+                }
+                catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+                {
+                    throw new OpossumException(ErrorCodes.BackendUnavailable,
+                        $"The answer from {answer.Model.Name} ({answer.Model.Backend}) was cut after {written} characters: {ex.Message}", ex);
+                }
+            }
+            var reply = await CompleteAsync(conversationId, answer, chunk, record);
+            yield return new ChatPiece(chunk.Delta, reply.Backend, reply.Model, chunk.FromCache, reply);
+        }
+    }
+
+    /// <summary>An answer that has begun: from which model, its first chunk and, when streamed, the rest.</summary>
+    private readonly record struct OpenedAnswer(ModelDefinition Model, string? Key, GenerationChunk First,
+        IAsyncEnumerator<GenerationChunk>? Rest, string? FallbackReason);
+
+    // The fallback: candidates in the router's order, each through the response cache unless bypassed (a copy on this silo,
+    // else the cache grain's answer), whole or streamed; a model that fails before its first chunk gives way to the next,
+    // and the reply says why.
+    private async ValueTask<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
     {
         var candidates = router.Candidates(command.Model, command.Image is not null);
         var messages = BuildContext(history, command);
@@ -58,68 +82,55 @@ public sealed class ChatEngine(
         {
             var request = new GenerationRequest(model.Name, messages);
             var key = command.NoCache ? null : CacheKey.For(request);
-            var pieces = OpenStream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
-            GenerationChunk chunk;
+            IAsyncEnumerator<GenerationChunk>? rest = null;
             try
             {
-                if (!await pieces.MoveNextAsync())
-                    throw BackendFailures.Unfinished();
-                chunk = pieces.Current;
+                GenerationChunk first;
+                if (key is not null && FindLocally(key) is { } known)
+                    first = new GenerationChunk(known.Content, known, FromCache: true);
+                else if (stream)
+                {
+                    rest = Stream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    if (!await rest.MoveNextAsync())
+                        throw BackendFailures.Unfinished();
+                    first = rest.Current;
+                }
+                else if (key is null)
+                {
+                    var generation = await grains.GetGrain<IModelGrain>(model.Name).Generate(request, cancellationToken);
+                    first = new GenerationChunk(generation.Content, generation);
+                }
+                else
+                {
+                    var cached = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
+                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.FromCache, cached.ExpiresAt);
+                }
+                return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
             catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
             {
-                await pieces.DisposeAsync();
+                if (rest is not null)
+                    await rest.DisposeAsync();
                 failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
-                continue;
-            }
-
-            await using (pieces)
-            {
-                var written = 0;
-                while (chunk.Completed is null)
-                {
-                    written += chunk.Delta.Length;
-                    yield return new ChatPiece(chunk.Delta, model.Backend, model.Name, chunk.FromCache);
-                    try
-                    {
-                        if (!await pieces.MoveNextAsync())
-                            throw BackendFailures.Unfinished();
-                        chunk = pieces.Current;
-                    }
-                    catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
-                    {
-                        throw new OpossumException(ErrorCodes.BackendUnavailable,
-                            $"The answer from {model.Name} ({model.Backend}) was cut after {written} characters: {ex.Message}", ex);
-                    }
-                }
-
-                var generation = chunk.Completed;
-                if (key is not null && chunk.ExpiresAt is { } expiresAt)
-                    localAnswers.Keep(key, generation, expiresAt);
-                await record(generation);
-                yield return new ChatPiece(chunk.Delta, generation.Backend, generation.Model, chunk.FromCache,
-                    new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, chunk.FromCache,
-                        generation.TotalTokens, failures.Count == 0 ? null : string.Join("; ", failures)));
-                yield break;
             }
         }
         throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
-    // A fresh answer on this silo is one piece; otherwise the cache grain's stream (or the model's without a key: no cache).
-    private IAsyncEnumerable<GenerationChunk> OpenStream(GenerationRequest request, string? key, CancellationToken cancellationToken)
-    {
-        if (key is null)
-            return grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken);
-        if (FindLocally(key) is { } known)
-            return Once(new GenerationChunk(known.Content, known, FromCache: true));
-        return grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
-    }
+    private IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, string? key, CancellationToken cancellationToken) =>
+        key is null
+            ? grains.GetGrain<IModelGrain>(request.Model).Stream(request, cancellationToken)
+            : grains.GetGrain<IResponseCacheGrain>(key).Stream(request, cancellationToken);
 
-    private static async IAsyncEnumerable<GenerationChunk> Once(GenerationChunk chunk)
+    // Kept on this silo when it came from the cache grain, and recorded before the reply is given out.
+    private async Task<ChatReply> CompleteAsync(string conversationId, OpenedAnswer answer, GenerationChunk last, Func<Generation, Task> record)
     {
-        await Task.CompletedTask;
-        yield return chunk;
+        var generation = last.Completed!;
+        if (answer.Key is not null && last.ExpiresAt is { } expiresAt)
+            localAnswers.Keep(answer.Key, generation, expiresAt);
+        await record(generation);
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.FromCache,
+            generation.TotalTokens, answer.FallbackReason);
     }
 
     /// <summary>Adds the exchange and trims the conversation to its context window.</summary>
@@ -146,18 +157,6 @@ public sealed class ChatEngine(
         var answer = turns[asked + 1];
         var backend = answer.Model is { } model ? catalog.Value.Find(model)?.Backend ?? "" : "";
         return new ChatReply(answer.Content, conversationId, backend, answer.Model ?? "", Cached: false, TokensUsed: null);
-    }
-
-    private async Task<(Generation, bool)> GenerateAsync(GenerationRequest request, bool noCache, CancellationToken cancellationToken)
-    {
-        if (noCache)
-            return (await grains.GetGrain<IModelGrain>(request.Model).Generate(request, cancellationToken), false);
-        var key = CacheKey.For(request);
-        if (FindLocally(key) is { } known)
-            return (known, true);
-        var answer = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-        localAnswers.Keep(key, answer.Generation, answer.ExpiresAt);
-        return (answer.Generation, answer.FromCache);
     }
 
     // A hit on this silo's copy is traced and counted like one in the cache grain; a miss here is the grain's to trace and count.

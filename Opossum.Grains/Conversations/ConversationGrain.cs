@@ -30,13 +30,8 @@ public sealed class ConversationGrain(
         await _turn.WaitAsync(cancellationToken);
         try
         {
-            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
-                return answered;
-            EnsureStarted(command);
-            var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, conversation.State.Turns, cancellationToken);
-            await RecordAsync(command, generation);
-            return new ChatReply(generation.Content, this.GetPrimaryKeyString(), generation.Backend, generation.Model, cached,
-                generation.TotalTokens, fallbackReason);
+            return Replay(command) ?? await engine.AnswerAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns,
+                generation => RecordAsync(command, generation), cancellationToken);
         }
         finally
         {
@@ -49,15 +44,14 @@ public sealed class ConversationGrain(
         await _turn.WaitAsync(cancellationToken);
         try
         {
-            if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            if (Replay(command) is { } answered)
             {
                 yield return new ChatPiece(answered.Message, answered.Backend, answered.Model, answered.Cached, answered);
                 yield break;
             }
-            EnsureStarted(command);
-            var history = conversation.State.Turns.ToList();
-            await foreach (var piece in engine.StreamAsync(this.GetPrimaryKeyString(), command, history, g => RecordAsync(command, g), cancellationToken))
-                yield return piece;
+            await foreach (var chunk in engine.StreamAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns,
+                generation => RecordAsync(command, generation), cancellationToken))
+                yield return chunk;
         }
         finally
         {
@@ -65,10 +59,14 @@ public sealed class ConversationGrain(
         }
     }
 
-    private void EnsureStarted(ChatCommand command)
+    // The reply already recorded for this request, or null when it is to be answered: then the conversation must exist or start with it.
+    private ChatReply? Replay(ChatCommand command)
     {
+        if (command.RequestId is { } requestId && engine.Replay(conversation.State, this.GetPrimaryKeyString(), requestId) is { } answered)
+            return answered;
         if (!conversation.State.Started && !command.StartsConversation)
             throw OpossumException.ConversationNotFound(); // the key is a hash: the gateway names the client's id
+        return null;
     }
 
     private async Task RecordAsync(ChatCommand command, Generation generation)

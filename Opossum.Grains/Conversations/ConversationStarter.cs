@@ -24,15 +24,10 @@ public sealed class ConversationStarter(
     // Resolved once: GetGrain<IConversationGrain>(id) would format type names on every one-shot chat.
     private readonly Lazy<GrainType> _conversationType = new(() => grains.GetGrain<IConversationGrain>("-").GetGrainId().Type);
 
-    public async Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken)
-    {
-        var (generation, cached, fallbackReason) = await engine.AnswerAsync(command, [], cancellationToken);
-        await RecordAsync(conversationId, command, generation);
-        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, cached,
-            generation.TotalTokens, fallbackReason);
-    }
+    public Task<ChatReply> StartAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
+        engine.AnswerAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
-    /// <summary>The answer to the first message, piece by piece; the conversation is stored before the last piece.</summary>
+    /// <summary>The answer to the first message, chunk by chunk; the conversation is stored before the last chunk.</summary>
     public IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
         engine.StreamAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
