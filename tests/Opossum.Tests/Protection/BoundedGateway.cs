@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Opossum.Gateway.GraphQL.Http;
+using Opossum.Gateway.GraphQL.WebSockets;
 using Opossum.Gateway.Protection;
 using Opossum.Tests.Support;
 
