@@ -34,15 +34,15 @@ public sealed record Generation(
 }
 
 /// <summary>
-/// A piece of an answer as the model writes it: the text added since the previous piece. The last piece
+/// A chunk of an answer as the model writes it: the text added since the previous chunk. The last chunk
 /// carries the whole <see cref="Completed"/> generation; a stream that ends without one was cut.
-/// <see cref="FromCache"/>: the answer was not generated for this caller (a cached one, or another caller's in flight, which that caller did not leave).
+/// <see cref="Cached"/>: the answer was not generated for this caller (a cached one, or another caller's in flight, which that caller did not leave).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationChunk(
     [property: Id(0)] string Delta,
     [property: Id(1)] Generation? Completed = null,
-    [property: Id(2)] bool FromCache = false,
+    [property: Id(2)] bool Cached = false,
     [property: Id(3)] DateTimeOffset? ExpiresAt = null);
 
 /// <summary>A request for one model: the whole prompt context as chat messages.</summary>
@@ -53,7 +53,7 @@ public sealed record GenerationRequest(
 
 /// <summary>An answer from the cache, or from the model when the cache had none; fresh until <see cref="ExpiresAt"/>.</summary>
 [GenerateSerializer, Immutable]
-public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool FromCache, [property: Id(2)] DateTimeOffset ExpiresAt);
+public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool Cached, [property: Id(2)] DateTimeOffset ExpiresAt);
 
 /// <summary>The answer a conversation gives to one chat command.</summary>
 [GenerateSerializer, Immutable]
@@ -67,11 +67,11 @@ public sealed record ChatReply(
     [property: Id(6)] string? FallbackReason = null);
 
 /// <summary>
-/// A piece of a streamed chat answer: the text added since the previous piece, from which model. The last
-/// piece carries the whole <see cref="Reply"/>, sent once the exchange is recorded.
+/// A chunk of a streamed chat answer: the text added since the previous chunk, from which model. The last
+/// chunk carries the whole <see cref="Reply"/>, sent once the exchange is recorded.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record ChatPiece(
+public sealed record ReplyChunk(
     [property: Id(0)] string Delta,
     [property: Id(1)] string Backend,
     [property: Id(2)] string Model,
@@ -152,9 +152,9 @@ public sealed record CacheCounts([property: Id(0)] long Hits, [property: Id(1)] 
 
 /// <summary>A slot on one server of a backend, granted for one generation; given back with <see cref="GenerationOutcome"/>.</summary>
 [GenerateSerializer, Immutable]
-public sealed record Lease([property: Id(0)] long Id, [property: Id(1)] int Server, [property: Id(2)] TimeSpan Waited);
+public sealed record Slot([property: Id(0)] long Id, [property: Id(1)] int Server, [property: Id(2)] TimeSpan Waited);
 
-/// <summary>How a generation on a leased server ended, as far as the server's availability is concerned.</summary>
+/// <summary>How a generation on a server ended, as far as the server's availability is concerned.</summary>
 public enum OutcomeKind
 {
     /// <summary>The server answered.</summary>
@@ -167,7 +167,7 @@ public enum OutcomeKind
     Inconclusive = 3,
 }
 
-/// <summary>The outcome of one generation reported with its lease.</summary>
+/// <summary>The outcome of one generation reported with its slot.</summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationOutcome([property: Id(0)] OutcomeKind Kind, [property: Id(1)] string? Reason = null, [property: Id(2)] TimeSpan? RetryAfter = null)
 {

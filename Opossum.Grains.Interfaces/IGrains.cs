@@ -9,10 +9,10 @@ public interface IConversationGrain : IGrainWithStringKey
     Task<ChatReply> Chat(ChatCommand command, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Answers a message piece by piece as the model writes it; records both turns when the answer is
-    /// complete (the last piece comes after), never for a stream that failed or was left.
+    /// Answers a message chunk by chunk as the model writes it; records both turns when the answer is
+    /// complete (the last chunk comes after), never for a stream that failed or was left.
     /// </summary>
-    IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, CancellationToken cancellationToken = default);
+    IAsyncEnumerable<ReplyChunk> ChatStream(ChatCommand command, CancellationToken cancellationToken = default);
 
     /// <summary>The stored turns, or null when this conversation does not exist.</summary>
     Task<ConversationView?> Get();
@@ -28,7 +28,7 @@ public interface IConversationStarterGrain : IGrainWithIntegerKey
     Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
 
     /// <summary>Streams the answer to the first message of <paramref name="conversationId"/> and records it when complete.</summary>
-    IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
+    IAsyncEnumerable<ReplyChunk> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Which <see cref="IConversationStarterGrain"/> starts a given conversation.</summary>
@@ -50,7 +50,7 @@ public interface IResponseCacheGrain : IGrainWithStringKey
     Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// The cached answer as one piece when fresh, otherwise the shared generation's pieces: from the first
+    /// The cached answer as one chunk when fresh, otherwise the shared generation's chunks: from the first
     /// one for a caller that joins late. The generation stops when its last caller leaves.
     /// </summary>
     IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, CancellationToken cancellationToken = default);
@@ -65,7 +65,7 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>Generates an answer for the prompt context on the least busy server of the model's backend.</summary>
     Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>The same generation piece by piece as the server writes it; the last piece carries the whole generation.</summary>
+    /// <summary>The same generation chunk by chunk as the server writes it; the last chunk carries the whole generation.</summary>
     IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, CancellationToken cancellationToken = default);
 }
 
@@ -88,7 +88,7 @@ public interface IServiceGrain : IGrainWithStringKey
     /// whose slots are given back if it dies; <paramref name="avoid"/> lists servers that just failed this request;
     /// <paramref name="ticket"/>, chosen by the caller, names the request for <see cref="Abandon"/>.
     /// </summary>
-    Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default);
+    Task<Slot> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// The caller of <see cref="Acquire"/> with <paramref name="ticket"/> never got its answer (its call failed on the way,
@@ -99,7 +99,7 @@ public interface IServiceGrain : IGrainWithStringKey
 
     /// <summary>Gives a slot back with what the generation said about the server.</summary>
     [OneWay]
-    Task Release(Lease lease, GenerationOutcome outcome);
+    Task Release(Slot slot, GenerationOutcome outcome);
 }
 
 /// <summary>Cluster-wide cache hit and miss counters (one grain, key 0).</summary>

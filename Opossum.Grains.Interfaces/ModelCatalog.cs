@@ -24,10 +24,10 @@ public sealed class ModelCatalogOptions
 
     public ModelDefinition? Find(string name) => Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
 
-    /// <summary>The distinct backend services the configured models use.</summary>
-    public IReadOnlyList<string> Services => Models.Select(m => m.Backend).Distinct(StringComparer.Ordinal).ToList();
+    /// <summary>The distinct backends the configured models use.</summary>
+    public IReadOnlyList<string> Backends => Models.Select(m => m.Backend).Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>Problems that make the catalog unusable, given the backend services that exist; empty when valid.</summary>
+    /// <summary>Problems that make the catalog unusable, given the backends that exist; empty when valid.</summary>
     public IEnumerable<string> Validate(IReadOnlyCollection<string> knownBackends)
     {
         if (Models.Count == 0) yield return "No models are configured: add at least one entry to 'Models'.";

@@ -22,7 +22,7 @@ public sealed record ChatResponse(
     string TraceId,
     string? FallbackReason);
 
-/// <summary>The <c>ChatChunk</c> of the GraphQL schema: one piece of a streamed answer; the last one has <see cref="Done"/> and the whole answer.</summary>
+/// <summary>The <c>ChatChunk</c> of the GraphQL schema: one chunk of a streamed answer; the last one has <see cref="Done"/> and the whole answer.</summary>
 public sealed record ChatChunk(
     string Delta,
     bool Done,

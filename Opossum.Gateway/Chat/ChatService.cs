@@ -81,46 +81,46 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
 
     private async IAsyncEnumerable<ChatChunk> StreamAsync(AdmittedChat chat, string traceId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (pieces, piece) = await AnswerAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
+        var (chunks, chunk) = await AnswerAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
             ? localStarter?.StreamAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).StartStream(chat.Key, chat.Command, cancellationToken)
             : grains.GetGrain<IConversationGrain>(chat.Key).ChatStream(chat.Command, cancellationToken), cancellationToken), cancellationToken);
-        await using (pieces)
+        await using (chunks)
         {
             var written = 0;
-            while (piece.Reply is null)
+            while (chunk.Reply is null)
             {
-                written += piece.Delta.Length;
-                yield return new ChatChunk(piece.Delta, false, chat.ConversationId, traceId, null, piece.Backend, piece.Model, piece.Cached, null, null);
+                written += chunk.Delta.Length;
+                yield return new ChatChunk(chunk.Delta, false, chat.ConversationId, traceId, null, chunk.Backend, chunk.Model, chunk.Cached, null, null);
                 try
                 {
-                    if (!await pieces.MoveNextAsync())
+                    if (!await chunks.MoveNextAsync())
                         throw Cut(written, "the stream ended before the last chunk");
-                    piece = pieces.Current;
+                    chunk = chunks.Current;
                 }
                 catch (Exception ex) when (ex is not OpossumException && !cancellationToken.IsCancellationRequested)
                 {
                     throw Cut(written, $"the cluster lost the silo that was writing it ({ex.GetType().Name})", ex);
                 }
             }
-            var reply = piece.Reply;
-            yield return new ChatChunk(piece.Delta, true, chat.ConversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
+            var reply = chunk.Reply;
+            yield return new ChatChunk(chunk.Delta, true, chat.ConversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
                 reply.TokensUsed, reply.FallbackReason);
         }
     }
 
-    // A stream is open once its first piece is here: until then a failure is the cluster's to retry.
-    private static async Task<(IAsyncEnumerator<ChatPiece> Pieces, ChatPiece First)> OpenAsync(IAsyncEnumerable<ChatPiece> stream, CancellationToken cancellationToken)
+    // A stream is open once its first chunk is here: until then a failure is the cluster's to retry.
+    private static async Task<(IAsyncEnumerator<ReplyChunk> Chunks, ReplyChunk First)> OpenAsync(IAsyncEnumerable<ReplyChunk> stream, CancellationToken cancellationToken)
     {
-        var pieces = stream.GetAsyncEnumerator(cancellationToken);
+        var chunks = stream.GetAsyncEnumerator(cancellationToken);
         try
         {
-            if (!await pieces.MoveNextAsync())
+            if (!await chunks.MoveNextAsync())
                 throw Cut(0, "the stream ended before its first chunk");
-            return (pieces, pieces.Current);
+            return (chunks, chunks.Current);
         }
         catch
         {
-            await pieces.DisposeAsync();
+            await chunks.DisposeAsync();
             throw;
         }
     }

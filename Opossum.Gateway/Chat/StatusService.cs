@@ -10,7 +10,7 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
     private ModelCatalogOptions Catalog => catalog.Value;
 
     public Task<ServiceHealth[]> ServicesAsync() =>
-        cluster.RunAsync(_ => Task.WhenAll(Catalog.Services.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth())), CancellationToken.None);
+        cluster.RunAsync(_ => Task.WhenAll(Catalog.Backends.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth())), CancellationToken.None);
 
     /// <summary>The services as <paramref name="caller"/> may see them (<see cref="OperatorDetail"/>).</summary>
     public async Task<ServiceHealth[]> ServicesAsync(Caller caller) =>
@@ -18,9 +18,9 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
 
     public async Task<ServiceHealth[]> ForceCheckAsync(string? service)
     {
-        if (service is not null && !Catalog.Services.Contains(service))
-            throw OpossumException.BadInput($"Unknown service '{service}'. Known services: {string.Join(", ", Catalog.Services)}.");
-        var names = service is null ? Catalog.Services : [service];
+        if (service is not null && !Catalog.Backends.Contains(service))
+            throw OpossumException.BadInput($"Unknown service '{service}'. Known services: {string.Join(", ", Catalog.Backends)}.");
+        var names = service is null ? Catalog.Backends : [service];
         return await cluster.RunAsync(_ => Task.WhenAll(names.Select(s => grains.GetGrain<IServiceGrain>(s).Check())), CancellationToken.None);
     }
 

@@ -68,19 +68,19 @@ public sealed class ChatTokens
         var failed = false;
         try
         {
-            await using var pieces = chunks.GetAsyncEnumerator(cancellationToken);
+            await using var reader = chunks.GetAsyncEnumerator(cancellationToken);
             while (true)
             {
                 try
                 {
-                    if (!await pieces.MoveNextAsync()) break;
+                    if (!await reader.MoveNextAsync()) break;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException && !_request.IsCancellationRequested)
                 {
                     failed = true;
                     throw;
                 }
-                var chunk = pieces.Current;
+                var chunk = reader.Current;
                 if (chunk.Done)
                     await SettleAsync(Used(chunk.Cached == true, chunk.TokensUsed, chunk.Message?.Length ?? _received));
                 else

@@ -94,7 +94,7 @@ public sealed class ServiceGrain(
 
     public Task<ServiceHealth> Check() => CheckAsync(operatorCheck: true);
 
-    public async Task<Lease> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default)
+    public async Task<Slot> Acquire(string model, SiloAddress holder, int[]? avoid = null, Guid ticket = default, CancellationToken cancellationToken = default)
     {
         _slots.Arrived(ticket);
         if (_backend is null)
@@ -106,10 +106,10 @@ public sealed class ServiceGrain(
         return await _slots.AcquireAsync(holder, avoid, ticket, started, cancellationToken);
     }
 
-    public async Task Release(Lease lease, GenerationOutcome outcome)
+    public async Task Release(Slot slot, GenerationOutcome outcome)
     {
-        if (lease.Server >= _servers.Length) return;
-        var server = _servers[lease.Server];
+        if (slot.Server >= _servers.Length) return;
+        var server = _servers[slot.Server];
         var changed = false;
         switch (outcome.Kind)
         {
@@ -126,7 +126,7 @@ public sealed class ServiceGrain(
                 server.Throttle(outcome.RetryAfter, outcome.Reason);
                 break;
         }
-        _slots.Release(lease);
+        _slots.Release(slot);
         if (changed)
             await SaveAsync();
     }
@@ -151,7 +151,7 @@ public sealed class ServiceGrain(
     {
         using (var activity = Source.StartActivity(Spans.ServiceCheck))
         {
-            activity?.SetTag(Tags.ServiceName, Name);
+            activity?.SetTag(Tags.GenAiProviderName, Name);
             if (_servers.Length > 1) activity?.SetTag(Tags.ServerAddress, server.Server.Url.ToString());
             activity?.AddEvent(new ActivityEvent("check_started"));
             var started = Stopwatch.GetTimestamp();

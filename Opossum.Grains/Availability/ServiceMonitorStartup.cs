@@ -6,5 +6,5 @@ namespace Opossum.Grains.Availability;
 internal sealed class ServiceMonitorStartup(IGrainFactory grains, IOptions<ModelCatalogOptions> catalog) : IStartupTask
 {
     public Task Execute(CancellationToken cancellationToken) =>
-        Task.WhenAll(catalog.Value.Services.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth()));
+        Task.WhenAll(catalog.Value.Backends.Select(s => grains.GetGrain<IServiceGrain>(s).GetHealth()));
 }

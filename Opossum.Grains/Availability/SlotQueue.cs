@@ -39,7 +39,7 @@ public sealed class SlotQueue(
     /// A slot for <paramref name="holder"/>, on a server not in <paramref name="avoid"/>, now or after the requests
     /// that came first; <paramref name="started"/> (a timestamp of the clock) is when the request arrived.
     /// </summary>
-    public async Task<Lease> AcquireAsync(SiloAddress holder, int[]? avoid, Guid ticket, long started, CancellationToken cancellationToken)
+    public async Task<Slot> AcquireAsync(SiloAddress holder, int[]? avoid, Guid ticket, long started, CancellationToken cancellationToken)
     {
         if (!Usable(avoid).Any())
             throw BackendHealthSummary.Unavailable(backend, servers);
@@ -48,10 +48,10 @@ public sealed class SlotQueue(
         return await WaitAsync(new Waiter(holder, avoid, ticket, started), cancellationToken);
     }
 
-    private async Task<Lease> WaitAsync(Waiter waiter, CancellationToken cancellationToken)
+    private async Task<Slot> WaitAsync(Waiter waiter, CancellationToken cancellationToken)
     {
         var node = _waiters.AddLast(waiter);
-        Lease? granted = null;
+        Slot? granted = null;
         // A silo that is stopping takes no releases any more, so its waiters would wait out the queue timeout, and
         // hold the silo's shutdown that long: they are sent to ask again, which reaches the grain's next activation.
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
@@ -80,7 +80,7 @@ public sealed class SlotQueue(
     }
 
     /// <summary>Frees a slot and hands it on; a slot of an earlier activation is unknown here: nothing to give back.</summary>
-    public void Release(Lease slot)
+    public void Release(Slot slot)
     {
         if (slot.Server >= _held.Length) return;
         _held[slot.Server].Remove(slot.Id);
@@ -167,10 +167,10 @@ public sealed class SlotQueue(
         .OrderBy(s => InFlight(s.Server.Index)).ThenBy(s => _lastGrant[s.Server.Index])
         .FirstOrDefault();
 
-    private Lease Grant(ServerAvailability server, SiloAddress holder, Guid ticket, long started)
+    private Slot Grant(ServerAvailability server, SiloAddress holder, Guid ticket, long started)
     {
         var now = clock.GetTimestamp();
-        var slot = new Lease(++_lastSlot, server.Server.Index, clock.GetElapsedTime(started, now));
+        var slot = new Slot(++_lastSlot, server.Server.Index, clock.GetElapsedTime(started, now));
         _held[slot.Server][slot.Id] = new HeldSlot(holder, ticket, now);
         _lastGrant[slot.Server] = ++_grants;
         return slot;
@@ -184,6 +184,6 @@ public sealed class SlotQueue(
         public int[]? Avoid { get; } = avoid;
         public Guid Ticket { get; } = ticket;
         public long Started { get; } = started;
-        public TaskCompletionSource<Lease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Slot> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

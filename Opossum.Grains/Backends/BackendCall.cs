@@ -8,7 +8,7 @@ public static class BackendCall
     /// <summary>
     /// Streams <paramref name="call"/> with the backend's timeout over the whole answer. The caller's
     /// cancellation passes through untouched (the client went away: not a backend failure, no fallback);
-    /// anything else unexpected, before the first piece or after, becomes the failure <paramref name="toFailure"/> makes of it.
+    /// anything else unexpected, before the first chunk or after, becomes the failure <paramref name="toFailure"/> makes of it.
     /// </summary>
     public static async IAsyncEnumerable<GenerationChunk> StreamAsync(BackendSpan span, TimeSpan timeout,
         Func<CancellationToken, IAsyncEnumerable<GenerationChunk>> call, Func<Exception, OpossumException> toFailure,
@@ -47,7 +47,7 @@ public static class BackendCall
         }
     }
 
-    /// <summary>The whole generation of a stream: its last piece's.</summary>
+    /// <summary>The whole generation of a stream: its last chunk's.</summary>
     public static async Task<Generation> CollectAsync(IAsyncEnumerable<GenerationChunk> chunks)
     {
         await foreach (var chunk in chunks)

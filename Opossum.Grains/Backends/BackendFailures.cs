@@ -15,9 +15,9 @@ public static class BackendFailures
     public static OpossumException Cut(string service, string reason) =>
         new(ErrorCodes.BackendUnavailable, $"Backend '{service}' failed: the answer was cut ({reason})", serviceFault: true);
 
-    /// <summary>A stream of pieces that ended without the last one, which carries the whole answer.</summary>
+    /// <summary>A stream of chunks that ended without the last one, which carries the whole answer.</summary>
     public static OpossumException Unfinished() =>
-        new(ErrorCodes.BackendUnavailable, "The answer was cut: its stream ended without the last piece.", serviceFault: true);
+        new(ErrorCodes.BackendUnavailable, "The answer was cut: its stream ended without the last chunk.", serviceFault: true);
 
     /// <summary>The service answered but refused or could not serve this request (4xx, blocked prompt, empty answer).</summary>
     public static OpossumException Refused(string service, string reason) =>

@@ -42,7 +42,7 @@ public sealed class BackendSpan : IDisposable
         _activity?.SetTag(Tags.HttpResponseTime, Elapsed.TotalSeconds);
     }
 
-    /// <summary>A piece of the answer arrived: of a streamed call, the first one's time is the time to first chunk; the last one completes the call.</summary>
+    /// <summary>A chunk of the answer arrived: of a streamed call, the first one's time is the time to first chunk; the last one completes the call.</summary>
     public void Received(GenerationChunk chunk)
     {
         if (_chunks++ == 0 && _stream)

@@ -19,9 +19,9 @@ public interface IChatBackend
     TimeSpan QueueTimeout { get; }
 
     /// <summary>
-    /// Generates one answer on <paramref name="server"/>: with <paramref name="stream"/> piece by piece as the
-    /// server writes it, else asked of the server whole and given as one piece (cheaper when nobody reads the
-    /// pieces). The last piece carries the whole generation. Failures, before the first piece or after, are
+    /// Generates one answer on <paramref name="server"/>: with <paramref name="stream"/> chunk by chunk as the
+    /// server writes it, else asked of the server whole and given as one chunk (cheaper when nobody reads the
+    /// chunks). The last chunk carries the whole generation. Failures, before the first chunk or after, are
     /// <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE; a stream that ends early is one.
     /// </summary>
     IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,

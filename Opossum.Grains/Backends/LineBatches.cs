@@ -9,8 +9,8 @@ namespace Opossum.Grains.Backends;
 
 /// <summary>
 /// The lines of a streamed response in batches: the first as soon as it is there, then at most one batch per
-/// <see cref="Interval"/>, holding every line that arrived meanwhile. Each batch travels on as one piece (one grain
-/// message, one event to the client): a model writing 50 tokens a second makes 20 pieces a second, not 50, which
+/// <see cref="Interval"/>, holding every line that arrived meanwhile. Each batch travels on as one chunk (one grain
+/// message, one event to the client): a model writing 50 tokens a second makes 20 chunks a second, not 50, which
 /// a reader does not see and the gateway does not pay for. A stream that ends sends what it holds at once.
 /// </summary>
 public static class LineBatches

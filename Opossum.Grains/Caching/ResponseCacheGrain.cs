@@ -37,23 +37,23 @@ public sealed class ResponseCacheGrain(
     public async Task<CachedGeneration> GetOrGenerate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
-            return new CachedGeneration(cached, FromCache: true, entry.State.ExpiresAt);
+            return new CachedGeneration(cached, Cached: true, entry.State.ExpiresAt);
         var (generation, joined) = Join(request, stream: false);
         var answer = await BackendCall.CollectAsync(generation.ReadAsync(!joined, cancellationToken));
-        return new CachedGeneration(answer, FromCache: GeneratedForAnother(generation, joined), entry.State.ExpiresAt);
+        return new CachedGeneration(answer, Cached: GeneratedForAnother(generation, joined), entry.State.ExpiresAt);
     }
 
     public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (Lookup() is { } cached)
         {
-            yield return new GenerationChunk(cached.Content, cached, FromCache: true, entry.State.ExpiresAt);
+            yield return new GenerationChunk(cached.Content, cached, Cached: true, entry.State.ExpiresAt);
             yield break;
         }
         var (generation, joined) = Join(request, stream: true);
         await foreach (var chunk in generation.ReadAsync(!joined, cancellationToken))
-            yield return chunk.Completed is not null ? chunk with { FromCache = GeneratedForAnother(generation, joined), ExpiresAt = entry.State.ExpiresAt }
-                : joined ? chunk with { FromCache = true }
+            yield return chunk.Completed is not null ? chunk with { Cached = GeneratedForAnother(generation, joined), ExpiresAt = entry.State.ExpiresAt }
+                : joined ? chunk with { Cached = true }
                 : chunk;
     }
 
@@ -84,7 +84,7 @@ public sealed class ResponseCacheGrain(
         yield return new GenerationChunk(generation.Content, generation);
     }
 
-    // Runs before any caller sees the last piece, so a caller that arrives after it is answered from the entry.
+    // Runs before any caller sees the last chunk, so a caller that arrives after it is answered from the entry.
     private void Keep(Generation generation)
     {
         entry.State.Generation = generation;

@@ -5,7 +5,7 @@ using Opossum.Grains.Backends;
 namespace Opossum.Grains.Caching;
 
 /// <summary>
-/// One generation that every caller asking for the same answer meanwhile shares. Its pieces are kept as
+/// One generation that every caller asking for the same answer meanwhile shares. Its chunks are kept as
 /// they arrive, so a caller that joins late reads them from the first; the generation is stopped when
 /// its last reader leaves. Lives in one grain activation and is used only from its turns, so it needs no locks.
 /// </summary>
@@ -18,7 +18,7 @@ public sealed class SharedGeneration
     private bool _ended;
     private int _readers;
 
-    /// <summary>Starts reading <paramref name="source"/>; <paramref name="completed"/> runs with the whole generation before any reader sees its last piece.</summary>
+    /// <summary>Starts reading <paramref name="source"/>; <paramref name="completed"/> runs with the whole generation before any reader sees its last chunk.</summary>
     public SharedGeneration(Func<CancellationToken, IAsyncEnumerable<GenerationChunk>> source, Action<Generation> completed) =>
         Completion = PumpAsync(source, completed);
 
@@ -32,7 +32,7 @@ public sealed class SharedGeneration
     public bool LeftByItsStarter { get; private set; }
 
     /// <summary>
-    /// Every piece from the first, as it arrives; leaving early (cancelling or disposing) stops the generation when no other
+    /// Every chunk from the first, as it arrives; leaving early (cancelling or disposing) stops the generation when no other
     /// reader is left. <paramref name="startedIt"/>: the reader is the caller the generation was started for.
     /// </summary>
     public async IAsyncEnumerable<GenerationChunk> ReadAsync(bool startedIt, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -55,7 +55,7 @@ public sealed class SharedGeneration
         }
         finally
         {
-            // A reader that leaves once it has the last piece leaves nothing to stop.
+            // A reader that leaves once it has the last chunk leaves nothing to stop.
             var unfinished = !_ended && _chunks is not [.., { Completed: not null }];
             if (startedIt && unfinished)
                 LeftByItsStarter = true;
@@ -66,7 +66,7 @@ public sealed class SharedGeneration
 
     private async Task PumpAsync(Func<CancellationToken, IAsyncEnumerable<GenerationChunk>> source, Action<Generation> completed)
     {
-        await Task.Yield(); // the constructor returns before the first piece is asked for
+        await Task.Yield(); // the constructor returns before the first chunk is asked for
         try
         {
             await foreach (var chunk in source(_stop.Token).WithCancellation(_stop.Token))

@@ -17,7 +17,7 @@ public sealed class ChatEngine(
     ModelRouter router,
     IOptions<ConversationOptions> options,
     IOptions<ModelCatalogOptions> catalog,
-    LocalAnswers localAnswers,
+    SiloCache siloCache,
     CacheCounters counters,
     [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
@@ -37,7 +37,7 @@ public sealed class ChatEngine(
     /// chunk ends the stream with an error that says the answer was cut, and by whom. <paramref name="record"/> runs
     /// with the whole generation before the last chunk is given out, so the last chunk means the exchange is recorded.
     /// </summary>
-    public async IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
+    public async IAsyncEnumerable<ReplyChunk> StreamAsync(string conversationId, ChatCommand command, IReadOnlyList<Turn> history,
         Func<Generation, Task> record, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var answer = await OpenAsync(command, history, stream: true, cancellationToken);
@@ -48,7 +48,7 @@ public sealed class ChatEngine(
             while (chunk.Completed is null)
             {
                 written += chunk.Delta.Length;
-                yield return new ChatPiece(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.FromCache);
+                yield return new ReplyChunk(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.Cached);
                 try
                 {
                     if (answer.Rest is null || !await answer.Rest.MoveNextAsync())
@@ -62,7 +62,7 @@ public sealed class ChatEngine(
                 }
             }
             var reply = await CompleteAsync(conversationId, answer, chunk, record);
-            yield return new ChatPiece(chunk.Delta, reply.Backend, reply.Model, chunk.FromCache, reply);
+            yield return new ReplyChunk(chunk.Delta, reply.Backend, reply.Model, chunk.Cached, reply);
         }
     }
 
@@ -87,7 +87,7 @@ public sealed class ChatEngine(
             {
                 GenerationChunk first;
                 if (key is not null && FindLocally(key) is { } known)
-                    first = new GenerationChunk(known.Content, known, FromCache: true);
+                    first = new GenerationChunk(known.Content, known, Cached: true);
                 else if (stream)
                 {
                     rest = Stream(request, key, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -103,7 +103,7 @@ public sealed class ChatEngine(
                 else
                 {
                     var cached = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.FromCache, cached.ExpiresAt);
+                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.Cached, cached.ExpiresAt);
                 }
                 return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
@@ -127,9 +127,9 @@ public sealed class ChatEngine(
     {
         var generation = last.Completed!;
         if (answer.Key is not null && last.ExpiresAt is { } expiresAt)
-            localAnswers.Keep(answer.Key, generation, expiresAt);
+            siloCache.Keep(answer.Key, generation, expiresAt);
         await record(generation);
-        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.FromCache,
+        return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.Cached,
             generation.TotalTokens, answer.FallbackReason);
     }
 
@@ -162,7 +162,7 @@ public sealed class ChatEngine(
     // A hit on this silo's copy is traced and counted like one in the cache grain; a miss here is the grain's to trace and count.
     private Generation? FindLocally(string key)
     {
-        if (localAnswers.Find(key) is not { } known) return null;
+        if (siloCache.Find(key) is not { } known) return null;
         using var lookup = CacheCounters.StartLookup(key, "silo");
         counters.Record(lookup, hit: true);
         return known;

@@ -15,7 +15,7 @@ public sealed class ConversationState
 /// A conversation that continues: keeps the last exchanges, answers each new message in their
 /// context and records the exchange. Non-reentrant, so messages of one conversation take turns.
 /// A request it has already recorded (a gateway's retry after a silo died) gets the recorded answer.
-/// A streamed answer's pieces are fetched by calls that Orleans interleaves with the grain's others, so
+/// A streamed answer's chunks are fetched by calls that Orleans interleaves with the grain's others, so
 /// the exchanges of this conversation, streamed or not, also take turns on <see cref="_turn"/>.
 /// </summary>
 [CollectionAgeLimit(Minutes = 10)]
@@ -39,14 +39,14 @@ public sealed class ConversationGrain(
         }
     }
 
-    public async IAsyncEnumerable<ChatPiece> ChatStream(ChatCommand command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<ReplyChunk> ChatStream(ChatCommand command, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await _turn.WaitAsync(cancellationToken);
         try
         {
             if (Replay(command) is { } answered)
             {
-                yield return new ChatPiece(answered.Message, answered.Backend, answered.Model, answered.Cached, answered);
+                yield return new ReplyChunk(answered.Message, answered.Backend, answered.Model, answered.Cached, answered);
                 yield break;
             }
             await foreach (var chunk in engine.StreamAsync(this.GetPrimaryKeyString(), command, conversation.State.Turns,

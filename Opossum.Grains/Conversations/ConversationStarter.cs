@@ -28,7 +28,7 @@ public sealed class ConversationStarter(
         engine.AnswerAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
     /// <summary>The answer to the first message, chunk by chunk; the conversation is stored before the last chunk.</summary>
-    public IAsyncEnumerable<ChatPiece> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
+    public IAsyncEnumerable<ReplyChunk> StreamAsync(string conversationId, ChatCommand command, CancellationToken cancellationToken) =>
         engine.StreamAsync(conversationId, command, [], generation => RecordAsync(conversationId, command, generation), cancellationToken);
 
     private Task RecordAsync(string conversationId, ChatCommand command, Generation generation)
@@ -51,6 +51,6 @@ public sealed class ConversationStarterGrain(ConversationStarter starter) : Grai
     public Task<ChatReply> Start(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
         starter.StartAsync(conversationId, command, cancellationToken);
 
-    public IAsyncEnumerable<ChatPiece> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
+    public IAsyncEnumerable<ReplyChunk> StartStream(string conversationId, ChatCommand command, CancellationToken cancellationToken = default) =>
         starter.StreamAsync(conversationId, command, cancellationToken);
 }

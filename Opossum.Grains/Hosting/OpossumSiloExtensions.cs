@@ -43,7 +43,7 @@ public static class OpossumSiloExtensions
         services.AddSingleton<BackendRegistry>();
         services.AddSingleton<ModelRouter>();
         services.AddSingleton<CacheCounters>();
-        services.AddSingleton<LocalAnswers>();
+        services.AddSingleton<SiloCache>();
         services.AddSingleton<ChatEngine>();
         services.AddSingleton<ConversationStarter>();
         return silo;

@@ -10,17 +10,17 @@ namespace Opossum.Grains.Models;
 
 /// <summary>
 /// Generation for one model, on the silo that asks (a stateless worker: no model is a bottleneck, and a
-/// silo that dies takes only its own generations with it). It leases a slot on a server of the model's
+/// silo that dies takes only its own generations with it). It takes a slot on a server of the model's
 /// backend from the service grain, which bounds what each server runs at once cluster-wide, streams the
 /// answer from the server, and gives the slot back with what the call said about the server. A server
-/// that fails before the first piece of the answer is avoided for a retry on another of the backend's servers.
+/// that fails before the first chunk of the answer is avoided for a retry on another of the backend's servers.
 /// </summary>
 [StatelessWorker(1), Reentrant]
 public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendRegistry backends, ILocalSiloDetails silo) : Grain, IModelGrain
 {
     private IServiceGrain? _service;
 
-    // Nobody reads the pieces of an answer asked for whole: the server is asked for it whole, which costs less.
+    // Nobody reads the reader of an answer asked for whole: the server is asked for it whole, which costs less.
     public Task<Generation> Generate(GenerationRequest request, CancellationToken cancellationToken = default) =>
         BackendCall.CollectAsync(RunAsync(request, stream: false, cancellationToken));
 
@@ -53,11 +53,11 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
             OpossumException? lastFailure = null;
             while (true)
             {
-                Lease lease;
+                Slot slot;
                 var ticket = Guid.NewGuid();
                 try
                 {
-                    lease = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), ticket, cancellationToken);
+                    slot = await service.Acquire(model.Name, silo.SiloAddress, failed?.ToArray(), ticket, cancellationToken);
                 }
                 catch (Exception ex)
                 {
@@ -70,9 +70,9 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                     if (failure == ex) throw;
                     throw failure;
                 }
-                activity?.SetTag(Tags.SlotWaitSeconds, lease.Waited.TotalSeconds);
-                SlotWait.Record(lease.Waited.TotalSeconds, new KeyValuePair<string, object?>(Tags.Service, model.Backend));
-                var server = backend.Servers[lease.Server];
+                activity?.SetTag(Tags.SlotWaitSeconds, slot.Waited.TotalSeconds);
+                SlotWait.Record(slot.Waited.TotalSeconds, new KeyValuePair<string, object?>(Tags.Service, model.Backend));
+                var server = backend.Servers[slot.Server];
                 if (backend.Servers.Count > 1)
                     activity?.SetTag(Tags.ServerAddress, server.Url.ToString());
 
@@ -80,19 +80,19 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                 var retry = false;
                 try
                 {
-                    await using var pieces = backend.GenerateAsync(server, model, request.Messages, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    await using var reader = backend.GenerateAsync(server, model, request.Messages, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     while (true)
                     {
                         GenerationChunk chunk;
                         try
                         {
-                            if (!await pieces.MoveNextAsync()) break;
-                            chunk = pieces.Current;
+                            if (!await reader.MoveNextAsync()) break;
+                            chunk = reader.Current;
                         }
                         catch (OpossumException ex) when (ex.ServiceFault && chunks == 0 && backend.Servers.Count > 1 && !cancellationToken.IsCancellationRequested)
                         {
                             outcome = new GenerationOutcome(OutcomeKind.Failed, ex.Message);
-                            (failed ??= []).Add(lease.Server);
+                            (failed ??= []).Add(slot.Server);
                             lastFailure = ex;
                             retry = true;
                             break;
@@ -122,7 +122,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                 finally
                 {
                     // Also when the caller leaves mid-answer: the slot is free again, and the outcome says nothing of the server.
-                    service.Release(lease, outcome).Ignore();
+                    service.Release(slot, outcome).Ignore();
                 }
                 if (!retry)
                     yield break;

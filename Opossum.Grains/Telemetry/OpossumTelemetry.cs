@@ -72,7 +72,6 @@ public static class OpossumTelemetry
         public const string HttpResponseTime = "http.response_time";
         public const string HasImage = "has_image";
         public const string ImageSize = "image.size";
-        public const string ServiceName = "service.name";
         public const string ServiceAvailable = "service.available";
         public const string CacheKey = "cache.key";
         public const string CacheHit = "cache.hit";

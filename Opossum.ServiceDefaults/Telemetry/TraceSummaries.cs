@@ -134,8 +134,8 @@ public static class TraceQuery
 /// <summary>
 /// Grain calls that are not recorded. Those made outside any trace (health probes, start-up, timers' reports)
 /// would each become a root trace of their own. And a grain method that streams (IAsyncEnumerable) is fetched
-/// piece by piece, each piece a MoveNext call: the stream's own span (<c>IModelGrain/Stream</c>) covers them all,
-/// so a long answer is not hundreds of spans. What runs inside a piece's call is not recorded either.
+/// chunk by chunk, each chunk a MoveNext call: the stream's own span (<c>IModelGrain/Stream</c>) covers them all,
+/// so a long answer is not hundreds of spans. What runs inside a chunk's call is not recorded either.
 /// </summary>
 public sealed class UntracedGrainCallProcessor : BaseProcessor<Activity>
 {

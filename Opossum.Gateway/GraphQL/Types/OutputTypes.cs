@@ -30,7 +30,7 @@ public sealed class ChatChunkType : ObjectGraphType<ChatChunk>
     public ChatChunkType()
     {
         Name = "ChatChunk";
-        Description = "One piece of a streamed answer, as the model writes it.";
+        Description = "One chunk of a streamed answer, as the model writes it.";
         Field(x => x.Delta).Description("Text added since the previous chunk (may be empty on the last).");
         Field(x => x.Done).Description("True on the last chunk only.");
         Field(x => x.ConversationId, type: typeof(NonNullGraphType<IdGraphType>));

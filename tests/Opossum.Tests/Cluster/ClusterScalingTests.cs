@@ -113,7 +113,7 @@ public sealed class ClusterScalingTests(ITestOutputHelper output) : IAsyncLifeti
         await stream.StopAsync();
         await streaming;
         var failedDuringTerm = stream.Failures.Count - failuresBeforeTerm;
-        // Every slot a chat leased is given back once the chats are answered: a slot that stays taken makes later chats queue for it.
+        // Every slot a chat took is given back once the chats are answered: a slot that stays taken makes later chats queue for it.
         await WaitForFreeSlotsAsync(http);
 
         // Failover comes from failure detection, not a short timeout: a healthy generation of 25 s completes.

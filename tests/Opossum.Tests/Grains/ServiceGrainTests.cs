@@ -64,7 +64,7 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
         // the slot it was granted, its place in the queue, or the call still on its way must not be held for it.
         var ollama = fixture.Grains.GetGrain<IServiceGrain>("ollama");
         await WaitForNoneInFlightAsync(ollama); // generations of earlier tests are over
-        var held = new List<Lease>();
+        var held = new List<Slot>();
         var tickets = Enumerable.Range(0, ClusterFixture.ServerParallelism).Select(_ => Guid.NewGuid()).ToList();
         foreach (var ticket in tickets)
             held.Add(await ollama.Acquire("any", TestSilos.Anywhere, ticket: ticket));
@@ -86,8 +86,8 @@ public sealed class ServiceGrainTests(ClusterFixture fixture)
         }
         finally
         {
-            foreach (var lease in held)
-                await ollama.Release(lease, GenerationOutcome.Inconclusive);
+            foreach (var slot in held)
+                await ollama.Release(slot, GenerationOutcome.Inconclusive);
         }
         await WaitForNoneInFlightAsync(ollama);
     }

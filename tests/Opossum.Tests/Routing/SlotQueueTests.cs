@@ -28,10 +28,10 @@ public sealed class SlotQueueTests : IDisposable
 
     private SlotQueue Queue(ServerAvailability[] servers) => new("ollama", servers, RequestTimeout, QueueTimeout, _clock, _stopping.Token);
 
-    private Task<Lease> Ask(SlotQueue queue, int[]? avoid = null, Guid ticket = default, SiloAddress? holder = null, CancellationToken cancellationToken = default) =>
+    private Task<Slot> Ask(SlotQueue queue, int[]? avoid = null, Guid ticket = default, SiloAddress? holder = null, CancellationToken cancellationToken = default) =>
         queue.AcquireAsync(holder ?? Alive, avoid, ticket, _clock.GetTimestamp(), cancellationToken);
 
-    private static async Task<int> ServerOf(Task<Lease> slot) => (await slot.WaitAsync(TimeSpan.FromSeconds(10))).Server;
+    private static async Task<int> ServerOf(Task<Slot> slot) => (await slot.WaitAsync(TimeSpan.FromSeconds(10))).Server;
 
     [Fact]
     public async Task A_slot_goes_to_the_server_with_the_fewest_in_flight_and_of_equals_to_the_one_that_waited_longest()

@@ -96,7 +96,7 @@ public sealed class SpanContractTests(GatewayFixture fixture)
     [Fact]
     public async Task A_generation_leases_a_slot_from_the_service_and_says_how_long_it_waited()
     {
-        var result = await fixture.Gateway.ChatAsync(new { message = $"lease a slot {Guid.NewGuid():N}", noCache = true });
+        var result = await fixture.Gateway.ChatAsync(new { message = $"take a slot {Guid.NewGuid():N}", noCache = true });
         var traceId = result.Data!["chat"]!["traceId"]!.GetValue<string>();
         var spans = await TraceAsync(traceId, s => s.Any(x => x.DisplayName == "POST /graphql") && s.Any(x => x.DisplayName == "ollama.generate")
                                                    && s.Any(x => x.DisplayName == "IServiceGrain/Release"));
@@ -104,7 +104,7 @@ public sealed class SpanContractTests(GatewayFixture fixture)
         var model = Assert.Single(spans, s => s.DisplayName == "model.generate");
         var waited = Assert.IsType<double>(model.GetTagItem("slot.wait_seconds"));
         Assert.InRange(waited, 0, 1);
-        // The lease is asked for under model.generate, and given back (one-way) in the same trace.
+        // The slot is asked for under model.generate, and given back (one-way) in the same trace.
         var acquire = Assert.Single(spans, s => s.DisplayName == "IServiceGrain/Acquire" && s.Kind == ActivityKind.Client);
         Assert.Equal(model.SpanId, acquire.ParentSpanId);
         Assert.Contains(spans, s => s.DisplayName == "IServiceGrain/Release" && s.Kind == ActivityKind.Client);
@@ -134,7 +134,7 @@ public sealed class SpanContractTests(GatewayFixture fixture)
     {
         await fixture.Gateway.PostAsync("mutation { forceServiceCheck(service: \"ollama\") { state } }");
 
-        var check = await Eventually(() => Exported().LastOrDefault(s => s.DisplayName == "service.check" && Equals(s.GetTagItem("service.name"), "ollama")));
+        var check = await Eventually(() => Exported().LastOrDefault(s => s.DisplayName == "service.check" && Equals(s.GetTagItem("gen_ai.provider.name"), "ollama")));
         Assert.Equal(true, check.GetTagItem("service.available"));
         Assert.Equal(["check_started", "check_completed"], check.Events.Select(e => e.Name));
         Assert.Equal("available", check.Events.Last().Tags.Single(t => t.Key == "result").Value);

@@ -6,11 +6,11 @@ using Opossum.Grains.Caching;
 namespace Opossum.Tests.Grains;
 
 /// <summary>A silo's copies of cached answers: fresh until the entry's own expiry, and bounded.</summary>
-public sealed class LocalAnswersTests
+public sealed class SiloCacheTests
 {
     private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
 
-    private LocalAnswers Create(int capacity) => new(Options.Create(new CacheOptions { LocalEntries = capacity }), _clock);
+    private SiloCache Create(int capacity) => new(Options.Create(new CacheOptions { LocalEntries = capacity }), _clock);
 
     private static Generation Answer(string text) => new(text, "ollama", "gemma3:1b", 1, 2);
 

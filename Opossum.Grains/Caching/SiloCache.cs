@@ -11,7 +11,7 @@ namespace Opossum.Grains.Caching;
 /// identical misses coalesce. Bounded by <see cref="CacheOptions.LocalEntries"/> (0 turns it off);
 /// when full, expired copies go first, then arbitrary ones.
 /// </summary>
-public sealed class LocalAnswers(IOptions<CacheOptions> options, [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
+public sealed class SiloCache(IOptions<CacheOptions> options, [FromKeyedServices(ProviderNames.Clock)] TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _trimming = new();
