@@ -1,3 +1,4 @@
+using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
 namespace Opossum.Grains.Backends;
 
@@ -9,7 +10,7 @@ public sealed record BackendServer(int Index, Uri Url, int Parallelism)
     /// per server in the list's order. Settings that describe no servers are refused, naming them.
     /// </summary>
     public static IReadOnlyList<BackendServer> Parse(string urls, string parallelism, string urlSetting, string parallelismSetting) =>
-        Problem(urls, parallelism, urlSetting, parallelismSetting, out var servers) is { } problem ? throw InvalidSetting.Because(problem) : servers;
+        Problem(urls, parallelism, urlSetting, parallelismSetting, out var servers) is { } problem ? throw SettingsCheck.Invalid(problem) : servers;
 
     /// <summary>What is wrong with the settings, naming them; null when they describe <paramref name="servers"/>.</summary>
     public static string? Problem(string urls, string parallelism, string urlSetting, string parallelismSetting, out IReadOnlyList<BackendServer> servers)

@@ -1,3 +1,4 @@
+using Opossum.ServiceDefaults.Configuration;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
@@ -18,7 +19,7 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
         var section = configuration.GetSection("Opossum");
         var clustering = (section["Clustering"] ?? Localhost).Trim().ToLowerInvariant();
         if (clustering is not (Localhost or Redis))
-            throw InvalidSetting.Because($"OPOSSUM_CLUSTERING must be 'localhost' or 'redis', not '{clustering}'.");
+            throw SettingsCheck.Invalid($"OPOSSUM_CLUSTERING must be 'localhost' or 'redis', not '{clustering}'.");
         return new ClusterSettings(
             clustering,
             section["ServiceId"] is { Length: > 0 } service ? service : "opossum",
@@ -37,7 +38,7 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
     public ConfigurationOptions RequireRedis()
     {
         if (RedisConnection is null)
-            throw InvalidSetting.Because("OPOSSUM_CLUSTERING=redis needs REDIS_CONNECTION (e.g. localhost:6379).");
+            throw SettingsCheck.Invalid("OPOSSUM_CLUSTERING=redis needs REDIS_CONNECTION (e.g. localhost:6379).");
         return ParseRedis(RedisConnection);
     }
 
@@ -63,7 +64,7 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
         }
         catch (ArgumentException ex)
         {
-            throw InvalidSetting.Because($"REDIS_CONNECTION '{connection}' is not a valid StackExchange.Redis connection string: {ex.Message}");
+            throw SettingsCheck.Invalid($"REDIS_CONNECTION '{connection}' is not a valid StackExchange.Redis connection string: {ex.Message}");
         }
     }
 
@@ -71,7 +72,7 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
     public IPAddress AdvertisedAddress()
     {
         if (AdvertisedIp is not null)
-            return IPAddress.TryParse(AdvertisedIp, out var ip) ? ip : throw InvalidSetting.Because($"OPOSSUM_ADVERTISED_IP must be an IP address, not '{AdvertisedIp}'.");
+            return IPAddress.TryParse(AdvertisedIp, out var ip) ? ip : throw SettingsCheck.Invalid($"OPOSSUM_ADVERTISED_IP must be an IP address, not '{AdvertisedIp}'.");
         return NetworkInterface.GetAllNetworkInterfaces()
             .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
             .SelectMany(n => n.GetIPProperties().UnicastAddresses)
@@ -85,6 +86,6 @@ public sealed record ClusterSettings(string Clustering, string ServiceId, string
         if (text is null) return fallback;
         return int.TryParse(text, out var port) && port is > 0 and < 65536
             ? port
-            : throw InvalidSetting.Because($"{variable} must be a port number (1-65535), not '{text}'.");
+            : throw SettingsCheck.Invalid($"{variable} must be a port number (1-65535), not '{text}'.");
     }
 }

@@ -1,3 +1,4 @@
+using Opossum.ServiceDefaults.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -72,7 +73,7 @@ public static class OpossumSiloExtensions
     public static TimeSpan GrainCallTimeout(IConfiguration configuration)
     {
         if (configuration.GetValue<TimeSpan?>("Opossum:GrainCallTimeout") is { } configured)
-            return configured > TimeSpan.Zero ? configured : throw InvalidSetting.Because("Opossum:GrainCallTimeout must be positive.");
+            return configured > TimeSpan.Zero ? configured : throw SettingsCheck.Invalid("Opossum:GrainCallTimeout must be positive.");
         var ollama = configuration.GetSection(OllamaOptions.Section).Get<OllamaOptions>() ?? new OllamaOptions();
         var gemini = configuration.GetSection(GeminiOptions.Section).Get<GeminiOptions>() ?? new GeminiOptions();
         var slowest = new[] { ollama.RequestTimeout + ollama.QueueTimeout, gemini.RequestTimeout + gemini.QueueTimeout }.Max();

@@ -1,3 +1,4 @@
+using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
 using System.Buffers;
 using System.Buffers.Text;
@@ -28,7 +29,7 @@ public sealed class RedisStateSerializer(Serializer serializer, IGrainStorageSer
     {
         null or "" or "binary" => false,
         "json" => true,
-        _ => throw InvalidSetting.Because($"{FormatSetting} must be 'binary' or 'json', not '{format}'."),
+        _ => throw SettingsCheck.Invalid($"{FormatSetting} must be 'binary' or 'json', not '{format}'."),
     };
 
     public BinaryData Serialize<T>(T? input) => writeJson
