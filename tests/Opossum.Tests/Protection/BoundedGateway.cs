@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Opossum.Gateway.GraphQL.Http;
 using Opossum.Gateway.GraphQL.WebSockets;
@@ -50,12 +48,7 @@ public sealed class BoundedGateway : IAsyncLifetime, IAsyncDisposable
     public async Task<(HttpStatusCode Status, string? ContentType, JsonNode Body, long Bytes)> PostAsync(string query, object? variables = null,
         string key = Alice, string? operationName = null, string? traceParent = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
-        {
-            Content = new StringContent(JsonSerializer.Serialize(new { query, variables, operationName }), Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd("application/graphql-response+json");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var request = GatewayHost.GraphQLPost(query, variables, key, operationName: operationName);
         if (traceParent is not null)
             request.Headers.Add("traceparent", traceParent);
         using var response = await Gateway.SendUntracedAsync(request);

@@ -1,6 +1,3 @@
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -48,14 +45,8 @@ public sealed class BudgetGateway : IAsyncLifetime
 
     public async Task<(HttpResponseMessage Response, JsonNode Body)> PostAsync(string query, object? variables, string key, CancellationToken cancellationToken = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
-        {
-            Content = new StringContent(JsonSerializer.Serialize(new { query, variables }), Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd("application/graphql-response+json");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        using var quiet = OpenTelemetry.SuppressInstrumentationScope.Begin();
-        var response = await Gateway.Http.SendAsync(request, cancellationToken);
+        using var request = GatewayHost.GraphQLPost(query, variables, key);
+        var response = await Gateway.SendUntracedAsync(request, cancellationToken);
         return (response, JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!);
     }
 

@@ -1,6 +1,3 @@
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -48,13 +45,7 @@ public sealed class ProtectedGateway : IAsyncLifetime
     /// <summary>POSTs <paramref name="query"/> with <paramref name="key"/> (none when null) as a typical client does.</summary>
     public async Task<(HttpResponseMessage Response, JsonNode Body)> PostAsync(string query, object? variables, string? key, string accept = "application/graphql-response+json")
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
-        {
-            Content = new StringContent(JsonSerializer.Serialize(new { query, variables }), Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd(accept);
-        if (key is not null)
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var request = GatewayHost.GraphQLPost(query, variables, key, accept);
         var response = await Gateway.SendUntracedAsync(request);
         return (response, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
     }

@@ -82,23 +82,33 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>POSTs a GraphQL request as a typical client does (Accept: application/graphql-response+json).</summary>
     public async Task<GraphQLResult> PostAsync(string query, object? variables = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
-        {
-            Content = new StringContent(JsonSerializer.Serialize(new { query, variables }), Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/graphql-response+json"));
+        using var request = GraphQLPost(query, variables);
         using var response = await SendUntracedAsync(request);
         return await GraphQLResult.ReadAsync(response);
+    }
+
+    /// <summary>A GraphQL POST to <c>/graphql</c> as a typical client makes it, with <paramref name="key"/> as its bearer key when given.</summary>
+    public static HttpRequestMessage GraphQLPost(string query, object? variables = null, string? key = null,
+        string accept = "application/graphql-response+json", string? operationName = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/graphql")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { query, variables, operationName }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd(accept);
+        if (key is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return request;
     }
 
     /// <summary>
     /// Sends without a client span: the gateway's tracer shares this test process, and a client span
     /// would become the root of the gateway's traces, which a real remote client's span would not.
     /// </summary>
-    public async Task<HttpResponseMessage> SendUntracedAsync(HttpRequestMessage request)
+    public async Task<HttpResponseMessage> SendUntracedAsync(HttpRequestMessage request, CancellationToken cancellationToken = default)
     {
         using var quiet = OpenTelemetry.SuppressInstrumentationScope.Begin();
-        return await Http.SendAsync(request);
+        return await Http.SendAsync(request, cancellationToken);
     }
 
     public Task<HttpResponseMessage> GetUntracedAsync(string uri) => SendUntracedAsync(new HttpRequestMessage(HttpMethod.Get, uri));
