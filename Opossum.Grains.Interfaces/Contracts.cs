@@ -1,6 +1,6 @@
 namespace Opossum.Grains;
 
-/// <summary>One chat message sent to a model: role is "system", "user" or "assistant"; only the newest user message carries an image.</summary>
+/// <summary>One chat message sent to a model: role is "system", "user" or "assistant"; of a conversation, only the newest user message carries an image.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)] string Content, [property: Id(2)] ImageAttachment? Image = null);
 
@@ -9,8 +9,10 @@ public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)
 public sealed record ImageAttachment([property: Id(0)] string MimeType, [property: Id(1)] byte[] Data, [property: Id(2)] string Sha256);
 
 /// <summary>
-/// What a client asks of a conversation. <see cref="RequestId"/> makes a retry safe: a conversation that
-/// already recorded the exchange of that request answers it again instead of generating and recording it twice.
+/// What a client asks: a message of a conversation, or (<see cref="History"/> set) a stateless chat whose client
+/// sends the whole context. <see cref="RequestId"/> makes a retry safe: a conversation that already recorded the
+/// exchange of that request answers it again instead of generating and recording it twice. <see cref="System"/>
+/// replaces the configured system prompt; a stateless chat's own system messages (in its history) replace it too.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ChatCommand(
@@ -19,16 +21,51 @@ public sealed record ChatCommand(
     [property: Id(2)] bool NoCache,
     [property: Id(3)] bool StartsConversation,
     [property: Id(4)] ImageAttachment? Image = null,
-    [property: Id(5)] string? RequestId = null);
+    [property: Id(5)] string? RequestId = null,
+    [property: Id(6)] string? System = null,
+    [property: Id(7)] GenerationOptions? Options = null,
+    [property: Id(8)] IReadOnlyList<ChatMessage>? History = null)
+{
+    /// <summary>Nothing is stored: the client keeps the context and sends it with every request (the OpenAI and Ollama doors).</summary>
+    public bool Stateless => History is not null;
+}
 
-/// <summary>What a model produced for one generation request.</summary>
+/// <summary>How a model is to sample its answer, as the client asked; a null field is the model's default. Part of the cache key.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GenerationOptions(
+    [property: Id(0)] double? Temperature = null,
+    [property: Id(1)] double? TopP = null,
+    [property: Id(2)] int? MaxTokens = null,
+    [property: Id(3)] IReadOnlyList<string>? Stop = null,
+    [property: Id(4)] long? Seed = null)
+{
+    public bool IsEmpty => Temperature is null && TopP is null && MaxTokens is null && Stop is not { Count: > 0 } && Seed is null;
+}
+
+/// <summary>Why a model stopped writing, in OpenAI's words, which every door maps from.</summary>
+public static class FinishReasons
+{
+    /// <summary>The model finished, or wrote a stop sequence.</summary>
+    public const string Stop = "stop";
+
+    /// <summary>The answer reached its token limit (<see cref="GenerationOptions.MaxTokens"/> or the model's).</summary>
+    public const string Length = "length";
+
+    /// <summary>The backend withheld (the rest of) the answer under its safety rules.</summary>
+    public const string ContentFilter = "content_filter";
+}
+
+
+/// <summary>What a model produced for one generation request; <see cref="Duration"/>: how long its model grain took, the wait for a slot included.</summary>
 [GenerateSerializer, Immutable]
 public sealed record Generation(
     [property: Id(0)] string Content,
     [property: Id(1)] string Backend,
     [property: Id(2)] string Model,
     [property: Id(3)] int? InputTokens,
-    [property: Id(4)] int? OutputTokens)
+    [property: Id(4)] int? OutputTokens,
+    [property: Id(5)] string? FinishReason = null,
+    [property: Id(6)] TimeSpan? Duration = null)
 {
     public int? TotalTokens => InputTokens is null && OutputTokens is null ? null : (InputTokens ?? 0) + (OutputTokens ?? 0);
 }
@@ -43,17 +80,20 @@ public sealed record GenerationChunk(
     [property: Id(0)] string Delta,
     [property: Id(1)] Generation? Completed = null,
     [property: Id(2)] bool Cached = false,
-    [property: Id(3)] DateTimeOffset? ExpiresAt = null);
+    [property: Id(3)] DateTimeOffset? ExpiresAt = null,
+    [property: Id(4)] bool Joined = false);
 
-/// <summary>A request for one model: the whole prompt context as chat messages.</summary>
+/// <summary>A request for one model: the whole prompt context as chat messages, and how to sample.</summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationRequest(
     [property: Id(0)] string Model,
-    [property: Id(1)] IReadOnlyList<ChatMessage> Messages);
+    [property: Id(1)] IReadOnlyList<ChatMessage> Messages,
+    [property: Id(2)] GenerationOptions? Options = null);
 
 /// <summary>An answer from the cache, or from the model when the cache had none; fresh until <see cref="ExpiresAt"/>.</summary>
 [GenerateSerializer, Immutable]
-public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool Cached, [property: Id(2)] DateTimeOffset ExpiresAt);
+public sealed record CachedGeneration([property: Id(0)] Generation Generation, [property: Id(1)] bool Cached, [property: Id(2)] DateTimeOffset ExpiresAt,
+    [property: Id(3)] bool Joined = false);
 
 /// <summary>The answer a conversation gives to one chat command.</summary>
 [GenerateSerializer, Immutable]
@@ -64,7 +104,12 @@ public sealed record ChatReply(
     [property: Id(3)] string Model,
     [property: Id(4)] bool Cached,
     [property: Id(5)] int? TokensUsed,
-    [property: Id(6)] string? FallbackReason = null);
+    [property: Id(6)] string? FallbackReason = null,
+    [property: Id(7)] string? FinishReason = null,
+    [property: Id(8)] int? InputTokens = null,
+    [property: Id(9)] int? OutputTokens = null,
+    [property: Id(10)] bool Joined = false,
+    [property: Id(11)] TimeSpan? GenerationTime = null);
 
 /// <summary>
 /// A chunk of a streamed chat answer: the text added since the previous chunk, from which model. The last
@@ -76,7 +121,8 @@ public sealed record ReplyChunk(
     [property: Id(1)] string Backend,
     [property: Id(2)] string Model,
     [property: Id(3)] bool Cached,
-    [property: Id(4)] ChatReply? Reply = null);
+    [property: Id(4)] ChatReply? Reply = null,
+    [property: Id(5)] bool Joined = false);
 
 /// <summary>One turn of a conversation as stored; an image is remembered by its hash only, a user turn by the request that sent it.</summary>
 [GenerateSerializer, Immutable]

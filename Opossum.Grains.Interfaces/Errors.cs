@@ -29,11 +29,12 @@ public static class ErrorCodes
 [GenerateSerializer]
 public sealed class OpossumException : Exception
 {
-    public OpossumException(string code, string message, bool serviceFault = false, TimeSpan? retryAfter = null) : base(message)
+    public OpossumException(string code, string message, bool serviceFault = false, TimeSpan? retryAfter = null, string? param = null) : base(message)
     {
         Code = code;
         ServiceFault = serviceFault;
         RetryAfter = retryAfter;
+        Param = param;
     }
 
     public OpossumException(string code, string message, Exception inner, bool serviceFault = false) : base(message, inner)
@@ -53,7 +54,11 @@ public sealed class OpossumException : Exception
     [Id(2)]
     public TimeSpan? RetryAfter { get; }
 
-    public static OpossumException BadInput(string message) => new(ErrorCodes.BadUserInput, message);
+    /// <summary>The request parameter that is wrong, as the door that read it names it (<c>top_p</c>, <c>options.num_predict</c>); null when none is.</summary>
+    [Id(3)]
+    public string? Param { get; }
+
+    public static OpossumException BadInput(string message, string? param = null) => new(ErrorCodes.BadUserInput, message, param: param);
 
     public static OpossumException ModelNotFound(string model) =>
         new(ErrorCodes.ModelNotFound, $"Model '{model}' is not configured.");

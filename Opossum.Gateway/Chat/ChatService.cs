@@ -26,32 +26,47 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     /// <summary>Longest conversation id accepted.</summary>
     public const int MaxConversationIdLength = 128;
 
+    /// <summary>Longest context a stateless chat may send: the text of all its messages, in UTF-8 bytes.</summary>
+    public const int MaxContextBytes = 8 * MaxMessageBytes;
+
+    /// <summary>A GraphQL <c>chat</c>: a message of a conversation (a new one unless <see cref="ChatInput.ConversationId"/> names it).</summary>
     public async Task<ChatResponse> ChatAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var chat = await AdmitAsync(input, caller, cancellationToken);
-        var reply = await chat.Tokens.CountAsync(AnswerAsync(chat, attempt => chat.StartsAt(attempt)
-            ? localStarter?.StartAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).Start(chat.Key, chat.Command, cancellationToken)
-            : grains.GetGrain<IConversationGrain>(chat.Key).Chat(chat.Command, cancellationToken), cancellationToken));
-        return new ChatResponse(reply.Message, chat.ConversationId, reply.Backend, reply.Model, reply.Cached,
-            reply.TokensUsed, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId, reply.FallbackReason);
+        var reply = await AnswerAsync(chat, cancellationToken);
+        return ChatResponse.From(reply, chat.ConversationId!, Stopwatch.GetElapsedTime(started).TotalMilliseconds, traceId);
     }
 
     /// <summary>
-    /// The answer chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
+    /// A GraphQL <c>chatStream</c>, chunk by chunk. Bad input fails here, before the stream starts; a cluster failure before the
     /// first chunk is retried like a chat's, one after it ends the stream with an error that says the answer was cut.
     /// </summary>
     public async Task<IAsyncEnumerable<ChatChunk>> StreamAsync(ChatInput input, string traceId, Caller caller, CancellationToken cancellationToken)
     {
         var chat = await AdmitAsync(input, caller, cancellationToken);
-        return chat.Tokens.Count(StreamAsync(chat, traceId, cancellationToken));
+        return ChatChunk.From(StreamAsync(chat, cancellationToken), chat.ConversationId!, traceId);
     }
 
-    /// <summary>A chat that passed validation and its client's limits, with the command its conversation is to answer.</summary>
-    private readonly record struct AdmittedChat(string ConversationId, string Key, ChatCommand Command, ChatTokens Tokens)
+    /// <summary>A stateless chat (the OpenAI and Ollama doors), answered whole; nothing of it is stored.</summary>
+    public async Task<ChatReply> AnswerAsync(StatelessChat input, Caller caller, CancellationToken cancellationToken) =>
+        await AnswerAsync(await AdmitAsync(input, caller, cancellationToken), cancellationToken);
+
+    /// <summary>A stateless chat chunk by chunk, as <see cref="StreamAsync(ChatInput, string, Caller, CancellationToken)"/>: bad input and refusals fail here, before the stream starts.</summary>
+    public async Task<IAsyncEnumerable<ReplyChunk>> StreamAsync(StatelessChat input, Caller caller, CancellationToken cancellationToken) =>
+        StreamAsync(await AdmitAsync(input, caller, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// A chat that passed validation and its client's limits, with the command that answers it and the key of its conversation
+    /// (a stateless chat's is its request id, which only spreads such chats over the starters).
+    /// </summary>
+    private readonly record struct AdmittedChat(string? ConversationId, string Key, ChatCommand Command, ChatTokens Tokens)
     {
-        /// <summary>A new conversation's starter answers the first attempt; the conversation itself a retry, since it knows the request id if an earlier attempt recorded it.</summary>
-        public bool StartsAt(int attempt) => Command.StartsConversation && attempt == 1;
+        /// <summary>
+        /// A stateless chat and a new conversation's first attempt are the starter's to answer; a retry of a new conversation's
+        /// goes to the conversation itself, since it knows the request id if an earlier attempt recorded it.
+        /// </summary>
+        public bool StartsAt(int attempt) => Command.Stateless || (Command.StartsConversation && attempt == 1);
     }
 
     // Bad input is refused first: it costs the client nothing.
@@ -59,29 +74,49 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     {
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
-        var tokens = await limiter.AdmitAsync(caller, input.Message, cancellationToken);
+        var options = Sampling.Options(input.Temperature, input.TopP, input.MaxTokens, input.Stop, input.Seed, Sampling.GraphQLNames);
+        var tokens = await limiter.AdmitAsync(caller, input.Message.Length + (input.System?.Length ?? 0), cancellationToken);
         var conversationId = input.ConversationId ?? ConversationIds.New();
-        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, input.ConversationId is null, image, RequestIds.New());
+        var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, input.ConversationId is null, image, RequestIds.New(),
+            input.System, options);
         return new AdmittedChat(conversationId, ConversationKeys.For(caller, conversationId), command, tokens);
     }
 
+    private async ValueTask<AdmittedChat> AdmitAsync(StatelessChat input, Caller caller, CancellationToken cancellationToken)
+    {
+        var last = Validate(input);
+        var tokens = await limiter.AdmitAsync(caller, input.Messages.Sum(m => m.Content.Length), cancellationToken);
+        var requestId = RequestIds.New();
+        var command = new ChatCommand(last.Content, input.Model, input.NoCache, StartsConversation: false, last.Image, requestId,
+            Options: input.Options is { IsEmpty: false } options ? options : null, History: input.Messages.Take(input.Messages.Count - 1).ToList());
+        return new AdmittedChat(null, requestId, command, tokens);
+    }
+
+    private Task<ChatReply> AnswerAsync(AdmittedChat chat, CancellationToken cancellationToken) =>
+        chat.Tokens.CountAsync(RunAsync(chat, attempt => chat.StartsAt(attempt)
+            ? localStarter?.StartAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).Start(chat.Key, chat.Command, cancellationToken)
+            : grains.GetGrain<IConversationGrain>(chat.Key).Chat(chat.Command, cancellationToken), cancellationToken));
+
+    private IAsyncEnumerable<ReplyChunk> StreamAsync(AdmittedChat chat, CancellationToken cancellationToken) =>
+        chat.Tokens.Count(ReadAsync(chat, cancellationToken));
+
     // The grain call that answers, whole or streamed, retried while the cluster fails it. The request's token: a client that
     // disconnects cancels the grain calls and the backend's HTTP call.
-    private async Task<T> AnswerAsync<T>(AdmittedChat chat, Func<int, Task<T>> call, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(AdmittedChat chat, Func<int, Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
             return await cluster.RunAsync(call, cancellationToken);
         }
-        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound)
+        catch (OpossumException ex) when (ex.Code == ErrorCodes.ConversationNotFound && chat.ConversationId is { } id)
         {
-            throw OpossumException.ConversationNotFound(chat.ConversationId);
+            throw OpossumException.ConversationNotFound(id);
         }
     }
 
-    private async IAsyncEnumerable<ChatChunk> StreamAsync(AdmittedChat chat, string traceId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<ReplyChunk> ReadAsync(AdmittedChat chat, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var (chunks, chunk) = await AnswerAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
+        var (chunks, chunk) = await RunAsync(chat, attempt => OpenAsync(chat.StartsAt(attempt)
             ? localStarter?.StreamAsync(chat.Key, chat.Command, cancellationToken) ?? Starter(chat.Key).StartStream(chat.Key, chat.Command, cancellationToken)
             : grains.GetGrain<IConversationGrain>(chat.Key).ChatStream(chat.Command, cancellationToken), cancellationToken), cancellationToken);
         await using (chunks)
@@ -90,7 +125,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
             while (chunk.Reply is null)
             {
                 written += chunk.Delta.Length;
-                yield return new ChatChunk(chunk.Delta, false, chat.ConversationId, traceId, null, chunk.Backend, chunk.Model, chunk.Cached, null, null);
+                yield return chunk;
                 try
                 {
                     if (!await chunks.MoveNextAsync())
@@ -102,9 +137,7 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
                     throw Cut(written, $"the cluster lost the silo that was writing it ({ex.GetType().Name})", ex);
                 }
             }
-            var reply = chunk.Reply;
-            yield return new ChatChunk(chunk.Delta, true, chat.ConversationId, traceId, reply.Message, reply.Backend, reply.Model, reply.Cached,
-                reply.TokensUsed, reply.FallbackReason);
+            yield return chunk;
         }
     }
 
@@ -148,14 +181,43 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     private void Validate(ChatInput input)
     {
         if (string.IsNullOrWhiteSpace(input.Message))
-            throw OpossumException.BadInput("message must not be empty or whitespace.");
-        var bytes = Encoding.UTF8.GetByteCount(input.Message);
-        if (bytes > MaxMessageBytes)
-            throw OpossumException.BadInput($"message is {bytes} bytes; the limit is {MaxMessageBytes} bytes (32 KiB).");
+            throw OpossumException.BadInput("message must not be empty or whitespace.", "message");
+        CheckSize(input.Message, "message");
+        if (input.System is not null)
+            CheckSize(input.System, "system");
         if (input.ConversationId is not null)
             ValidateConversationId(input.ConversationId);
-        if (input.Model is not null && catalog.Value.Find(input.Model) is null)
+        if (input.Model is not null)
+            CheckModel(input.Model);
+    }
+
+    // The door checked the messages' shape and roles; what is checked here holds for every door.
+    private ChatMessage Validate(StatelessChat input)
+    {
+        if (input.Messages.Count == 0)
+            throw OpossumException.BadInput("messages must not be empty.", "messages");
+        if (input.Messages[^1] is not { Role: "user" } last)
+            throw OpossumException.BadInput($"The last message must be the user's, not the {input.Messages[^1].Role}'s.", "messages");
+        if (string.IsNullOrWhiteSpace(last.Content) && last.Image is null)
+            throw OpossumException.BadInput("The last message must not be empty or whitespace.", "messages");
+        var bytes = input.Messages.Sum(m => Encoding.UTF8.GetByteCount(m.Content));
+        if (bytes > MaxContextBytes)
+            throw OpossumException.BadInput($"The messages are {bytes} bytes of text; the limit is {MaxContextBytes} bytes ({MaxContextBytes / 1024} KiB).", "messages");
+        CheckModel(input.Model);
+        return last;
+    }
+
+    private static void CheckSize(string text, string param)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(text);
+        if (bytes > MaxMessageBytes)
+            throw OpossumException.BadInput($"{param} is {bytes} bytes; the limit is {MaxMessageBytes} bytes (32 KiB).", param);
+    }
+
+    private void CheckModel(string model)
+    {
+        if (catalog.Value.Find(model) is null)
             throw new OpossumException(ErrorCodes.ModelNotFound,
-                $"Model '{input.Model}' is not configured. Configured models: {string.Join(", ", catalog.Value.Models.Select(m => m.Name))}.");
+                $"Model '{model}' is not configured. Configured models: {string.Join(", ", catalog.Value.Models.Select(m => m.Name))}.", param: "model");
     }
 }

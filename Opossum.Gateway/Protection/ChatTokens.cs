@@ -61,9 +61,9 @@ public sealed class ChatTokens
     }
 
     /// <summary>The chunks of a streamed chat as they come; its tokens settle before the last chunk goes out, or when the stream ends without it.</summary>
-    public IAsyncEnumerable<ChatChunk> Count(IAsyncEnumerable<ChatChunk> chunks) => _limiter is null ? chunks : CountAsync(chunks);
+    public IAsyncEnumerable<ReplyChunk> Count(IAsyncEnumerable<ReplyChunk> chunks) => _limiter is null ? chunks : CountAsync(chunks);
 
-    private async IAsyncEnumerable<ChatChunk> CountAsync(IAsyncEnumerable<ChatChunk> chunks, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async IAsyncEnumerable<ReplyChunk> CountAsync(IAsyncEnumerable<ReplyChunk> chunks, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var failed = false;
         try
@@ -81,8 +81,8 @@ public sealed class ChatTokens
                     throw;
                 }
                 var chunk = reader.Current;
-                if (chunk.Done)
-                    await SettleAsync(Used(chunk.Cached == true, chunk.TokensUsed, chunk.Message?.Length ?? _received));
+                if (chunk.Reply is { } reply)
+                    await SettleAsync(Used(reply.Cached, reply.TokensUsed, reply.Message.Length));
                 else
                     _received += chunk.Delta.Length;
                 yield return chunk;

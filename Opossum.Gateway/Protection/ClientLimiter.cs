@@ -14,14 +14,14 @@ public sealed class ClientLimiter(IGrainFactory grains, IOptions<LimitsOptions> 
     public ClientLimits Limits { get; } = options.Value.ForClients();
 
     /// <summary>
-    /// Admits a chat of <paramref name="message"/> or throws RATE_LIMITED. Under a token budget the chat reserves its
-    /// message's estimate plus <see cref="LimitsOptions.AnswerTokens"/> (one chat's worth) until it settles.
+    /// Admits a chat whose prompt has <paramref name="promptCharacters"/> characters or throws RATE_LIMITED. Under a token budget
+    /// the chat reserves its prompt's estimate plus <see cref="LimitsOptions.AnswerTokens"/> (one chat's worth) until it settles.
     /// <paramref name="request"/>: cancelled when the client leaves, which a chat that ends early is charged for.
     /// </summary>
-    public async Task<ChatTokens> AdmitAsync(Caller caller, string message, CancellationToken request)
+    public async Task<ChatTokens> AdmitAsync(Caller caller, int promptCharacters, CancellationToken request)
     {
         if (Limits.ChatsPerMinute is null && Limits.TokensPerDay is null) return ChatTokens.Uncounted;
-        var prompt = ChatTokens.Estimate(message.Length);
+        var prompt = ChatTokens.Estimate(promptCharacters);
         var admission = await grains.GetGrain<IClientUsageGrain>(caller.Name).Admit(Limits, prompt + options.Value.AnswerTokens);
         if (admission.Admitted)
             return admission.Reservation is { } reservation ? new ChatTokens(this, caller, reservation, prompt, request) : ChatTokens.Uncounted;

@@ -19,12 +19,12 @@ public interface IChatBackend
     TimeSpan QueueTimeout { get; }
 
     /// <summary>
-    /// Generates one answer on <paramref name="server"/>: with <paramref name="stream"/> chunk by chunk as the
+    /// Generates one answer to <paramref name="request"/> (its messages and sampling options) on <paramref name="server"/>: with <paramref name="stream"/> chunk by chunk as the
     /// server writes it, else asked of the server whole and given as one chunk (cheaper when nobody reads the
     /// chunks). The last chunk carries the whole generation. Failures, before the first chunk or after, are
     /// <see cref="OpossumException"/> with code BACKEND_UNAVAILABLE; a stream that ends early is one.
     /// </summary>
-    IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+    IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, GenerationRequest request, bool stream,
         CancellationToken cancellationToken);
 
     /// <summary>Checks that <paramref name="server"/> answers; throws <see cref="BackendCheckException"/> with the reason when not.</summary>

@@ -40,7 +40,8 @@ public sealed class ResponseCacheGrain(
             return new CachedGeneration(cached, Cached: true, entry.State.ExpiresAt);
         var (generation, joined) = Join(request, stream: false);
         var answer = await BackendCall.CollectAsync(generation.ReadAsync(!joined, cancellationToken));
-        return new CachedGeneration(answer, Cached: GeneratedForAnother(generation, joined), entry.State.ExpiresAt);
+        var forAnother = GeneratedForAnother(generation, joined);
+        return new CachedGeneration(answer, Cached: forAnother, entry.State.ExpiresAt, Joined: forAnother);
     }
 
     public async IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -52,8 +53,8 @@ public sealed class ResponseCacheGrain(
         }
         var (generation, joined) = Join(request, stream: true);
         await foreach (var chunk in generation.ReadAsync(!joined, cancellationToken))
-            yield return chunk.Completed is not null ? chunk with { Cached = GeneratedForAnother(generation, joined), ExpiresAt = entry.State.ExpiresAt }
-                : joined ? chunk with { Cached = true }
+            yield return chunk.Completed is not null ? chunk with { Cached = GeneratedForAnother(generation, joined), Joined = GeneratedForAnother(generation, joined), ExpiresAt = entry.State.ExpiresAt }
+                : joined ? chunk with { Cached = true, Joined = true }
                 : chunk;
     }
 

@@ -48,7 +48,7 @@ public sealed class ChatEngine(
             while (chunk.Completed is null)
             {
                 written += chunk.Delta.Length;
-                yield return new ReplyChunk(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.Cached);
+                yield return new ReplyChunk(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.Cached, Joined: chunk.Joined);
                 try
                 {
                     if (answer.Rest is null || !await answer.Rest.MoveNextAsync())
@@ -62,7 +62,7 @@ public sealed class ChatEngine(
                 }
             }
             var reply = await CompleteAsync(conversationId, answer, chunk, record);
-            yield return new ReplyChunk(chunk.Delta, reply.Backend, reply.Model, chunk.Cached, reply);
+            yield return new ReplyChunk(chunk.Delta, reply.Backend, reply.Model, chunk.Cached, reply, chunk.Joined);
         }
     }
 
@@ -75,12 +75,13 @@ public sealed class ChatEngine(
     // and the reply says why.
     private async ValueTask<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
     {
-        var candidates = router.Candidates(command.Model, command.Image is not null);
+        var candidates = router.Candidates(command.Model, command.Image is not null || command.History?.Any(m => m.Image is not null) == true);
         var messages = BuildContext(history, command);
+        var sampling = command.Options is { IsEmpty: false } set ? set : null;
         var failures = new List<string>();
         foreach (var model in candidates)
         {
-            var request = new GenerationRequest(model.Name, messages);
+            var request = new GenerationRequest(model.Name, messages, sampling);
             var key = command.NoCache ? null : CacheKey.For(request);
             IAsyncEnumerator<GenerationChunk>? rest = null;
             try
@@ -103,7 +104,7 @@ public sealed class ChatEngine(
                 else
                 {
                     var cached = await grains.GetGrain<IResponseCacheGrain>(key).GetOrGenerate(request, cancellationToken);
-                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.Cached, cached.ExpiresAt);
+                    first = new GenerationChunk(cached.Generation.Content, cached.Generation, cached.Cached, cached.ExpiresAt, cached.Joined);
                 }
                 return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
@@ -130,7 +131,8 @@ public sealed class ChatEngine(
             siloCache.Keep(answer.Key, generation, expiresAt);
         await record(generation);
         return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.Cached,
-            generation.TotalTokens, answer.FallbackReason);
+            generation.TotalTokens, answer.FallbackReason, generation.FinishReason, generation.InputTokens, generation.OutputTokens, last.Joined,
+            last.Cached && !last.Joined ? null : generation.Duration);
     }
 
     /// <summary>Adds the exchange and trims the conversation to its context window.</summary>
@@ -168,13 +170,18 @@ public sealed class ChatEngine(
         return known;
     }
 
-    // Earlier images are not resent: only their hash is kept, so context stays small.
+    // A conversation's earlier images are not resent: only their hash is kept, so context stays small. A stateless chat's
+    // context is what its client sent. The client's system prompt (the command's, or system messages it sent) replaces the configured one.
     private List<ChatMessage> BuildContext(IReadOnlyList<Turn> history, ChatCommand command)
     {
-        var messages = new List<ChatMessage>(history.Count + 2);
-        if (!string.IsNullOrWhiteSpace(options.Value.SystemPrompt))
-            messages.Add(new ChatMessage("system", options.Value.SystemPrompt));
-        messages.AddRange(history.Select(t => new ChatMessage(t.Role, t.Content)));
+        var messages = new List<ChatMessage>((command.History?.Count ?? history.Count) + 2);
+        var system = command.System ?? (command.History?.Any(m => m.Role == "system") == true ? null : options.Value.SystemPrompt);
+        if (!string.IsNullOrWhiteSpace(system))
+            messages.Add(new ChatMessage("system", system));
+        if (command.History is { } sent)
+            messages.AddRange(sent);
+        else
+            messages.AddRange(history.Select(t => new ChatMessage(t.Role, t.Content)));
         messages.Add(new ChatMessage("user", command.Message, command.Image));
         return messages;
     }

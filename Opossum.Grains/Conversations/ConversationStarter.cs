@@ -9,7 +9,8 @@ namespace Opossum.Grains.Conversations;
 /// Starts a conversation without activating it: most are one-shot (clients that send no
 /// conversationId), so the first exchange is answered here and written straight to the
 /// conversation's storage. The conversation grain activates only if the client continues, reading
-/// that state. The id is new, so nothing else can be writing it.
+/// that state. The id is new, so nothing else can be writing it. A stateless chat (the OpenAI and
+/// Ollama doors: its client sends the whole context) is answered here too, and nothing is stored.
 /// Runs on a silo: a gateway that co-hosts the silo (standalone) calls it in-process; a gateway
 /// that is a pure Orleans client (cluster) reaches it through <see cref="ConversationStarterGrain"/>.
 /// </summary>
@@ -33,6 +34,7 @@ public sealed class ConversationStarter(
 
     private Task RecordAsync(string conversationId, ChatCommand command, Generation generation)
     {
+        if (command.Stateless) return Task.CompletedTask;
         var conversation = new ConversationState();
         engine.Record(conversation, command, generation);
         var state = new GrainState<ConversationState>(conversation);

@@ -80,7 +80,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                 var retry = false;
                 try
                 {
-                    await using var reader = backend.GenerateAsync(server, model, request.Messages, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    await using var reader = backend.GenerateAsync(server, model, request, stream, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     while (true)
                     {
                         GenerationChunk chunk;
@@ -114,8 +114,11 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                         if (chunks++ == 0 && stream)
                             activity?.SetTag(Tags.GenAiTimeToFirstChunk, Stopwatch.GetElapsedTime(started).TotalSeconds);
                         length += chunk.Delta.Length;
-                        if (chunk.Completed is not null)
+                        if (chunk.Completed is { } completed)
+                        {
                             outcome = GenerationOutcome.Success;
+                            chunk = chunk with { Completed = completed with { Duration = Stopwatch.GetElapsedTime(started) } };
+                        }
                         yield return chunk;
                     }
                 }

@@ -13,5 +13,11 @@ public sealed class ChatInputType : InputObjectGraphType<ChatInput>
         Field(x => x.Model, nullable: true);
         Field(x => x.ImageBase64, nullable: true);
         Field(x => x.NoCache, nullable: true).DefaultValue(false);
+        Field(x => x.System, nullable: true).Description("Instructions for the model, replacing the server's configured system prompt (at most 32 KiB).");
+        Field(x => x.Temperature, nullable: true).Description("Sampling temperature, 0 to 2; the model's default when omitted.");
+        Field(x => x.TopP, nullable: true).Description("Nucleus sampling: above 0, at most 1.");
+        Field(x => x.MaxTokens, nullable: true).Description("Most tokens the answer may have (at least 1); an answer cut there has finishReason \"length\".");
+        Field(x => x.Stop, type: typeof(ListGraphType<NonNullGraphType<StringGraphType>>)).Description("Up to 4 sequences at which the model stops writing.");
+        Field(x => x.Seed, type: typeof(IntGraphType)).Description("Asks the model to sample deterministically (where its backend supports it).");
     }
 }

@@ -22,7 +22,12 @@ public sealed class ChatResponseType : ObjectGraphType<ChatResponse>
         Field(x => x.TraceId);
         Field(x => x.FallbackReason, nullable: true)
             .Description("Why the first-choice model did not answer (null when it did): each model tried before the one that answered, with its failure.");
+        Field(x => x.FinishReason, nullable: true).Description(FinishReasonText);
+        Field(x => x.InputTokens, nullable: true).Description("Tokens of the prompt, as the backend counted them.");
+        Field(x => x.OutputTokens, nullable: true).Description("Tokens of the answer, as the backend counted them.");
     }
+
+    internal const string FinishReasonText = "Why the model stopped: \"stop\" (done, or a stop sequence), \"length\" (maxTokens or the model's limit), \"content_filter\" (the backend withheld it); null when the backend did not say.";
 }
 
 public sealed class ChatChunkType : ObjectGraphType<ChatChunk>
@@ -42,6 +47,9 @@ public sealed class ChatChunkType : ObjectGraphType<ChatChunk>
         Field(x => x.TokensUsed, nullable: true).Description("On the last chunk.");
         Field(x => x.FallbackReason, nullable: true)
             .Description("Why the first-choice model did not answer (null when it did): on the last chunk.");
+        Field(x => x.FinishReason, nullable: true).Description(ChatResponseType.FinishReasonText + " On the last chunk.");
+        Field(x => x.InputTokens, nullable: true).Description("On the last chunk.");
+        Field(x => x.OutputTokens, nullable: true).Description("On the last chunk.");
     }
 }
 

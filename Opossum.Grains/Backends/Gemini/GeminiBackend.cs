@@ -28,9 +28,10 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, GenerationRequest request,
         bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var messages = request.Messages;
         var method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
         var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:{method}");
         using var span = new BackendSpan(BackendNames.Gemini, model, messages, url, stream);

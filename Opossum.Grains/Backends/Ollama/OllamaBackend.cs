@@ -20,9 +20,10 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
 
     public TimeSpan QueueTimeout => Options.QueueTimeout;
 
-    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, IReadOnlyList<ChatMessage> messages,
+    public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, GenerationRequest request,
         bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var messages = request.Messages;
         var url = BackendUrls.Combine(server.Url, "api/chat");
         using var span = new BackendSpan(BackendNames.Ollama, model, messages, url, stream);
         var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
