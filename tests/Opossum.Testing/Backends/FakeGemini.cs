@@ -164,7 +164,8 @@ public sealed class FakeGemini : IAsyncDisposable
             contents.Select(c => c!["role"]?.GetValue<string>() ?? "").ToList(),
             parts.Where(p => p!["text"] is not null).Select(p => p!["text"]!.GetValue<string>()).LastOrDefault() ?? "",
             parts.Where(p => p!["inline_data"] is not null).Select(p => p!["inline_data"]!["mime_type"]!.GetValue<string>()).ToList(),
-            body["systemInstruction"]?["parts"]?[0]?["text"]?.GetValue<string>());
+            body["systemInstruction"]?["parts"]?[0]?["text"]?.GetValue<string>(),
+            body["generationConfig"]?.AsObject().DeepClone().AsObject());
         _calls.Enqueue(call);
 
         var behaviour = Behaviours.Where(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal)).Select(b => b.Value).FirstOrDefault();
@@ -227,4 +228,6 @@ public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null)
     public bool RetryAfterHeader { get; init; }
 }
 
-public sealed record GeminiCall(string Model, IReadOnlyList<string> Roles, string LastUserText, IReadOnlyList<string> ImageTypes, string? SystemInstruction);
+/// <summary>One generateContent request as the fake received it; <see cref="GenerationConfig"/>: its <c>generationConfig</c> object as sent, if any.</summary>
+public sealed record GeminiCall(string Model, IReadOnlyList<string> Roles, string LastUserText, IReadOnlyList<string> ImageTypes, string? SystemInstruction,
+    JsonObject? GenerationConfig = null);

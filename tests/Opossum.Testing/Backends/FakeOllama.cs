@@ -125,7 +125,7 @@ public sealed class FakeOllama : IAsyncDisposable
             .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]!.GetValue<string>()))
             .ToList();
         var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
-        var call = new ChatCall(model, messages, images, stream);
+        var call = new ChatCall(model, messages, images, stream, body["options"]?.AsObject().DeepClone().AsObject());
         _calls.Enqueue(call);
         Progressed(call);
 
@@ -235,7 +235,8 @@ public sealed class FakeOllama : IAsyncDisposable
 
 public sealed record FakeMessage(string Role, string Content);
 
-public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false)
+/// <summary>One /api/chat request as the fake received it; <see cref="Options"/>: its <c>options</c> object as sent (temperature, top_p, num_predict, stop, seed), if any.</summary>
+public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false, JsonObject? Options = null)
 {
     private int _chunksWritten;
 
