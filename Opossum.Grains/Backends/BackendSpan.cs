@@ -14,11 +14,12 @@ public sealed class BackendSpan : IDisposable
 
     private readonly bool _stream;
 
-    public BackendSpan(string service, ModelDefinition model, IReadOnlyList<ChatMessage> messages, Uri url, bool stream)
+    public BackendSpan(string service, ModelDefinition model, GenerationRequest request, Uri url, bool stream)
     {
         _stream = stream;
         _service = service;
         _apiName = model.ApiName;
+        var messages = request.Messages;
         var image = messages.LastOrDefault()?.Image;
         _activity = Source.StartActivity($"{service}.generate", ActivityKind.Client);
         if (_activity is null) return;
@@ -32,6 +33,13 @@ public sealed class BackendSpan : IDisposable
         _activity.SetTag(Tags.GenAiProviderName, service);
         _activity.SetTag(Tags.GenAiRequestModel, model.ApiName);
         _activity.SetTag(Tags.GenAiRequestStream, stream);
+        if (request.Options is not { } options) return;
+        _activity.SetTag(Tags.GenAiRequestTemperature, options.Temperature);
+        _activity.SetTag(Tags.GenAiRequestTopP, options.TopP);
+        _activity.SetTag(Tags.GenAiRequestMaxTokens, options.MaxTokens);
+        _activity.SetTag(Tags.GenAiRequestSeed, options.Seed);
+        if (options.Stop is { Count: > 0 } stop)
+            _activity.SetTag(Tags.GenAiRequestStopSequences, stop.ToArray());
     }
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -60,6 +68,8 @@ public sealed class BackendSpan : IDisposable
         _activity?.SetTag(Tags.ResponseLength, generation.Content.Length);
         _activity?.SetTag(Tags.GenAiInputTokens, generation.InputTokens);
         _activity?.SetTag(Tags.GenAiOutputTokens, generation.OutputTokens);
+        if (generation.FinishReason is { } finishReason)
+            _activity?.SetTag(Tags.GenAiResponseFinishReasons, new[] { finishReason });
         KeyValuePair<string, object?> provider = new(Tags.GenAiProviderName, _service), requested = new(Tags.GenAiRequestModel, _apiName);
         if (generation.InputTokens is { } input)
             TokenUsage.Record(input, provider, requested, new(Tags.GenAiTokenType, "input"));

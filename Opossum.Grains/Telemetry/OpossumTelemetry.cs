@@ -81,6 +81,13 @@ public static class OpossumTelemetry
         public const string GenAiProviderName = "gen_ai.provider.name";
         public const string GenAiRequestModel = "gen_ai.request.model";
         public const string GenAiRequestStream = "gen_ai.request.stream";
+        public const string GenAiRequestTemperature = "gen_ai.request.temperature";
+        public const string GenAiRequestTopP = "gen_ai.request.top_p";
+        public const string GenAiRequestMaxTokens = "gen_ai.request.max_tokens";
+        public const string GenAiRequestSeed = "gen_ai.request.seed";
+        public const string GenAiRequestStopSequences = "gen_ai.request.stop_sequences";
+        /// <summary>Why the model stopped, one per choice (Opossum asks for one): <see cref="FinishReasons"/>.</summary>
+        public const string GenAiResponseFinishReasons = "gen_ai.response.finish_reasons";
         public const string GenAiTimeToFirstChunk = "gen_ai.response.time_to_first_chunk";
         public const string ResponseChunks = "response.chunks";
         public const string GenAiInputTokens = "gen_ai.usage.input_tokens";

@@ -31,11 +31,10 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, GenerationRequest request,
         bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var messages = request.Messages;
         var method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
         var url = BackendUrls.Combine(server.Url, $"v1beta/models/{Uri.EscapeDataString(model.ApiName)}:{method}");
-        using var span = new BackendSpan(BackendNames.Gemini, model, messages, url, stream);
-        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
+        using var span = new BackendSpan(BackendNames.Gemini, model, request, url, stream);
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, request, stream, span, token),
             ex => Failure(BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), serviceFault: true),
             cancellationToken);
         await foreach (var chunk in chunks)
@@ -43,12 +42,12 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     }
 
     // Server-sent events, each a GenerateContentResponse with the text added since the previous one; the last has a finishReason.
-    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, GenerationRequest generation, bool stream,
         BackendSpan span, [EnumeratorCancellation] CancellationToken token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(messages), GeminiJsonContext.Default.GeminiRequest)),
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(generation), GeminiJsonContext.Default.GeminiRequest)),
         };
         request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
         request.Headers.Add(KeyHeader, Options.ApiKey);
@@ -89,10 +88,12 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
             var delta = text.ToString(start, text.Length - start);
             if (finished is not null)
             {
-                if (text.Length == 0)
+                var reason = FinishReason(finished);
+                // An answer withheld or cut before its first word is still an answer that says why; one that just stopped empty is not.
+                if (text.Length == 0 && reason == FinishReasons.Stop)
                     throw Failure($"the candidate had no text (finishReason {finished})", serviceFault: false);
                 yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Gemini, model.Name,
-                    usage?.PromptTokenCount, usage?.CandidatesTokenCount));
+                    usage?.PromptTokenCount, usage?.CandidatesTokenCount, reason));
                 yield break;
             }
             if (delta.Length > 0)
@@ -121,9 +122,19 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         }
     }
 
-    private static GeminiRequest ToWire(IReadOnlyList<ChatMessage> messages)
+    // Gemini's FinishReason (https://ai.google.dev/api/generate-content#FinishReason) in OpenAI's words.
+    private static string FinishReason(string finishReason) => finishReason switch
     {
-        var system = messages.Where(m => m.Role == "system").Select(m => new GeminiPart(m.Content)).ToList();
+        "MAX_TOKENS" => FinishReasons.Length,
+        "SAFETY" or "RECITATION" or "BLOCKLIST" or "PROHIBITED_CONTENT" or "SPII" => FinishReasons.ContentFilter,
+        _ => FinishReasons.Stop,
+    };
+
+    // Every system message in one systemInstruction, in order; Gemini takes a 32-bit seed, so a larger one is folded to 32 bits.
+    private static GeminiRequest ToWire(GenerationRequest request)
+    {
+        var messages = request.Messages;
+        var system = string.Join("\n\n", messages.Where(m => m.Role == "system").Select(m => m.Content));
         var contents = messages.Where(m => m.Role != "system").Select(m =>
         {
             List<GeminiPart> parts = [new GeminiPart(m.Content)];
@@ -131,7 +142,10 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
                 parts.Add(new GeminiPart(InlineData: new GeminiInlineData(image.MimeType, Convert.ToBase64String(image.Data))));
             return new GeminiContent(m.Role == "assistant" ? "model" : "user", parts);
         }).ToList();
-        return new GeminiRequest(contents, system.Count > 0 ? new GeminiContent(null, system) : null);
+        var options = request.Options is { IsEmpty: false } set ? set : null;
+        var config = options is null ? null : new GeminiGenerationConfig(options.Temperature, options.TopP, options.MaxTokens,
+            options.Stop is { Count: > 0 } stop ? stop : null, options.Seed is { } seed ? unchecked((int)seed) : null);
+        return new GeminiRequest(contents, messages.Any(m => m.Role == "system") ? new GeminiContent(null, [new GeminiPart(system)]) : null, config);
     }
 
     private static async IAsyncEnumerable<List<string>> WholeAsync(Stream body, [EnumeratorCancellation] CancellationToken token)

@@ -5,7 +5,16 @@ namespace Opossum.Grains.Backends.Gemini;
 // Gemini generateContent wire format: https://ai.google.dev/api/generate-content; streamed with alt=sse, each event is one GeminiResponse
 internal sealed record GeminiRequest(
     [property: JsonPropertyName("contents")] IReadOnlyList<GeminiContent> Contents,
-    [property: JsonPropertyName("systemInstruction"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GeminiContent? SystemInstruction);
+    [property: JsonPropertyName("systemInstruction"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GeminiContent? SystemInstruction,
+    [property: JsonPropertyName("generationConfig"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] GeminiGenerationConfig? GenerationConfig = null);
+
+// https://ai.google.dev/api/generate-content#generationconfig: an unset field is the model's default.
+internal sealed record GeminiGenerationConfig(
+    [property: JsonPropertyName("temperature"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Temperature,
+    [property: JsonPropertyName("topP"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TopP,
+    [property: JsonPropertyName("maxOutputTokens"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaxOutputTokens,
+    [property: JsonPropertyName("stopSequences"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? StopSequences,
+    [property: JsonPropertyName("seed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed);
 
 internal sealed record GeminiContent(
     [property: JsonPropertyName("role"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,

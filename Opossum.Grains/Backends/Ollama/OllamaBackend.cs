@@ -23,10 +23,9 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     public async IAsyncEnumerable<GenerationChunk> GenerateAsync(BackendServer server, ModelDefinition model, GenerationRequest request,
         bool stream, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var messages = request.Messages;
         var url = BackendUrls.Combine(server.Url, "api/chat");
-        using var span = new BackendSpan(BackendNames.Ollama, model, messages, url, stream);
-        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, messages, stream, span, token),
+        using var span = new BackendSpan(BackendNames.Ollama, model, request, url, stream);
+        var chunks = BackendCall.StreamAsync(span, Options.RequestTimeout, token => ReadAsync(url, model, request, stream, span, token),
             ex => BackendFailures.Unavailable(BackendNames.Ollama, BackendFailures.Describe(ex, server.Url, Options.RequestTimeout, cancellationToken), ex),
             cancellationToken);
         await foreach (var chunk in chunks)
@@ -34,10 +33,10 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     }
 
     // Streamed: one JSON object per line (NDJSON) as the model writes, the last with done: true and the token counts.
-    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, IReadOnlyList<ChatMessage> messages, bool stream,
+    private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, GenerationRequest generation, bool stream,
         BackendSpan span, [EnumeratorCancellation] CancellationToken token)
     {
-        var body = new OllamaChatRequest(model.ApiName, messages.Select(ToWire).ToList(), Stream: stream);
+        var body = new OllamaChatRequest(model.ApiName, generation.Messages.Select(ToWire).ToList(), stream, ToWire(generation.Options));
         // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
@@ -55,7 +54,8 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             var whole = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
             if (whole?.Message?.Content is not { } content)
                 throw BackendFailures.Refused(BackendNames.Ollama, "the answer had no message.content");
-            yield return new GenerationChunk(content, new Generation(content, BackendNames.Ollama, model.Name, whole.PromptEvalCount, whole.EvalCount));
+            yield return new GenerationChunk(content, new Generation(content, BackendNames.Ollama, model.Name, whole.PromptEvalCount, whole.EvalCount,
+                FinishReason(whole.DoneReason)));
             yield break;
         }
 
@@ -79,7 +79,8 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             var delta = text.ToString(start, text.Length - start);
             if (last is { Done: true })
             {
-                yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Ollama, model.Name, last.PromptEvalCount, last.EvalCount));
+                yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Ollama, model.Name, last.PromptEvalCount, last.EvalCount,
+                    FinishReason(last.DoneReason)));
                 yield break;
             }
             if (delta.Length > 0)
@@ -103,6 +104,18 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
             throw new BackendCheckException(BackendFailures.Describe(ex, server.Url, Options.CheckTimeout, cancellationToken), ex);
         }
     }
+
+    private static OllamaSampling? ToWire(GenerationOptions? options) => options is null or { IsEmpty: true }
+        ? null
+        : new(options.Temperature, options.TopP, options.MaxTokens, options.Stop is { Count: > 0 } stop ? stop : null, options.Seed);
+
+    // Ollama says "stop" (done, or a stop sequence) or "length" (num_predict reached); "load" and "unload" end no answer.
+    private static string? FinishReason(string? doneReason) => doneReason switch
+    {
+        null or "" => null,
+        "length" => FinishReasons.Length,
+        _ => FinishReasons.Stop,
+    };
 
     private static OllamaMessage ToWire(ChatMessage message) =>
         new(message.Role, message.Content, message.Image is { } image ? [Convert.ToBase64String(image.Data)] : null);

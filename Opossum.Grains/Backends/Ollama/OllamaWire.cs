@@ -6,7 +6,16 @@ namespace Opossum.Grains.Backends.Ollama;
 internal sealed record OllamaChatRequest(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("messages")] IReadOnlyList<OllamaMessage> Messages,
-    [property: JsonPropertyName("stream")] bool Stream);
+    [property: JsonPropertyName("stream")] bool Stream,
+    [property: JsonPropertyName("options"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] OllamaSampling? Options = null);
+
+// The Modelfile parameters a request may set (https://github.com/ollama/ollama/blob/main/docs/modelfile.md#parameter): an unset one is the model's.
+internal sealed record OllamaSampling(
+    [property: JsonPropertyName("temperature"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Temperature,
+    [property: JsonPropertyName("top_p"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TopP,
+    [property: JsonPropertyName("num_predict"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? NumPredict,
+    [property: JsonPropertyName("stop"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Stop,
+    [property: JsonPropertyName("seed"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Seed);
 
 internal sealed record OllamaMessage(
     [property: JsonPropertyName("role")] string Role,
@@ -19,7 +28,8 @@ internal sealed record OllamaChatResponse(
     [property: JsonPropertyName("done")] bool Done,
     [property: JsonPropertyName("prompt_eval_count")] int? PromptEvalCount,
     [property: JsonPropertyName("eval_count")] int? EvalCount,
-    [property: JsonPropertyName("error")] string? Error = null);
+    [property: JsonPropertyName("error")] string? Error = null,
+    [property: JsonPropertyName("done_reason")] string? DoneReason = null);
 
 internal sealed record OllamaError([property: JsonPropertyName("error")] string? Error);
 
