@@ -9,7 +9,8 @@ namespace Opossum.Testing.Backends;
 /// <summary>
 /// An HTTP server on loopback that speaks Gemini's REST protocol (<c>generateContent</c>,
 /// <c>streamGenerateContent?alt=sse</c> a word per event, <c>GET /v1beta/models</c>), checks the
-/// <c>x-goog-api-key</c> header, and can be told to fail the ways Gemini does.
+/// <c>x-goog-api-key</c> header, and can be told to fail the ways Gemini does. Its <c>generationConfig</c> acts as Gemini's
+/// does (<see cref="Backends.Sampled"/>): <c>stopSequences</c> end the answer, <c>maxOutputTokens</c> cuts it (finishReason MAX_TOKENS).
 /// </summary>
 public sealed class FakeGemini : IAsyncDisposable
 {
@@ -112,6 +113,7 @@ public sealed class FakeGemini : IAsyncDisposable
             return;
         }
         // As Gemini streams with alt=sse: one GenerateContentResponse per event, the last with finishReason and the usage.
+        // An answer withheld for safety ends with an event of its own that has a finishReason and no content.
         context.Response.ContentType = "text/event-stream";
         var aborted = context.RequestAborted;
         try
@@ -121,19 +123,25 @@ public sealed class FakeGemini : IAsyncDisposable
             {
                 if (i > 0 && ChunkDelay > TimeSpan.Zero)
                     await Task.Delay(ChunkDelay, aborted);
-                var last = i == pieces.Count - 1;
+                var last = i == pieces.Count - 1 && !answer.Withheld;
                 object candidate = last
-                    ? new { content = new { role = "model", parts = new[] { new { text = pieces[i] } } }, finishReason = "STOP" }
+                    ? new { content = new { role = "model", parts = new[] { new { text = pieces[i] } } }, finishReason = answer.FinishReason }
                     : new { content = new { role = "model", parts = new[] { new { text = pieces[i] } } } };
-                var data = System.Text.Json.JsonSerializer.Serialize(new { candidates = new[] { candidate }, usageMetadata = answer.Usage });
-                await context.Response.WriteAsync($"data: {data}\r\n\r\n", aborted);
-                await context.Response.Body.FlushAsync(aborted);
+                await WriteEventAsync(context.Response, new { candidates = new[] { candidate }, usageMetadata = answer.Usage }, aborted);
             }
+            if (answer.Withheld)
+                await WriteEventAsync(context.Response, new { candidates = new[] { answer.WithheldCandidate }, usageMetadata = answer.Usage }, aborted);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)
         {
             Interlocked.Increment(ref Aborted);
         }
+    }
+
+    private static async Task WriteEventAsync(HttpResponse response, object body, CancellationToken cancellationToken)
+    {
+        await response.WriteAsync($"data: {System.Text.Json.JsonSerializer.Serialize(body)}\r\n\r\n", cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
     }
 
     // An answer that is a single response body, or a single event when streamed.
@@ -142,13 +150,25 @@ public sealed class FakeGemini : IAsyncDisposable
         public Task ExecuteAsync(HttpContext httpContext) => Results.Json(Body).ExecuteAsync(httpContext);
     }
 
-    private sealed record StreamedAnswer(string Text, object Usage) : IResult
+    /// <summary>An answer as Gemini writes it: streamed, <see cref="Text"/> a word per event; <see cref="Withheld"/>: what it wrote before it stopped for safety.</summary>
+    private sealed record StreamedAnswer(string Text, object Usage, string FinishReason = "STOP") : IResult
     {
-        public object Whole => new
+        public bool Withheld => FinishReason == "SAFETY";
+
+        // Gemini withholds the text of a candidate it stopped for safety and says why in its ratings.
+        public object WithheldCandidate => new
         {
-            candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = Text } } }, finishReason = "STOP" } },
-            usageMetadata = Usage,
+            finishReason = FinishReason,
+            safetyRatings = new[] { new { category = "HARM_CATEGORY_DANGEROUS_CONTENT", probability = "HIGH", blocked = true } },
         };
+
+        public object Whole => Withheld
+            ? new { candidates = new[] { WithheldCandidate }, usageMetadata = Usage }
+            : new
+            {
+                candidates = new[] { new { content = new { role = "model", parts = new[] { new { text = Text } } }, finishReason = FinishReason } },
+                usageMetadata = Usage,
+            };
 
         public Task ExecuteAsync(HttpContext httpContext) => Results.Json(Whole).ExecuteAsync(httpContext);
     }
@@ -206,8 +226,20 @@ public sealed class FakeGemini : IAsyncDisposable
             GeminiFailure.ServerError => Results.Json(new { error = new { code = 503, message = "The model is overloaded.", status = "UNAVAILABLE" } }, statusCode: 503),
             GeminiFailure.EmptyCandidates => new OneEvent(new { candidates = Array.Empty<object>(), usageMetadata = new { promptTokenCount = 4 } }),
             GeminiFailure.Blocked => new OneEvent(new { promptFeedback = new { blockReason = "SAFETY" }, usageMetadata = new { promptTokenCount = 4 } }),
-            _ => new StreamedAnswer("gemini: " + call.LastUserText, new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 }),
+            GeminiFailure.Safety => new StreamedAnswer("gemini: ", new { promptTokenCount = 7, candidatesTokenCount = 2, totalTokenCount = 9 }, "SAFETY"),
+            _ => Sampled(call),
         };
+    }
+
+    // generationConfig as Gemini honours it: stopSequences end the answer, maxOutputTokens cuts it (finishReason MAX_TOKENS).
+    private static StreamedAnswer Sampled(GeminiCall call)
+    {
+        var config = call.GenerationConfig;
+        var (text, cut) = Backends.Sampled.Answer("gemini: " + call.LastUserText,
+            config?["stopSequences"]?.AsArray().Select(s => s!.GetValue<string>()), config?["maxOutputTokens"]?.GetValue<int>());
+        return cut
+            ? new StreamedAnswer(text, new { promptTokenCount = 7, candidatesTokenCount = text.Length, totalTokenCount = 7 + text.Length }, "MAX_TOKENS")
+            : new StreamedAnswer(text, new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 });
     }
 
     public async ValueTask DisposeAsync()
@@ -217,7 +249,11 @@ public sealed class FakeGemini : IAsyncDisposable
     }
 }
 
-public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked, RateLimited }
+/// <summary>
+/// How the fake fails a request: <see cref="Blocked"/> refuses the prompt (promptFeedback.blockReason SAFETY); <see cref="Safety"/>
+/// stops the answer for safety (finishReason SAFETY): streamed after its first word, whole with no text.
+/// </summary>
+public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked, RateLimited, Safety }
 
 public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null)
 {

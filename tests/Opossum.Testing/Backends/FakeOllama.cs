@@ -11,7 +11,8 @@ namespace Opossum.Testing.Backends;
 /// An HTTP server on loopback that speaks Ollama's wire protocol (<c>POST /api/chat</c>, streamed as
 /// NDJSON unless the request says <c>stream: false</c>; <c>GET /api/tags</c>). Answers
 /// "echo: {last user message}" unless told otherwise, a word per chunk, and counts what it was asked,
-/// so tests and the benchmark assert on what the backend really saw.
+/// so tests and the benchmark assert on what the backend really saw. Its <c>options</c> act as Ollama's do
+/// (<see cref="Sampled"/>): <c>stop</c> ends the answer there, <c>num_predict</c> cuts it with <c>done_reason: "length"</c>.
 /// </summary>
 public sealed class FakeOllama : IAsyncDisposable
 {
@@ -148,7 +149,9 @@ public sealed class FakeOllama : IAsyncDisposable
                     return;
                 }
             }
-            var content = Answer ?? "echo: " + call.LastUserMessage;
+            var (content, cut) = Sampled.Answer(Answer ?? "echo: " + call.LastUserMessage,
+                call.Options?["stop"]?.AsArray().Select(s => s!.GetValue<string>()), call.Options?["num_predict"]?.GetValue<int>());
+            var doneReason = cut ? "length" : "stop";
             var promptTokens = messages.Sum(m => m.Content.Length);
             if (!stream)
             {
@@ -156,7 +159,7 @@ public sealed class FakeOllama : IAsyncDisposable
                 var whole = JsonSerializer.SerializeToUtf8Bytes(new
                 {
                     model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content },
-                    done = true, done_reason = "stop", prompt_eval_count = promptTokens, eval_count = content.Length,
+                    done = true, done_reason = doneReason, prompt_eval_count = promptTokens, eval_count = content.Length,
                 });
                 context.Response.ContentType = "application/json; charset=utf-8";
                 context.Response.ContentLength = whole.Length;
@@ -188,7 +191,7 @@ public sealed class FakeOllama : IAsyncDisposable
             await WriteLineAsync(context.Response, new
             {
                 model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content = "" },
-                done = true, done_reason = "stop", prompt_eval_count = promptTokens, eval_count = content.Length,
+                done = true, done_reason = doneReason, prompt_eval_count = promptTokens, eval_count = content.Length,
             }, aborted);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
