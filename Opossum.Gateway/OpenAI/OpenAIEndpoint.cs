@@ -38,16 +38,16 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
             await Unauthenticated(context);
             return;
         }
-        OpenAIChat request;
-        try
+        if (!MediaTypes.IsJsonRequest(context.Request.ContentType))
         {
-            request = await ReadAsync(context.Request);
-        }
-        catch (OpossumException ex)
-        {
-            await errors.WriteAsync(context, ex);
+            // Also what keeps pages elsewhere from driving a gateway without keys through their visitors' browsers:
+            // a cross-origin JSON POST needs a CORS preflight, which this door does not answer.
+            await OpenAIErrors.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType,
+                OpenAIErrors.Detail(ErrorCodes.BadRequest, $"Content-Type must be {MediaTypes.Json} (UTF-8)."));
             return;
         }
+        if (await ReadAsync(context) is not { } request)
+            return;
         if (request.Stream)
             await StreamAsync(context, request, caller, started);
         else
@@ -103,26 +103,30 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     }
 
     // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived.
-    private async Task<OpenAIChat> ReadAsync(HttpRequest http)
+    private async Task<OpenAIChat?> ReadAsync(HttpContext context)
     {
-        if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        var http = context.Request;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = _maxRequestBytes;
-        if (http.ContentLength > _maxRequestBytes)
-            throw BodyTooLarge();
-        var noCache = ChatHeaders.BypassesCache(http);
         try
         {
-            return await RequestBodies.ReadWholeAsync(http.BodyReader, noCache, static (noCache, json) => OpenAIRequests.Read(json, noCache),
-                http.HttpContext.RequestAborted);
+            if (http.ContentLength <= _maxRequestBytes || http.ContentLength is null)
+                return await RequestBodies.ReadWholeAsync(http.BodyReader, ChatHeaders.BypassesCache(http),
+                    static (noCache, json) => OpenAIRequests.Read(json, noCache), context.RequestAborted);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            throw BodyTooLarge();
+            // Over the limit without a declared length: refused below, as one that declared it.
         }
+        catch (OpossumException ex)
+        {
+            await errors.WriteAsync(context, ex);
+            return null;
+        }
+        await OpenAIErrors.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, OpenAIErrors.Detail(ErrorCodes.BadRequest,
+            $"The request body is larger than {_maxRequestBytes} bytes ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxRequestBytes")})."));
+        return null;
     }
-
-    private OpossumException BodyTooLarge() => new(ErrorCodes.BadRequest,
-        $"The request body is larger than {_maxRequestBytes} bytes ({OpossumEnvironment.SettingName(LimitsOptions.Section + ":MaxRequestBytes")}).");
 
     private async Task AnswerAsync(HttpContext context, OpenAIChat request, Caller caller, long started)
     {
