@@ -19,7 +19,7 @@ namespace Opossum.Gateway.OpenAI;
 public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors errors, IOptions<ModelCatalogOptions> catalog,
     IOptions<LimitsOptions> limits)
 {
-    // The created times of answers and models; no test depends on them.
+    // The created times (unix seconds) of answers and models.
     private static readonly TimeProvider Clock = TimeProvider.System;
 
     // A stream cut after its start ends with an error event and a connection closed before the end of the response, since only
@@ -33,9 +33,9 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     {
         var started = Stopwatch.GetTimestamp();
         context.Response.Headers[ChatHeaders.TraceId] = TraceIds.Current();
-        if (Authenticate(context) is not { } caller)
+        if (keys.Authenticate(context, out var refusal) is not { } caller)
         {
-            await Unauthenticated(context);
+            await Unauthenticated(context, refusal);
             return;
         }
         if (!MediaTypes.IsJsonRequest(context.Request.ContentType))
@@ -57,9 +57,9 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     public async Task ModelsAsync(HttpContext context)
     {
         context.Response.Headers[ChatHeaders.TraceId] = TraceIds.Current();
-        if (Authenticate(context) is null)
+        if (keys.Authenticate(context, out var refusal) is null)
         {
-            await Unauthenticated(context);
+            await Unauthenticated(context, refusal);
             return;
         }
         var models = catalog.Value.Models.Select(Model).ToList();
@@ -69,9 +69,9 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     public async Task ModelAsync(HttpContext context, string id)
     {
         context.Response.Headers[ChatHeaders.TraceId] = TraceIds.Current();
-        if (Authenticate(context) is null)
+        if (keys.Authenticate(context, out var refusal) is null)
         {
-            await Unauthenticated(context);
+            await Unauthenticated(context, refusal);
             return;
         }
         if (catalog.Value.Find(id) is not { } model)
@@ -85,21 +85,13 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
 
     private ModelObject Model(ModelDefinition model) => new(model.Name, _started, model.Backend);
 
-    private Caller? Authenticate(HttpContext context)
-    {
-        var caller = keys.Authenticate(context, out var refusal);
-        if (caller is null)
-            context.Items[typeof(OpenAIEndpoint)] = refusal;
-        return caller;
-    }
-
     /// <summary>401 with the Bearer challenge (RFC 6750), counted as every door's refusal is.</summary>
-    private static Task Unauthenticated(HttpContext context)
+    private static Task Unauthenticated(HttpContext context, string? refusal)
     {
         ClientLimiter.Refuse(null, "unauthenticated");
         context.Response.Headers.WWWAuthenticate = ApiKeys.Challenge;
         return OpenAIErrors.WriteAsync(context, StatusCodes.Status401Unauthorized,
-            OpenAIErrors.Detail(ErrorCodes.Unauthenticated, context.Items[typeof(OpenAIEndpoint)] as string ?? "An API key is required."));
+            OpenAIErrors.Detail(ErrorCodes.Unauthenticated, refusal ?? "An API key is required."));
     }
 
     // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived.

@@ -73,7 +73,7 @@ public sealed class OpenAIDotNetClientTests(OpenAIGateway fixture) : IDisposable
             updates.Add(update);
 
         var texts = updates.Where(u => u.Text.Length > 0).Select(u => u.Text).ToList();
-        Assert.True(texts.Count >= 5, $"{texts.Count} text updates");
+        Assert.True(texts.Count >= 3, $"{texts.Count} text updates: {string.Join(" | ", texts)}");
         Assert.Equal("echo: " + prompt, string.Concat(texts));
         Assert.Equal(ChatFinishReason.Stop, updates.Last(u => u.FinishReason is not null).FinishReason);
         var usage = Assert.Single(updates.SelectMany(u => u.Contents).OfType<UsageContent>());

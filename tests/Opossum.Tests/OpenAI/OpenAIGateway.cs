@@ -9,7 +9,7 @@ namespace Opossum.Tests.OpenAI;
 
 /// <summary>
 /// A standalone gateway with a client key and no limits before a loopback Ollama whose model takes images (streaming a
-/// word every 20 ms), and a
+/// word every 40 ms), and a
 /// <see cref="ProtectedGateway"/> (3 chats per minute per key, on a clock that stands still) for the limits.
 /// </summary>
 public sealed class OpenAIGateway : IAsyncLifetime
@@ -29,7 +29,7 @@ public sealed class OpenAIGateway : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Ollama = await FakeOllama.StartAsync();
-        Ollama.ChunkDelay = TimeSpan.FromMilliseconds(20); // a streamed answer reaches the gateway in several reads
+        Ollama.ChunkDelay = TimeSpan.FromMilliseconds(40); // a streamed answer reaches the gateway in several reads
         Gateway = await GatewayHost.StartAsync(Ollama.BaseUrl, new Dictionary<string, string?>
         {
             ["OPOSSUM_API_KEYS"] = $"openai:{Key}",

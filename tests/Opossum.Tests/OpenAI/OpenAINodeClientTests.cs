@@ -90,7 +90,7 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
         Assert.Equal("assistant", chunks[0]["choices"]![0]!["delta"]!["role"]!.GetValue<string>());
         var texts = chunks.Skip(1).Where(c => c["choices"]!.AsArray().Count > 0 && c["choices"]![0]!["delta"]!["content"] is not null)
             .Select(c => c["choices"]![0]!["delta"]!["content"]!.GetValue<string>()).ToList();
-        Assert.True(texts.Count >= 5, $"{texts.Count} text chunks");
+        Assert.True(texts.Count >= 3, $"{texts.Count} text chunks: {string.Join(" | ", texts)}");
         Assert.Equal("echo: " + Prompts["stream"], string.Concat(texts));
         var last = chunks[^2]["choices"]![0]!;
         Assert.Equal("stop", last["finish_reason"]!.GetValue<string>());
