@@ -7,6 +7,7 @@ using Opossum.Gateway.GraphQL.Types;
 using Opossum.Gateway.GraphQL.WebSockets;
 using Microsoft.Extensions.Options;
 using Opossum.Gateway.Health;
+using Opossum.Gateway.Ollama;
 using Opossum.Gateway.Protection;
 using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
@@ -30,6 +31,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Web.WebPage>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddOllamaDoor();
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<ConversationService>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
@@ -86,6 +88,7 @@ public static class GatewayExtensions
         foreach (var path in page.Paths)
             app.MapMethods(path, [HttpMethods.Get, HttpMethods.Head], page.ServeAsync);
         app.MapGet("/traces/recent", RecentTracesAsync);
+        app.MapOllamaDoor();
         return app;
     }
 
