@@ -58,6 +58,9 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
     private const string Json = "application/json; charset=utf-8";
     private static readonly byte[] NewLine = "\n"u8.ToArray();
 
+    /// <summary>How long a failed stream's error line stands before the connection is cut.</summary>
+    private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(1);
+
     // The catalog is read at start-up; what it lists does not change while the gateway runs.
     private readonly string _since = Timestamp((clock ?? TimeProvider.System).GetUtcNow());
 
@@ -196,8 +199,12 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
             }
             catch (Exception ex) when (!aborted.IsCancellationRequested && Failure(ex, context, asked) is { } failure)
             {
-                // Ollama's own way to end a stream that failed: a last line with the error, which its clients raise.
+                // Ollama's own way to end a stream that failed: a last line with the error, which its clients raise. The response then
+                // ends without HTTP's end of body, so that a client that reads no error lines (OllamaSharp) raises too; not at once,
+                // since a client that sees the connection fail may drop what it received but has not read yet (fetch does).
                 await WriteLineAsync(context, new OllamaError(failure.Message), aborted);
+                await Task.Delay(CutGrace, _clock, aborted);
+                context.Abort();
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)
             {
