@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json.Nodes;
 
 namespace Opossum.Tests.OllamaDoor;
@@ -123,13 +125,28 @@ public sealed class OllamaDoorWireTests(OllamaDoorGateway fixture)
     }
 
     [Fact]
-    public async Task A_body_over_the_limit_is_refused_with_413()
+    public async Task A_body_declared_over_the_limit_is_refused_with_413_before_it_is_sent()
     {
-        var huge = new string('a', 7 * 1024 * 1024);
+        // Over a plain socket: the answer comes while most of the announced body is still unsent.
+        var address = fixture.Gateway.Http.BaseAddress!;
+        using var client = new TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /api/chat HTTP/1.1\r\nHost: {address.Authority}\r\n"
+            + $"Authorization: Bearer {OllamaDoorGateway.RawKey}\r\nContent-Length: 100000000\r\n\r\n{{\"model\":\"{OllamaDoorGateway.Model}\""));
 
-        using var response = await fixture.PostAsync("/api/chat", Chat(huge));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var status = (await reader.ReadLineAsync())!.Split(' ')[1];
+        var headers = new List<string>();
+        for (var line = await reader.ReadLineAsync(); !string.IsNullOrEmpty(line); line = await reader.ReadLineAsync())
+            headers.Add(line);
+        var length = int.Parse(headers.Single(h => h.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))[15..].Trim());
+        var body = new char[length];
+        for (var read = 0; read < length;)
+            read += await reader.ReadAsync(body, read, length - read);
 
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
-        Assert.Contains("MaxRequestBytes", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.Equal("413", status);
+        Assert.Contains(headers, h => h.StartsWith("x-opossum-trace-id:", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("MaxRequestBytes", JsonNode.Parse(new string(body))!["error"]!.GetValue<string>());
     }
 }

@@ -41,12 +41,7 @@ public sealed class OllamaNpmClientTests(OllamaDoorGateway fixture)
             .ToDictionary(r => r["scenario"]!.GetValue<string>());
     }
 
-    private async Task<JsonNode> ScenarioAsync(string name)
-    {
-        var result = (await Results())[name];
-        Console.WriteLine(result.ToJsonString());
-        return result;
-    }
+    private async Task<JsonNode> ScenarioAsync(string name) => (await Results())[name];
 
     private static string? Text(JsonNode? node) => node?.GetValue<string>();
 
