@@ -61,7 +61,7 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
     /// <summary>How long a failed stream's error line stands before the connection is cut.</summary>
     private static readonly TimeSpan CutGrace = TimeSpan.FromSeconds(1);
 
-    // The catalog is read at start-up; what it lists does not change while the gateway runs.
+    // Every model's modified_at: the catalog is read at start-up and does not change while the gateway runs.
     private readonly string _since = Timestamp((clock ?? TimeProvider.System).GetUtcNow());
 
     public Task ChatAsync(HttpContext context) => AnswerAsync(context, OllamaJson.Default.OllamaChatRequest, OllamaRequests.Chat,
