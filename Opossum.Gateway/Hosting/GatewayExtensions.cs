@@ -8,6 +8,7 @@ using Opossum.Gateway.GraphQL.WebSockets;
 using Microsoft.Extensions.Options;
 using Opossum.Gateway.Health;
 using Opossum.Gateway.OpenAI;
+using Opossum.Gateway.Ollama;
 using Opossum.Gateway.Protection;
 using Opossum.ServiceDefaults.Configuration;
 using Opossum.Grains.Hosting;
@@ -31,6 +32,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Web.WebPage>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ChatService>();
+        builder.Services.AddOllamaDoor();
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<ConversationService>();
         builder.Services.AddOpenAIDoor();
@@ -89,6 +91,7 @@ public static class GatewayExtensions
             app.MapMethods(path, [HttpMethods.Get, HttpMethods.Head], page.ServeAsync);
         app.MapGet("/traces/recent", RecentTracesAsync);
         app.MapOpenAIDoor();
+        app.MapOllamaDoor();
         return app;
     }
 

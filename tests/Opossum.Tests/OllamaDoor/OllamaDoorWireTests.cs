@@ -1,0 +1,152 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Opossum.Tests.OllamaDoor;
+
+/// <summary>The Ollama door's wire format as a client without a library sees it (curl): lines, fields, statuses, headers.</summary>
+[Collection(OllamaDoorCollection.Name)]
+public sealed class OllamaDoorWireTests(OllamaDoorGateway fixture)
+{
+    private static string Unique(string what) => $"wire {what} {Guid.NewGuid():N}";
+
+    private static string Chat(string message, string extra = "") =>
+        $$"""{"model":"{{OllamaDoorGateway.Model}}","messages":[{"role":"user","content":"{{message}}"}]{{extra}}}""";
+
+    [Fact]
+    public async Task A_chat_streams_NDJSON_by_default_ending_with_a_done_line_that_has_the_counts()
+    {
+        var message = Unique("stream");
+
+        using var response = await fixture.PostAsync("/api/chat", Chat(message));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/x-ndjson", response.Content.Headers.ContentType?.MediaType);
+        var lines = (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.All(lines[..^1], line =>
+        {
+            Assert.False(line["done"]!.GetValue<bool>());
+            Assert.Equal("assistant", line["message"]!["role"]!.GetValue<string>());
+            Assert.Equal(OllamaDoorGateway.Model, line["model"]!.GetValue<string>());
+            Assert.EndsWith("Z", line["created_at"]!.GetValue<string>());
+            Assert.Null(line["eval_count"]);
+        });
+        Assert.Equal("echo: " + message, string.Concat(lines[..^1].Select(l => l["message"]!["content"]!.GetValue<string>())));
+        var done = lines[^1];
+        Assert.True(done["done"]!.GetValue<bool>());
+        Assert.Equal("stop", done["done_reason"]!.GetValue<string>());
+        Assert.Equal("", done["message"]!["content"]!.GetValue<string>());
+        foreach (var field in new[] { "total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration" })
+            Assert.True(done[field] is not null, field);
+        Assert.Equal("miss", response.Headers.GetValues("x-opossum-cache").Single());
+        Assert.Equal(OllamaDoorGateway.Model, response.Headers.GetValues("x-opossum-model").Single());
+    }
+
+    [Fact]
+    public async Task Stream_false_answers_one_object_and_generate_answers_with_response()
+    {
+        var message = Unique("whole");
+
+        using var chat = await fixture.PostAsync("/api/chat", Chat(message, ""","stream":false"""));
+        using var generate = await fixture.PostAsync("/api/generate", $$"""{"model":"{{OllamaDoorGateway.Model}}","prompt":"{{message}} g","stream":false,"raw":true,"keep_alive":0}""");
+
+        Assert.Equal("application/json", chat.Content.Headers.ContentType?.MediaType);
+        var body = JsonNode.Parse(await chat.Content.ReadAsStringAsync())!;
+        Assert.Equal("echo: " + message, body["message"]!["content"]!.GetValue<string>());
+        Assert.True(body["done"]!.GetValue<bool>());
+        var generated = JsonNode.Parse(await generate.Content.ReadAsStringAsync())!;
+        Assert.Equal("echo: " + message + " g", generated["response"]!.GetValue<string>());
+        Assert.Null(generated["message"]);
+    }
+
+    [Fact]
+    public async Task Cache_Control_no_cache_generates_the_answer_again()
+    {
+        var message = Unique("no-cache");
+
+        using var first = await fixture.PostAsync("/api/chat", Chat(message, ""","stream":false"""));
+        using var second = await fixture.PostAsync("/api/chat", Chat(message, ""","stream":false"""), cacheControl: "no-cache");
+
+        Assert.Equal("miss", second.Headers.GetValues("x-opossum-cache").Single());
+        Assert.Equal(2, fixture.Ollama.CallsContaining(message));
+    }
+
+    [Theory]
+    [InlineData("/api/chat", ""","format":"json" """, "format")]
+    [InlineData("/api/chat", ""","tools":[{"type":"function","function":{"name":"f"}}]""", "tools")]
+    [InlineData("/api/chat", ""","options":{"top_p":0}""", "options.top_p")]
+    [InlineData("/api/chat", ""","options":{"num_predict":0}""", "options.num_predict")]
+    [InlineData("/api/generate", "", "suffix")]
+    public async Task What_the_gateway_does_not_do_is_refused_with_400_naming_the_field(string path, string extra, string field)
+    {
+        var message = Unique("refused");
+        var body = path == "/api/chat" ? Chat(message, extra)
+            : $$"""{"model":"{{OllamaDoorGateway.Model}}","prompt":"{{message}}","suffix":"    return result"}""";
+
+        using var response = await fixture.PostAsync(path, body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(field, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.Equal(0, fixture.Ollama.CallsContaining(message));
+    }
+
+    [Fact]
+    public async Task Refusals_before_the_pipeline_carry_the_trace_id_and_Ollamas_error_body()
+    {
+        using var noKey = await fixture.PostAsync("/api/chat", Chat("hello"), key: null);
+        using var notJson = await fixture.PostAsync("/api/chat", "{not json");
+        using var delete = await fixture.Gateway.SendUntracedAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/delete")
+        {
+            Content = new StringContent("""{"model":"gemma3:1b"}"""),
+            Headers = { Authorization = new("Bearer", OllamaDoorGateway.RawKey) },
+        });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+        Assert.Equal("Bearer", noKey.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, delete.StatusCode);
+        foreach (var response in new[] { noKey, notJson, delete })
+        {
+            Assert.Matches("^[0-9a-f]{32}$", response.Headers.GetValues("x-opossum-trace-id").Single());
+            Assert.NotEmpty(JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
+    public async Task A_request_without_messages_loads_nothing_and_answers_done_reason_load()
+    {
+        using var load = await fixture.PostAsync("/api/chat", $$"""{"model":"{{OllamaDoorGateway.Model}}","messages":[]}""");
+        using var unknown = await fixture.PostAsync("/api/generate", """{"model":"no-such-model"}""");
+
+        Assert.Equal("load", JsonNode.Parse(await load.Content.ReadAsStringAsync())!["done_reason"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("model 'no-such-model' not found", JsonNode.Parse(await unknown.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_body_declared_over_the_limit_is_refused_with_413_before_it_is_sent()
+    {
+        // Over a plain socket: the answer comes while most of the announced body is still unsent.
+        var address = fixture.Gateway.Http.BaseAddress!;
+        using var client = new TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /api/chat HTTP/1.1\r\nHost: {address.Authority}\r\n"
+            + $"Authorization: Bearer {OllamaDoorGateway.RawKey}\r\nContent-Length: 100000000\r\n\r\n{{\"model\":\"{OllamaDoorGateway.Model}\""));
+
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var status = (await reader.ReadLineAsync())!.Split(' ')[1];
+        var headers = new List<string>();
+        for (var line = await reader.ReadLineAsync(); !string.IsNullOrEmpty(line); line = await reader.ReadLineAsync())
+            headers.Add(line);
+        var length = int.Parse(headers.Single(h => h.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))[15..].Trim());
+        var body = new char[length];
+        for (var read = 0; read < length;)
+            read += await reader.ReadAsync(body, read, length - read);
+
+        Assert.Equal("413", status);
+        Assert.Contains(headers, h => h.StartsWith("x-opossum-trace-id:", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("MaxRequestBytes", JsonNode.Parse(new string(body))!["error"]!.GetValue<string>());
+    }
+}
