@@ -112,7 +112,8 @@ public sealed class OllamaSharpClientTests(OllamaDoorGateway fixture)
 
         var answer = Assert.Single(await AllAsync(Client().ChatAsync(request)));
 
-        Assert.Equal("echo: " + message, answer.Message.Content);
+        // The backend stops at num_predict tokens (the loopback Ollama counts a character as one).
+        Assert.Equal(("echo: " + message)[..42], answer.Message.Content);
         var options = Assert.Single(fixture.Ollama.Calls, c => c.LastUserMessage == message).Options;
         Assert.NotNull(options);
         Assert.Equal(0.3, options["temperature"]!.GetValue<double>(), 6);
