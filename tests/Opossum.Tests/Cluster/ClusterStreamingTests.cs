@@ -106,6 +106,68 @@ public sealed class ClusterStreamingTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal([prompt, "echo: " + prompt], answered["data"]!["conversation"]!["turns"]!.AsArray().Select(t => t!["content"]!.GetValue<string>()));
     }
 
+    [Theory]
+    [InlineData("openai")]
+    [InlineData("ollama")]
+    public async Task Both_doors_answer_through_the_cluster_and_a_silo_killed_mid_stream_ends_the_doors_stream_with_its_error(string door)
+    {
+        using var http = new HttpClient { BaseAddress = _gateway.Http, Timeout = TimeSpan.FromSeconds(60) };
+        // Whole answers through both doors, from the silos' model.
+        var question = $"what do opossums eat {Guid.NewGuid():N}";
+        using (var openai = await http.PostAsJsonAsync("/v1/chat/completions", new { model = "gemma3:1b", messages = new[] { new { role = "user", content = question } } }))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, openai.StatusCode);
+            Assert.Equal("echo: " + question, JsonNode.Parse(await openai.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        }
+        using (var ollama = await http.PostAsJsonAsync("/api/chat", new { model = "gemma3:1b", stream = false, messages = new[] { new { role = "user", content = question } } }))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, ollama.StatusCode);
+            Assert.Equal("hit", ollama.Headers.GetValues("x-opossum-cache").Single()); // the same request through the other door: one cache
+            Assert.Equal("echo: " + question, JsonNode.Parse(await ollama.Content.ReadAsStringAsync())!["message"]!["content"]!.GetValue<string>());
+        }
+
+        var prompt = $"tell me a long story about the opossum who crossed the river at night to find food {Guid.NewGuid():N}";
+        var (path, body) = door == "openai"
+            ? ("/v1/chat/completions", (object)new { model = "gemma3:1b", stream = true, messages = new[] { new { role = "user", content = prompt } } })
+            : ("/api/chat", new { model = "gemma3:1b", messages = new[] { new { role = "user", content = prompt } } });
+        var streaming = ReadLinesAsync(http, path, body);
+        var writer = await WaitForAsync(() => Array.FindIndex(_ollama, o => o.CallsContaining(prompt) > 0) is var i and >= 0 ? i : null, TimeSpan.FromSeconds(30));
+        await _ollama[writer].WaitForCallAsync(prompt, TimeSpan.FromSeconds(30), chunks: 5);
+        _silos[writer].Kill();
+        var lines = await streaming;
+        output.WriteLine(string.Join('\n', lines));
+
+        // The door's own way of saying the answer was cut: a last event (OpenAI) or line (Ollama) with an error, never the end of an answer.
+        var data = lines.Where(l => l.Length > 0).Select(l => door == "openai" ? l["data: ".Length..] : l).ToList();
+        Assert.DoesNotContain("[DONE]", data);
+        var error = JsonNode.Parse(data[^1])!["error"]!;
+        var message = door == "openai" ? error["message"]!.GetValue<string>() : error.GetValue<string>();
+        Assert.Contains("was cut after", message);
+        Assert.True(data.Count >= 3, "some of the answer arrived before the silo died");
+        Assert.All(data.SkipLast(1).Select(d => JsonNode.Parse(d)!),
+            chunk => Assert.Null(door == "openai" ? chunk["choices"]![0]!["finish_reason"] : chunk["done_reason"]));
+    }
+
+    // The lines of a streamed answer as they arrive, until the gateway ends or drops the response.
+    private static async Task<List<string>> ReadLinesAsync(HttpClient http, string path, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var lines = new List<string>();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        try
+        {
+            while (await reader.ReadLineAsync() is { } line)
+                lines.Add(line);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            // The door closes a cut stream without HTTP's end of body, so that clients that ignore error events still fail.
+        }
+        return lines;
+    }
+
     private static async Task<JsonNode> GraphQLAsync(HttpClient http, string query, object variables)
     {
         using var response = await http.PostAsJsonAsync("/graphql", new { query, variables });
