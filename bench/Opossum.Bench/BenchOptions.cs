@@ -7,7 +7,7 @@ namespace Opossum.Bench;
 public sealed record BenchOptions(bool Smoke, bool Cluster, int Concurrency, TimeSpan Warmup, TimeSpan Duration, TimeSpan SoakWarmup, TimeSpan Soak, int BackendLatencyMs)
 {
     /// <summary>Scenario names <c>--only</c> accepts; all run by default.</summary>
-    public static readonly string[] Scenarios = ["ceiling", "ceiling-traced", "cache-hit", "miss-overhead", "coalesce", "memory", "tracing-off", "gemini-capacity", "first-chunk", "streams"];
+    public static readonly string[] Scenarios = ["ceiling", "ceiling-traced", "cache-hit", "miss-overhead", "openai-hit", "openai-miss", "coalesce", "memory", "tracing-off", "gemini-capacity", "first-chunk", "streams"];
 
     public IReadOnlySet<string> Only { get; init; } = Scenarios.ToHashSet();
 

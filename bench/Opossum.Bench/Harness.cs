@@ -53,6 +53,15 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>A chat that skips the cache: every one reaches the backend.</summary>
     public byte[] MissPrompt { get; } = Chat("Tell me something new about opossums.", noCache: true);
 
+    /// <summary>The cached prompt through the OpenAI door (the same model, so the same cache entry as <see cref="CachedPrompt"/>).</summary>
+    public byte[] OpenAICachedPrompt { get; } = OpenAIChat("What is an opossum?");
+
+    /// <summary>The miss prompt through the OpenAI door; it skips the cache with <c>Cache-Control: no-cache</c>.</summary>
+    public byte[] OpenAIMissPrompt { get; } = OpenAIChat("Tell me something new about opossums.");
+
+    public static byte[] OpenAIChat(string message) =>
+        Load.Json(JsonSerializer.Serialize(new { model = "gemma3:1b", messages = new[] { new { role = "user", content = message } } }));
+
     public static byte[] Chat(string message, bool noCache = false) =>
         Load.Json(JsonSerializer.Serialize(new { query = ChatQuery, variables = new { input = new { message, noCache } } }));
 
@@ -108,12 +117,12 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>A contender on a gateway that also reads the gateway's runtime counters around each window: CPU and allocations per request.</summary>
-    public Contender Observed(string name, Deployment gateway, byte[] body)
+    public Contender Observed(string name, Deployment gateway, byte[] body, string path = "/graphql")
     {
         var total = Counters.Zero;
         var before = Counters.Zero;
         long requests = 0;
-        return new Contender(name, gateway.GatewayProcess, new Uri(gateway.Gateway, "/graphql"), body)
+        return new Contender(name, gateway.GatewayProcess, new Uri(gateway.Gateway, path), body)
         {
             BeforeWindow = async () => before = await Counters.ReadAsync(Http, gateway.Gateway),
             AfterWindow = async window =>

@@ -83,6 +83,7 @@ public sealed class Report
         var ceiling = _results.SingleOrDefault(r => r.Scenario == "ceiling");
         var hit = _results.SingleOrDefault(r => r.Scenario == "cache-hit");
         var alone = _results.SingleOrDefault(r => r.Scenario == "backend alone");
+        var miss = _results.SingleOrDefault(r => r.Scenario == "miss-overhead");
         return _results.Select(r => new ScenarioRow(r.Scenario, r.Throughput, r.P50, r.P90, r.P99, r.Errors,
             r.Throughput / (ceiling?.Throughput ?? double.NaN), r.P99 / (ceiling?.P99 ?? double.NaN),
             r.Scenario switch
@@ -93,6 +94,11 @@ public sealed class Report
                 "cache-hit" when PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.Throughput / theirs.Throughput, "0.00") is { Length: > 0 } throughput =>
                     $"req/s vs ceiling{throughput}; p99 vs ceiling{PerRound(r.Scenario, "ceiling", (mine, theirs) => mine.P99 / theirs.P99, "0.00")}",
                 "ceiling (tracing on)" when ceiling is not null => $"a bare endpoint's {TracingRatio(r, ceiling)}",
+                "openai miss-overhead" => $"overhead p50 {r.P50 - backendMs:0.00} ms, p99 {r.P99 - backendMs:0.00} ms" +
+                    (miss is null ? "" : $"; p50 minus the GraphQL door's {r.P50 - miss.P50:0.00} ms" +
+                        PerRound(r.Scenario, "miss-overhead", (door, graphql) => door.P50 - graphql.P50, "0.00")),
+                "openai cache-hit" when hit is not null => $"req/s vs the GraphQL door's cache-hit {r.Throughput / hit.Throughput:0.00}" +
+                    PerRound(r.Scenario, "cache-hit", (door, graphql) => door.Throughput / graphql.Throughput, "0.00"),
                 "backend alone" => $"the loopback backend called directly: {r.P50 - backendMs:0.00} ms over {backendMs:0} ms at p50",
                 "cache-hit (tracing off)" when hit is not null => TracingRatio(hit, r),
                 _ => Notes.GetValueOrDefault(r.Scenario) ?? r.FirstError,

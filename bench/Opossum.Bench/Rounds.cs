@@ -8,6 +8,17 @@ namespace Opossum.Bench;
 /// </summary>
 public sealed record Contender(string Name, ChildProcess? Server, Uri Url, byte[] Body)
 {
+    /// <summary>A request's <c>Cache-Control</c> header (the OpenAI door's way of skipping the cache), or none.</summary>
+    public string? CacheControl { get; init; }
+
+    public HttpRequestMessage Request()
+    {
+        var request = Load.Post(Url, Body);
+        if (CacheControl is not null)
+            request.Headers.TryAddWithoutValidation("Cache-Control", CacheControl);
+        return request;
+    }
+
     /// <summary>Called before each of its measured windows.</summary>
     public Func<Task>? BeforeWindow { get; init; }
 
@@ -39,7 +50,7 @@ public static class Rounds
         // Each contender's first load warms it up on its own (connections, the JIT for the path it measures).
         for (var i = 0; i < contenders.Count; i++)
         {
-            var warm = await Load.RunAsync(contenders[i].Name + " warm-up", http, _ => Load.Post(contenders[i].Url, contenders[i].Body),
+            var warm = await Load.RunAsync(contenders[i].Name + " warm-up", http, _ => contenders[i].Request(),
                 concurrency, TimeSpan.Zero, firstWarmup);
             sent[i] += warm.Sent;
             Console.WriteLine($"{contenders[i].Name} warm-up: {warm.Throughput:0} req/s for {firstWarmup.TotalSeconds:0} s, {warm.Errors} errors");
@@ -55,7 +66,7 @@ public static class Rounds
                 var contender = contenders[i];
                 if (contender.BeforeWindow is not null) await contender.BeforeWindow();
                 Task<Measurement> Run(IProgress<bool>? edges) =>
-                    Load.RunAsync(contender.Name, http, _ => Load.Post(contender.Url, contender.Body), concurrency, windowWarmup, window, edges);
+                    Load.RunAsync(contender.Name, http, _ => contender.Request(), concurrency, windowWarmup, window, edges);
                 var (measurement, cpu) = contender.Server is null
                     ? (await Run(null), null)
                     : await CpuPerRequest.MeasureAsync(contender.Server, Run);

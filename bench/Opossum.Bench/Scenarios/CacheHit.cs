@@ -14,7 +14,7 @@ public static class CacheHit
     public static async Task RunAsync(Harness bench)
     {
         var options = bench.Options;
-        if (!new[] { "ceiling", "ceiling-traced", "cache-hit", "tracing-off" }.Any(options.Runs)) return;
+        if (!new[] { "ceiling", "ceiling-traced", "cache-hit", "tracing-off", "openai-hit" }.Any(options.Runs)) return;
         await using var quiet = options.Runs("tracing-off")
             ? await Deployment.StartAsync(options.Cluster, tracing: false, bench.Backend.BaseUrl, bench.Spans.BaseUrl)
             : null;
@@ -36,6 +36,8 @@ public static class CacheHit
         var hit = options.Runs("cache-hit") ? bench.Traced : null;
         if (hit is not null)
             contenders.Add(bench.Observed("cache-hit", hit, bench.CachedPrompt));
+        if (options.Runs("openai-hit") && bench.Traced is { } door)
+            contenders.Add(bench.Observed("openai cache-hit", door, bench.OpenAICachedPrompt, "/v1/chat/completions"));
         if (quiet is not null)
             contenders.Add(new Contender("cache-hit (tracing off)", quiet.GatewayProcess, new Uri(quiet.Gateway, "/graphql"), bench.CachedPrompt));
         if (hit is not null)

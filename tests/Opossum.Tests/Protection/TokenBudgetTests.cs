@@ -51,7 +51,7 @@ public sealed class TokenBudgetTests(BudgetGateway fixture, ITestOutputHelper ou
         var input = new { input = new { message } };
 
         var events = await ReferenceClients.RunWithKeyAsync(fixture.GraphQL, BudgetGateway.Twins,
-            new ClientOp("sse", Stream, input, StopAfter: 3), new ClientOp("sse", Stream, input, DelayMs: 100));
+            new ClientOp("sse", Stream, input, StopAfter: 5), new ClientOp("sse", Stream, input, AfterFirstOf: 0));
 
         Assert.Equal("stopped", events.Of(0)[^1].Kind);
         var joiner = events.Chunks(1);

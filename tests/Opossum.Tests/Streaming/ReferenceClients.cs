@@ -24,7 +24,7 @@ public static class ReferenceClients
         {
             http = graphql.ToString(),
             authorization = key is null ? null : "Bearer " + key,
-            ops = ops.Select(o => new { transport = o.Transport, query = o.Query, variables = o.Variables, stopAfter = o.StopAfter, delayMs = o.DelayMs }),
+            ops = ops.Select(o => new { transport = o.Transport, query = o.Query, variables = o.Variables, stopAfter = o.StopAfter, delayMs = o.DelayMs, afterFirstOf = o.AfterFirstOf }),
         });
         var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(120), "reference-clients.mjs", spec);
         if (code != 0)
@@ -48,8 +48,11 @@ public static class ReferenceClients
     }
 }
 
-/// <summary>One operation for a reference client: <c>sse</c> or <c>ws</c>; it stops listening after <see cref="StopAfter"/> results when set.</summary>
-public sealed record ClientOp(string Transport, string Query, object? Variables = null, int? StopAfter = null, int DelayMs = 0);
+/// <summary>
+/// One operation for a reference client: <c>sse</c> or <c>ws</c>; it stops listening after <see cref="StopAfter"/> results when set;
+/// it starts after <see cref="DelayMs"/>, or once operation <see cref="AfterFirstOf"/> has had its first result.
+/// </summary>
+public sealed record ClientOp(string Transport, string Query, object? Variables = null, int? StopAfter = null, int DelayMs = 0, int? AfterFirstOf = null);
 
 /// <summary>An event a reference client saw: a result (<c>next</c>), <c>complete</c>, <c>error</c> or <c>stopped</c>, with the time since the run started.</summary>
 public sealed record ClientEvent(int Op, double Milliseconds, string Kind, JsonNode? Payload)
