@@ -36,6 +36,7 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<StatusService>();
         builder.Services.AddSingleton<ConversationService>();
         builder.Services.AddOpenAIDoor();
+        builder.Services.AddSingleton<ChatFailures>();
         builder.Services.AddSingleton<GraphQLErrorMapper>();
         builder.Services.AddSingleton<GraphQLExecutor>();
         builder.Services.AddSingleton<GraphQLHttpEndpoint>();

@@ -50,7 +50,7 @@ public static class OllamaDoor
 /// status, or as the last line of a stream that already started.
 /// </summary>
 public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<ModelCatalogOptions> catalog, IOptions<LimitsOptions> limits,
-    ILogger<OllamaEndpoints> logger, TimeProvider? clock = null)
+    ChatFailures failures, TimeProvider? clock = null)
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
@@ -221,29 +221,16 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
     {
         if (context.RequestAborted.IsCancellationRequested && exception is OperationCanceledException or IOException)
             return null;
-        return (StorageFailures.Find(exception) ?? exception) switch
+        return exception switch
         {
-            OpossumException { Code: ErrorCodes.ModelNotFound } when model is not null =>
-                new Failed(StatusCodes.Status404NotFound, $"model '{model}' not found", null),
-            OpossumException known => new Failed(ChatHeaders.StatusOf(known.Code), known.Message, known.RetryAfter),
-            TimeoutException => new Failed(StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time; try again.", null),
-            Orleans.Runtime.OrleansException ex => Unavailable(ex),
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => TooLarge(),
             JsonException ex => new Failed(StatusCodes.Status400BadRequest, $"invalid request body: {ex.Message}", null),
-            var other => Internal(other),
+            _ => failures.Classify(exception, "the Ollama door") switch
+            {
+                { Code: ErrorCodes.ModelNotFound } when model is not null => new Failed(StatusCodes.Status404NotFound, $"model '{model}' not found", null),
+                var known => new Failed(ChatHeaders.StatusOf(known.Code), known.Message, known.RetryAfter),
+            },
         };
-    }
-
-    private Failed Unavailable(Exception ex)
-    {
-        logger.LogWarning(ex, "Cluster call failed");
-        return new Failed(StatusCodes.Status503ServiceUnavailable, "The cluster is not reachable right now; try again.", null);
-    }
-
-    private Failed Internal(Exception ex)
-    {
-        logger.LogError(ex, "Unhandled error in the Ollama door");
-        return new Failed(StatusCodes.Status500InternalServerError, $"Internal error; the server log has the details under trace id {TraceIds.Current()}.", null);
     }
 
     private Failed TooLarge() => new(StatusCodes.Status413PayloadTooLarge,

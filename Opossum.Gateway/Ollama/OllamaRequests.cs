@@ -67,15 +67,7 @@ public static class OllamaRequests
             return null;
         if (images.Count > 1)
             throw OpossumException.BadInput($"{param} may hold one image, not {images.Count}.", param);
-        try
-        {
-            return ImageInput.Parse(images[0]);
-        }
-        catch (OpossumException ex) when (ex.Code == ErrorCodes.BadUserInput)
-        {
-            // ImageInput speaks of GraphQL's imageBase64; the client sent this field.
-            throw OpossumException.BadInput(ex.Message.Replace("imageBase64", param, StringComparison.Ordinal), param);
-        }
+        return ImageInput.Parse(images[0], param);
     }
 
     private static GenerationOptions? Options(OllamaOptions? options)

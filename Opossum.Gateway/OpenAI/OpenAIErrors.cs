@@ -1,7 +1,6 @@
 using System.Globalization;
 using Opossum.Gateway.Chat;
 using Opossum.Grains;
-using Opossum.Grains.Storage;
 
 namespace Opossum.Gateway.OpenAI;
 
@@ -9,17 +8,14 @@ namespace Opossum.Gateway.OpenAI;
 /// The one place where the door's failures become OpenAI's error object (<c>{"error": {"message", "type", "param", "code"}}</c>)
 /// and its HTTP status; the message is in words for users, never an exception's internals.
 /// </summary>
-public sealed class OpenAIErrors(ILogger<OpenAIErrors> logger)
+public sealed class OpenAIErrors(ChatFailures failures)
 {
     /// <summary>The status and error of <paramref name="exception"/>, and how long to wait before trying again when it says.</summary>
-    public (int Status, ErrorDetail Error, TimeSpan? RetryAfter) Map(Exception exception) =>
-        (StorageFailures.Find(exception) ?? exception) switch
-        {
-            OpossumException known => (ChatHeaders.StatusOf(known.Code), Detail(known.Code, known.Message, known.Param), known.RetryAfter),
-            TimeoutException => Unavailable("The cluster did not answer in time; try again."),
-            OrleansException orleans => Unavailable(orleans),
-            var other => Internal(other),
-        };
+    public (int Status, ErrorDetail Error, TimeSpan? RetryAfter) Map(Exception exception)
+    {
+        var known = failures.Classify(exception, "a chat completion");
+        return (ChatHeaders.StatusOf(known.Code), Detail(known.Code, known.Message, known.Param), known.RetryAfter);
+    }
 
     /// <summary>The error object for a failure with an Opossum code, in OpenAI's types and codes.</summary>
     public static ErrorDetail Detail(string code, string message, string? param = null) => code switch
@@ -47,21 +43,5 @@ public sealed class OpenAIErrors(ILogger<OpenAIErrors> logger)
     {
         var (status, error, retryAfter) = Map(exception);
         return WriteAsync(context, status, error, retryAfter);
-    }
-
-    private (int, ErrorDetail, TimeSpan?) Unavailable(OrleansException ex)
-    {
-        logger.LogWarning(ex, "Cluster call failed");
-        return Unavailable("The cluster is not reachable right now; try again.");
-    }
-
-    private static (int, ErrorDetail, TimeSpan?) Unavailable(string message) =>
-        (StatusCodes.Status503ServiceUnavailable, Detail(ErrorCodes.BackendUnavailable, message), null);
-
-    private (int, ErrorDetail, TimeSpan?) Internal(Exception ex)
-    {
-        logger.LogError(ex, "Unhandled error answering a chat completion");
-        return (StatusCodes.Status500InternalServerError,
-            Detail(ErrorCodes.Internal, "Internal error; the server log has the details under this response's x-opossum-trace-id."), null);
     }
 }

@@ -130,14 +130,7 @@ public static class OpenAIRequests
         if (!value.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
             throw OpossumException.BadInput(
                 $"{param}: the gateway does not fetch images from URLs; send the image inline as a data: URL (data:image/png;base64,...).", param);
-        try
-        {
-            return ImageInput.Parse(value);
-        }
-        catch (OpossumException ex) when (ex.Code == ErrorCodes.BadUserInput)
-        {
-            throw OpossumException.BadInput(ex.Message.Replace("imageBase64", param, StringComparison.Ordinal), param);
-        }
+        return ImageInput.Parse(value, param);
     }
 
     private static List<string>? Stop(JsonElement? stop)
