@@ -18,6 +18,6 @@ public static class MissOverhead
             contenders.Add(bench.Observed("miss-overhead", gateway, bench.MissPrompt));
         if (bench.Options.Runs("openai-miss"))
             contenders.Add(bench.Observed("openai miss-overhead", gateway, bench.OpenAIMissPrompt, "/v1/chat/completions") with { CacheControl = "no-cache" });
-        await bench.SideBySideAsync(contenders, bench.Options.Runs("miss-overhead") ? [("miss-overhead", bench.Spans)] : []);
+        await bench.SideBySideAsync(contenders, bench.Options.Runs("miss-overhead") && !bench.Options.Runs("openai-miss") ? [("miss-overhead", bench.Spans)] : []);
     }
 }
