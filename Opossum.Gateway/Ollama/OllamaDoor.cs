@@ -242,10 +242,7 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
     /// <summary>The body as <typeparamref name="T"/>, refused (413) as soon as it is over the limit.</summary>
     private async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
     {
-        var max = limits.Value.MaxRequestBytes;
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            size.MaxRequestBodySize = max;
-        if (context.Request.ContentLength > max)
+        if (!RequestBodies.Cap(context.Request, limits.Value.MaxRequestBytes))
             throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
         // Ollama reads the body whatever its Content-Type says: its own examples post JSON with curl -d.
         return await RequestBodies.ReadWholeAsync(context.Request.BodyReader, type, static (type, body) =>

@@ -98,11 +98,9 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     private async Task<OpenAIChat?> ReadAsync(HttpContext context)
     {
         var http = context.Request;
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            size.MaxRequestBodySize = _maxRequestBytes;
         try
         {
-            if (http.ContentLength <= _maxRequestBytes || http.ContentLength is null)
+            if (RequestBodies.Cap(http, _maxRequestBytes))
                 return await RequestBodies.ReadWholeAsync(http.BodyReader, ChatHeaders.BypassesCache(http),
                     static (noCache, json) => OpenAIRequests.Read(json, noCache), context.RequestAborted);
         }

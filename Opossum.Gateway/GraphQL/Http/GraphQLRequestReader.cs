@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text.Json;
 using GraphQL;
 using GraphQL.Transport;
-using Microsoft.AspNetCore.Http.Features;
 using Opossum.Gateway.Protection;
 using Opossum.ServiceDefaults.Configuration;
 
@@ -49,9 +48,7 @@ public sealed class GraphQLRequestReader(GraphQLResponseSerializer serializer, D
 
         // A body over the limit is refused by its declared length, or, sent without one, as soon as that much has arrived;
         // Kestrel then reads no more of it either.
-        if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            size.MaxRequestBodySize = _limits.MaxRequestBytes;
-        if (http.ContentLength > _limits.MaxRequestBytes)
+        if (!RequestBodies.Cap(http, _limits.MaxRequestBytes))
             return (null, BodyTooLarge(), StatusCodes.Status413PayloadTooLarge);
         try
         {

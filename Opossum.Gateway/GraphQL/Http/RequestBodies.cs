@@ -1,11 +1,24 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Opossum.Gateway.GraphQL.Http;
 
 /// <summary>Request bodies read whole from Kestrel's pipe (also compiled into the benchmark's OTLP sink).</summary>
 public static class RequestBodies
 {
+    /// <summary>
+    /// Caps the request's body at <paramref name="max"/> bytes: false when its declared length is already over it; one
+    /// sent without a length fails its read with a 413 <see cref="BadHttpRequestException"/> once that much has arrived,
+    /// and Kestrel then reads no more of it.
+    /// </summary>
+    public static bool Cap(HttpRequest request, long max)
+    {
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = max;
+        return request.ContentLength is null || request.ContentLength <= max;
+    }
+
     /// <summary>
     /// Hands <paramref name="read"/> the whole body: where Kestrel holds it when it arrived in one read,
     /// else copied out as it arrives — Kestrel stops reading the connection while more than its request
