@@ -1,8 +1,58 @@
 namespace Opossum.Grains;
 
-/// <summary>One chat message sent to a model: role is "system", "user" or "assistant"; of a conversation, only the newest user message carries an image.</summary>
+/// <summary>
+/// One chat message sent to a model: role is "system", "user", "assistant" or "tool"; of a conversation, only the newest user message
+/// carries an image. An assistant message may carry the <see cref="ToolCalls"/> it made; a "tool" message is the result of one of them,
+/// named by <see cref="ToolCallId"/> and <see cref="ToolName"/> (the function's name, which Gemini needs and the doors resolve from the call).
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record ChatMessage([property: Id(0)] string Role, [property: Id(1)] string Content, [property: Id(2)] ImageAttachment? Image = null);
+public sealed record ChatMessage(
+    [property: Id(0)] string Role,
+    [property: Id(1)] string Content,
+    [property: Id(2)] ImageAttachment? Image = null,
+    [property: Id(3)] IReadOnlyList<ToolCall>? ToolCalls = null,
+    [property: Id(4)] string? ToolCallId = null,
+    [property: Id(5)] string? ToolName = null);
+
+/// <summary>
+/// A function a model may call: its name, what it does, and its parameters as a JSON Schema (JSON text, an object schema).
+/// <see cref="Strict"/>: the arguments of a call to it are checked against <see cref="Parameters"/> before the answer is given out.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolDefinition(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string? Description,
+    [property: Id(2)] string Parameters,
+    [property: Id(3)] bool Strict = false);
+
+/// <summary>A call a model made: its id (the backend's, or one the gateway generated), the function's name and the arguments as JSON text (an object).</summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolCall([property: Id(0)] string Id, [property: Id(1)] string Name, [property: Id(2)] string Arguments);
+
+/// <summary>Whether the model may call tools: <see cref="Modes"/>; with <see cref="Modes.Function"/>, it must call <see cref="Function"/>.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolChoice([property: Id(0)] string Mode, [property: Id(1)] string? Function = null)
+{
+    /// <summary>The modes of a tool choice, in OpenAI's words.</summary>
+    public static class Modes
+    {
+        /// <summary>The model decides whether to call a tool (the default).</summary>
+        public const string Auto = "auto";
+        /// <summary>The model must not call tools.</summary>
+        public const string None = "none";
+        /// <summary>The model must call at least one tool.</summary>
+        public const string Required = "required";
+        /// <summary>The model must call the one function named.</summary>
+        public const string Function = "function";
+    }
+}
+
+/// <summary>
+/// The answer is to be JSON: any JSON object when <see cref="Schema"/> is null (JSON mode), else JSON matching that JSON Schema
+/// (JSON text). <see cref="Strict"/>: the answer is checked against the schema before it is given out.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record OutputFormat([property: Id(0)] string? Schema, [property: Id(1)] string? Name = null, [property: Id(2)] bool Strict = false);
 
 /// <summary>A validated image (JPEG or PNG, detected from its bytes) and its SHA-256, which is part of the cache key.</summary>
 [GenerateSerializer, Immutable]
@@ -30,16 +80,30 @@ public sealed record ChatCommand(
     public bool Stateless => History is not null;
 }
 
-/// <summary>How a model is to sample its answer, as the client asked; a null field is the model's default. Part of the cache key.</summary>
+/// <summary>
+/// What the client asked of the answer beyond its messages: how to sample, which tools the model may call, and the answer's
+/// format. A null field is the model's default. Part of the cache key.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationOptions(
     [property: Id(0)] double? Temperature = null,
     [property: Id(1)] double? TopP = null,
     [property: Id(2)] int? MaxTokens = null,
     [property: Id(3)] IReadOnlyList<string>? Stop = null,
-    [property: Id(4)] long? Seed = null)
+    [property: Id(4)] long? Seed = null,
+    [property: Id(5)] IReadOnlyList<ToolDefinition>? Tools = null,
+    [property: Id(6)] ToolChoice? ToolChoice = null,
+    [property: Id(7)] bool? ParallelToolCalls = null,
+    [property: Id(8)] OutputFormat? Format = null)
 {
-    public bool IsEmpty => Temperature is null && TopP is null && MaxTokens is null && Stop is not { Count: > 0 } && Seed is null;
+    public bool IsEmpty => Temperature is null && TopP is null && MaxTokens is null && Stop is not { Count: > 0 } && Seed is null
+                           && Tools is not { Count: > 0 } && ToolChoice is null && ParallelToolCalls is null && Format is null;
+
+    /// <summary>The model may be offered tools.</summary>
+    public bool HasTools => Tools is { Count: > 0 };
+
+    /// <summary>The answer is checked before it is given out: a strict schema, or a strict function among the tools.</summary>
+    public bool IsChecked => Format is { Strict: true, Schema: not null } || Tools?.Any(t => t.Strict) == true;
 }
 
 /// <summary>Why a model stopped writing, in OpenAI's words, which every door maps from.</summary>
@@ -53,10 +117,16 @@ public static class FinishReasons
 
     /// <summary>The backend withheld (the rest of) the answer under its safety rules.</summary>
     public const string ContentFilter = "content_filter";
+
+    /// <summary>The model called tools (<see cref="Generation.ToolCalls"/>) and waits for their results.</summary>
+    public const string ToolCalls = "tool_calls";
 }
 
 
-/// <summary>What a model produced for one generation request; <see cref="Duration"/>: how long its model grain took, the wait for a slot included.</summary>
+/// <summary>
+/// What a model produced for one generation request: text, and the tools it called (then <see cref="FinishReason"/> is
+/// <see cref="FinishReasons.ToolCalls"/>); <see cref="Duration"/>: how long its model grain took, the wait for a slot included.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record Generation(
     [property: Id(0)] string Content,
@@ -65,14 +135,16 @@ public sealed record Generation(
     [property: Id(3)] int? InputTokens,
     [property: Id(4)] int? OutputTokens,
     [property: Id(5)] string? FinishReason = null,
-    [property: Id(6)] TimeSpan? Duration = null)
+    [property: Id(6)] TimeSpan? Duration = null,
+    [property: Id(7)] IReadOnlyList<ToolCall>? ToolCalls = null)
 {
     public int? TotalTokens => InputTokens is null && OutputTokens is null ? null : (InputTokens ?? 0) + (OutputTokens ?? 0);
 }
 
 /// <summary>
-/// A chunk of an answer as the model writes it: the text added since the previous chunk. The last chunk
-/// carries the whole <see cref="Completed"/> generation; a stream that ends without one was cut.
+/// A chunk of an answer as the model writes it: the text added since the previous chunk, and the tool calls the model finished
+/// writing in it (<see cref="ToolCalls"/>, whole). The last chunk carries the whole <see cref="Completed"/> generation, every tool
+/// call included; a stream that ends without one was cut.
 /// <see cref="Cached"/>: the answer was not generated for this caller (a cached one, or another caller's in flight, which that caller did not leave).
 /// </summary>
 [GenerateSerializer, Immutable]
@@ -81,7 +153,8 @@ public sealed record GenerationChunk(
     [property: Id(1)] Generation? Completed = null,
     [property: Id(2)] bool Cached = false,
     [property: Id(3)] DateTimeOffset? ExpiresAt = null,
-    [property: Id(4)] bool Joined = false);
+    [property: Id(4)] bool Joined = false,
+    [property: Id(5)] IReadOnlyList<ToolCall>? ToolCalls = null);
 
 /// <summary>A request for one model: the whole prompt context as chat messages, and how to sample.</summary>
 [GenerateSerializer, Immutable]
@@ -109,11 +182,13 @@ public sealed record ChatReply(
     [property: Id(8)] int? InputTokens = null,
     [property: Id(9)] int? OutputTokens = null,
     [property: Id(10)] bool Joined = false,
-    [property: Id(11)] TimeSpan? GenerationTime = null);
+    [property: Id(11)] TimeSpan? GenerationTime = null,
+    [property: Id(12)] IReadOnlyList<ToolCall>? ToolCalls = null);
 
 /// <summary>
-/// A chunk of a streamed chat answer: the text added since the previous chunk, from which model. The last
-/// chunk carries the whole <see cref="Reply"/>, sent once the exchange is recorded.
+/// A chunk of a streamed chat answer: the text added since the previous chunk and the tool calls finished in it, from which model.
+/// The last chunk carries the whole <see cref="Reply"/> (every tool call included), sent once the exchange is recorded; a door
+/// gives out the reply's calls that no earlier chunk carried, so a cached answer streams the same calls as a fresh one.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ReplyChunk(
@@ -122,7 +197,8 @@ public sealed record ReplyChunk(
     [property: Id(2)] string Model,
     [property: Id(3)] bool Cached,
     [property: Id(4)] ChatReply? Reply = null,
-    [property: Id(5)] bool Joined = false);
+    [property: Id(5)] bool Joined = false,
+    [property: Id(6)] IReadOnlyList<ToolCall>? ToolCalls = null);
 
 /// <summary>One turn of a conversation as stored; an image is remembered by its hash only, a user turn by the request that sent it.</summary>
 [GenerateSerializer, Immutable]

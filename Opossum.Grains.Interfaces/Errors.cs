@@ -8,6 +8,8 @@ public static class ErrorCodes
     public const string BackendUnavailable = "BACKEND_UNAVAILABLE";
     public const string ConversationNotFound = "CONVERSATION_NOT_FOUND";
     public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
+    /// <summary>Every model that answered wrote JSON or tool arguments that do not match the caller's strict schema (HTTP 502).</summary>
+    public const string InvalidModelOutput = "INVALID_MODEL_OUTPUT";
     /// <summary>The request is not a GraphQL request the server can read (HTTP 400).</summary>
     public const string BadRequest = "BAD_REQUEST";
     /// <summary>The client went away (or cancelled) before the answer.</summary>

@@ -10,6 +10,12 @@ public sealed class ModelDefinition
     /// <summary>The backend's name for the model; the model's own name when unset.</summary>
     public string ApiName { get => string.IsNullOrWhiteSpace(_apiName) ? Name : _apiName; set => _apiName = value; }
     public bool SupportsImages { get; set; }
+
+    /// <summary>The model can be offered tools (functions) and call them.</summary>
+    public bool SupportsTools { get; set; }
+
+    /// <summary>The model can be asked for JSON, and for JSON matching a schema (structured output).</summary>
+    public bool SupportsSchemas { get; set; }
 }
 
 /// <summary>The configured models (array <c>Models</c>) and the default one; shared by silos and gateways.</summary>

@@ -61,6 +61,7 @@ public static class ChatHeaders
         ErrorCodes.ModelNotFound => StatusCodes.Status404NotFound,
         ErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,
         ErrorCodes.BackendUnavailable or ErrorCodes.StorageUnavailable => StatusCodes.Status503ServiceUnavailable,
+        ErrorCodes.InvalidModelOutput => StatusCodes.Status502BadGateway, // a model answered, but not as the caller's schema says
         ErrorCodes.Cancelled => 499, // the client left; nobody reads it
         _ => StatusCodes.Status500InternalServerError,
     };

@@ -26,6 +26,7 @@ public sealed class OpenAIErrors(ChatFailures failures)
         ErrorCodes.ModelNotFound => new(message, "invalid_request_error", param ?? "model", "model_not_found"),
         ErrorCodes.RateLimited => new(message, "rate_limit_error", null, "rate_limit_exceeded"),
         ErrorCodes.BackendUnavailable or ErrorCodes.StorageUnavailable => new(message, "server_error", null, "service_unavailable"),
+        ErrorCodes.InvalidModelOutput => new(message, "server_error", param, "invalid_model_output"),
         _ => new(message, "server_error", null, null),
     };
 
