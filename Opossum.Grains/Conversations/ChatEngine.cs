@@ -48,7 +48,7 @@ public sealed class ChatEngine(
             while (chunk.Completed is null)
             {
                 written += chunk.Delta.Length;
-                yield return new ReplyChunk(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.Cached, Joined: chunk.Joined);
+                yield return new ReplyChunk(chunk.Delta, answer.Model.Backend, answer.Model.Name, chunk.Cached, Joined: chunk.Joined, ToolCalls: chunk.ToolCalls);
                 try
                 {
                     if (answer.Rest is null || !await answer.Rest.MoveNextAsync())
@@ -132,7 +132,7 @@ public sealed class ChatEngine(
         await record(generation);
         return new ChatReply(generation.Content, conversationId, generation.Backend, generation.Model, last.Cached,
             generation.TotalTokens, answer.FallbackReason, generation.FinishReason, generation.InputTokens, generation.OutputTokens, last.Joined,
-            last.Cached && !last.Joined ? null : generation.Duration);
+            last.Cached && !last.Joined ? null : generation.Duration, generation.ToolCalls);
     }
 
     /// <summary>Adds the exchange and trims the conversation to its context window.</summary>

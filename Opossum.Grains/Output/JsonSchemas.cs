@@ -24,6 +24,10 @@ public static class JsonSchemas
                 root = document.RootElement.Clone();
             if (root.ValueKind is not (JsonValueKind.Object or JsonValueKind.True or JsonValueKind.False))
                 throw OpossumException.BadInput($"{param} must be a JSON Schema: an object (or true/false), not {Describe(root.ValueKind)}.", param);
+            // References resolve when the schema is used: each is checked now, so that one that cannot resolve is the request's error.
+            if (References(root).FirstOrDefault(r => !Resolves(root, r)) is { } unresolved)
+                throw OpossumException.BadInput(
+                    $"{param} refers to '{unresolved}', which it does not contain: only references inside the schema (\"#/$defs/...\") are followed, nothing is fetched.", param);
             return JsonSchema.Build(root, new BuildOptions { SchemaRegistry = new SchemaRegistry() });
         }
         catch (JsonException ex)
@@ -34,11 +38,7 @@ public static class JsonSchemas
         {
             throw OpossumException.BadInput($"{param} is not a valid JSON Schema: {ex.Message}", param);
         }
-        catch (RefResolutionException ex)
-        {
-            // Only references inside the schema resolve: nothing is fetched.
-            throw OpossumException.BadInput($"{param} refers to a schema it does not contain: {ex.Message}", param);
-        }
+
     }
 
     /// <summary>What in <paramref name="json"/> does not match <paramref name="schema"/>, in words; null when it matches.</summary>
@@ -55,7 +55,15 @@ public static class JsonSchemas
         }
         using (document)
         {
-            var results = schema.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = Json.Schema.OutputFormat.List });
+            EvaluationResults results;
+            try
+            {
+                results = schema.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = Json.Schema.OutputFormat.List });
+            }
+            catch (JsonSchemaException ex)
+            {
+                return $"the schema could not be applied ({ex.Message})";
+            }
             if (results.IsValid)
                 return null;
             var problems = (results.Details ?? [])
@@ -69,6 +77,55 @@ public static class JsonSchemas
             return problems.Count > ProblemsListed ? $"{listed}; and {problems.Count - ProblemsListed} more" : listed;
         }
     }
+
+    private static IEnumerable<string> References(JsonElement element)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var property in element.EnumerateObject())
+            {
+                if (property.Name is "$ref" or "$dynamicRef" && property.Value.ValueKind == JsonValueKind.String)
+                    yield return property.Value.GetString()!;
+                foreach (var inner in References(property.Value))
+                    yield return inner;
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in element.EnumerateArray())
+            foreach (var inner in References(item))
+                yield return inner;
+        }
+    }
+
+    // "#" (the whole schema), a JSON Pointer into it ("#/$defs/leg"), or an anchor it declares ("#leg").
+    private static bool Resolves(JsonElement root, string reference)
+    {
+        if (reference == "#") return true;
+        if (!reference.StartsWith('#')) return false;
+        if (!reference.StartsWith("#/", StringComparison.Ordinal))
+            return Anchors(root).Contains(reference[1..]);
+        var at = root;
+        foreach (var raw in reference[2..].Split('/'))
+        {
+            var token = Uri.UnescapeDataString(raw).Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal);
+            if (at.ValueKind == JsonValueKind.Object && at.TryGetProperty(token, out var next))
+                at = next;
+            else if (at.ValueKind == JsonValueKind.Array && int.TryParse(token, out var index) && index >= 0 && index < at.GetArrayLength())
+                at = at[index];
+            else
+                return false;
+        }
+        return true;
+    }
+
+    private static IEnumerable<string> Anchors(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => element.EnumerateObject().SelectMany(p =>
+            p.Name is "$anchor" or "$dynamicAnchor" && p.Value.ValueKind == JsonValueKind.String ? [p.Value.GetString()!] : Anchors(p.Value)),
+        JsonValueKind.Array => element.EnumerateArray().SelectMany(Anchors),
+        _ => [],
+    };
 
     private static string Location(string pointer) => pointer is "" or "#" ? "the value" : pointer;
 
