@@ -112,6 +112,26 @@ public sealed class JsonSchemaTests(StructuredOutputFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task When_no_model_conforms_a_stream_ends_with_invalid_model_output_and_no_chunk_of_the_answer()
+    {
+        var prompt = Unique("never right streamed");
+        fixture.Ollama.JsonAnswers[prompt] = """{"echo":17}""";
+        fixture.GeminiServer.JsonAnswers[prompt] = """{"echo":17}""";
+
+        using var request = GatewayHost.GraphQLPost(Stream, new { input = new { message = prompt, model = StructuredOutputFixture.Gemma, jsonSchema = StructuredOutputFixture.EchoSchema } },
+            accept: "text/event-stream");
+        using var response = await Gateway.SendUntracedAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+
+        var next = Assert.Single(body.Split("\n\n"), m => m.Contains("event: next", StringComparison.Ordinal));
+        var error = JsonNode.Parse(next.Split('\n').Single(l => l.StartsWith("data:", StringComparison.Ordinal))["data:".Length..])!["errors"]![0]!;
+        Assert.Equal("INVALID_MODEL_OUTPUT", Text(error["extensions"]!["code"]));
+        Assert.Matches("^[0-9a-f]{32}$", Text(error["extensions"]!["traceId"]));
+        Assert.Contains("gemma3:1b (ollama) answered off the schema", Text(error["message"]));
+        Assert.DoesNotContain("\"done\"", body);
+    }
+
+    [Fact]
     public async Task An_answer_off_the_schema_is_not_cached_so_a_retry_generates_anew()
     {
         var prompt = Unique("retry me");
