@@ -94,8 +94,11 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         var last = Validate(input);
         var tokens = await limiter.AdmitAsync(caller, input.Messages.Sum(m => m.Content.Length), cancellationToken);
         var requestId = RequestIds.New();
-        var command = new ChatCommand(last.Content, input.Model, input.NoCache, StartsConversation: false, last.Image, requestId,
-            Options: input.Options is { IsEmpty: false } options ? options : null, History: input.Messages.Take(input.Messages.Count - 1).ToList());
+        // A chat that ends with a tool's result is answered from it: the whole context is history, and no message of its own follows.
+        var toolResult = last.Role == "tool";
+        var command = new ChatCommand(toolResult ? "" : last.Content, input.Model, input.NoCache, StartsConversation: false, last.Image, requestId,
+            Options: input.Options is { IsEmpty: false } options ? options : null,
+            History: input.Messages.Take(input.Messages.Count - (toolResult ? 0 : 1)).ToList());
         return new AdmittedChat(null, requestId, command, tokens);
     }
 
@@ -205,9 +208,9 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
     {
         if (input.Messages.Count == 0)
             throw OpossumException.BadInput("messages must not be empty.", "messages");
-        if (input.Messages[^1] is not { Role: "user" } last)
-            throw OpossumException.BadInput($"The last message must be the user's, not the {input.Messages[^1].Role}'s.", "messages");
-        if (string.IsNullOrWhiteSpace(last.Content) && last.Image is null)
+        if (input.Messages[^1] is not { Role: "user" or "tool" } last)
+            throw OpossumException.BadInput($"The last message must be the user's or a tool's result, not the {input.Messages[^1].Role}'s.", "messages");
+        if (last.Role == "user" && string.IsNullOrWhiteSpace(last.Content) && last.Image is null)
             throw OpossumException.BadInput("The last message must not be empty or whitespace.", "messages");
         var bytes = input.Messages.Sum(m => Encoding.UTF8.GetByteCount(m.Content));
         if (bytes > MaxContextBytes)

@@ -20,7 +20,7 @@ namespace Opossum.Gateway.Ollama;
 public static class OllamaDoor
 {
     /// <summary>The Ollama release whose API the door follows, answered by <c>GET /api/version</c>.</summary>
-    public const string ApiVersion = "0.12.0";
+    public const string ApiVersion = "0.12.10";
 
     public static IServiceCollection AddOllamaDoor(this IServiceCollection services) => services.AddSingleton<OllamaEndpoints>();
 
@@ -100,7 +100,9 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
             name = request.Model ?? request.Name;
             var model = string.IsNullOrWhiteSpace(name) ? throw OpossumException.BadInput("model is required", "model")
                 : catalog.Value.Find(name) ?? throw NotFound(name);
-            List<string> capabilities = model.SupportsImages ? ["completion", "vision"] : ["completion"];
+            List<string> capabilities = ["completion"];
+            if (model.SupportsImages) capabilities.Add("vision");
+            if (model.SupportsTools) capabilities.Add("tools");
             await WriteAsync(context, StatusCodes.Status200OK, new OllamaShowResponse("", "", "", Details(model),
                 new Dictionary<string, string> { ["general.architecture"] = model.Backend }, capabilities, _since), OllamaJson.Default.OllamaShowResponse);
         }
@@ -156,7 +158,7 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
             {
                 var reply = await chats.AnswerAsync(chat, caller, aborted);
                 ChatHeaders.Write(context.Response, reply.Backend, reply.Model, reply.Cached, reply.Joined, started, reply.GenerationTime);
-                await WriteAsync(context, StatusCodes.Status200OK, Final(reply, reply.Message, started, generate), OllamaJson.Default.OllamaReply);
+                await WriteAsync(context, StatusCodes.Status200OK, Final(reply, reply.Message, reply.ToolCalls, started, generate), OllamaJson.Default.OllamaReply);
                 return;
             }
 
@@ -183,13 +185,19 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
             try
             {
                 var chunk = first;
+                var called = 0;
                 while (true)
                 {
                     if (chunk.Delta.Length > 0)
                         await WriteLineAsync(context, Line(chunk.Model, chunk.Delta, generate), aborted);
+                    // Each call on a line of its own, the chunk's, then the reply's not given yet: a cached answer streams the same lines.
+                    var calls = (chunk.ToolCalls ?? []).ToList();
+                    calls.AddRange(chunk.Reply?.ToolCalls?.Skip(called + calls.Count) ?? []);
+                    foreach (var call in calls)
+                        await WriteLineAsync(context, Called(chunk.Model, call, called++), aborted);
                     if (chunk.Reply is { } reply)
                     {
-                        await WriteLineAsync(context, Final(reply, "", started, generate), aborted);
+                        await WriteLineAsync(context, Final(reply, "", null, started, generate), aborted);
                         return;
                     }
                     if (!await chunks.MoveNextAsync())
@@ -257,9 +265,13 @@ public sealed class OllamaEndpoints(ChatService chats, ApiKeys keys, IOptions<Mo
     private OllamaReply Line(string model, string text, bool generate) =>
         generate ? new(model, Now(), null, text, false) : new(model, Now(), new("assistant", text), null, false);
 
-    private OllamaReply Final(ChatReply reply, string text, long started, bool generate) => new(
-        reply.Model, Now(), generate ? null : new("assistant", text), generate ? text : null, true,
-        DoneReason: reply.FinishReason ?? FinishReasons.Stop,
+    private OllamaReply Called(string model, ToolCall call, int index) =>
+        new(model, Now(), new("assistant", "", OllamaTools.Written([call], index)), null, false);
+
+    private OllamaReply Final(ChatReply reply, string text, IReadOnlyList<ToolCall>? calls, long started, bool generate) => new(
+        reply.Model, Now(), generate ? null : new("assistant", text, calls is { Count: > 0 } ? OllamaTools.Written(calls, 0) : null), generate ? text : null, true,
+        // Ollama says "stop" when the model called tools too: its clients look for tool_calls, not for a reason.
+        DoneReason: reply.FinishReason is null or FinishReasons.ToolCalls ? FinishReasons.Stop : reply.FinishReason,
         TotalDuration: Nanoseconds(Stopwatch.GetElapsedTime(started)),
         LoadDuration: 0,
         PromptEvalCount: reply.InputTokens,

@@ -9,8 +9,23 @@ namespace Opossum.Gateway.Ollama;
 /// <summary>The sampling <c>options</c> the door takes; Ollama's others (<c>top_k</c>, <c>num_ctx</c>, …) are ignored.</summary>
 public sealed record OllamaOptions(double? Temperature, double? TopP, int? NumPredict, List<string>? Stop, long? Seed);
 
-/// <summary>A message of <c>POST /api/chat</c>: <c>images</c> are base64.</summary>
-public sealed record OllamaMessage(string? Role, string? Content, List<string>? Images, JsonElement? ToolCalls);
+/// <summary>
+/// A message of <c>POST /api/chat</c>: <c>images</c> are base64; an assistant's carries the <c>tool_calls</c> it made, a tool's
+/// (role <c>tool</c>) the function's name (<c>tool_name</c>) and, from newer clients, the call's id (<c>tool_call_id</c>).
+/// </summary>
+public sealed record OllamaMessage(string? Role, string? Content, List<string>? Images, List<OllamaToolCall>? ToolCalls, string? ToolName, string? ToolCallId);
+
+/// <summary>A function the model may call: <c>{"type": "function", "function": {name, description, parameters}}</c>.</summary>
+public sealed record OllamaTool(string? Type, OllamaFunction? Function);
+
+/// <summary>A function of <c>tools</c>; <c>parameters</c> is a JSON Schema.</summary>
+public sealed record OllamaFunction(string? Name, string? Description, JsonElement? Parameters);
+
+/// <summary>A call the model made, in a message of an answer or of a client's history; <c>arguments</c> is an object.</summary>
+public sealed record OllamaToolCall(string? Id, OllamaToolCallFunction? Function);
+
+/// <summary>The function a call is to: its position among the answer's calls (<c>index</c>), name and arguments.</summary>
+public sealed record OllamaToolCallFunction(int? Index, string? Name, JsonElement? Arguments);
 
 /// <summary>The body of <c>POST /api/chat</c>.</summary>
 public sealed record OllamaChatRequest(
@@ -19,7 +34,7 @@ public sealed record OllamaChatRequest(
     bool? Stream,
     OllamaOptions? Options,
     JsonElement? Format,
-    JsonElement? Tools);
+    List<OllamaTool>? Tools);
 
 /// <summary>The body of <c>POST /api/generate</c>; <c>raw</c>, <c>template</c>, <c>context</c> and <c>keep_alive</c> are ignored.</summary>
 public sealed record OllamaGenerateRequest(
@@ -35,8 +50,8 @@ public sealed record OllamaGenerateRequest(
 /// <summary>The body of <c>POST /api/show</c>; older clients send <c>name</c>.</summary>
 public sealed record OllamaShowRequest(string? Model, string? Name);
 
-/// <summary>A message of an answer.</summary>
-public sealed record OllamaReplyMessage(string Role, string Content);
+/// <summary>A message of an answer, with the calls the model made (none: the field is left out).</summary>
+public sealed record OllamaReplyMessage(string Role, string Content, List<OllamaToolCall>? ToolCalls = null);
 
 /// <summary>
 /// One line of a streamed <c>/api/chat</c> or <c>/api/generate</c> answer, or the whole answer: <see cref="Message"/> for chat,

@@ -187,7 +187,9 @@ public sealed class ChatEngine(
             messages.AddRange(sent);
         else
             messages.AddRange(history.Select(t => new ChatMessage(t.Role, t.Content)));
-        messages.Add(new ChatMessage("user", command.Message, command.Image));
+        // A stateless chat that ends with a tool's result has no message of its own (a user's is never empty).
+        if (command.Message.Length > 0 || command.Image is not null)
+            messages.Add(new ChatMessage("user", command.Message, command.Image));
         return messages;
     }
 }

@@ -7,13 +7,13 @@ using Opossum.Tests.Support;
 namespace Opossum.Tests.OllamaDoor;
 
 /// <summary>
-/// Two standalone gateways in front of one loopback Ollama, both with client keys and three models in the catalog
-/// (an Ollama text model, an Ollama model that takes images, a Gemini model): <see cref="Gateway"/> without a chat limit,
+/// Two standalone gateways in front of one loopback Ollama, both with client keys and four models in the catalog
+/// (an Ollama text model, an Ollama model that takes images, a Gemini model, an Ollama model that takes tools and schemas): <see cref="Gateway"/> without a chat limit,
 /// <see cref="Limited"/> with one chat per minute per key, on a clock that stands still.
 /// </summary>
 public sealed class OllamaDoorGateway : IAsyncLifetime
 {
-    public const string Model = "gemma3:1b", ImageModel = "llava:7b", GeminiModel = "gemini-2.5-flash";
+    public const string Model = "gemma3:1b", ImageModel = "llava:7b", GeminiModel = "gemini-2.5-flash", ToolModel = "qwen3";
     public const string NpmKey = "npm-3f9a0c1d7e", SharpKey = "sharp-b2e48d6a10", RawKey = "raw-6c0d93e5ab";
     public const string LimitedNpmKey = "limited-npm-8e1f", LimitedSharpKey = "limited-sharp-4c2d", LimitedRawKey = "limited-raw-9a7b";
 
@@ -43,6 +43,10 @@ public sealed class OllamaDoorGateway : IAsyncLifetime
         ["Models:1:SupportsImages"] = "true",
         ["Models:2:Name"] = GeminiModel,
         ["Models:2:Backend"] = "gemini",
+        ["Models:3:Name"] = ToolModel,
+        ["Models:3:Backend"] = "ollama",
+        ["Models:3:SupportsTools"] = "true",
+        ["Models:3:SupportsSchemas"] = "true",
     };
 
     /// <summary>A POST of <paramref name="json"/> to <paramref name="path"/> of <paramref name="host"/> (the unlimited gateway by default) with <paramref name="key"/>.</summary>

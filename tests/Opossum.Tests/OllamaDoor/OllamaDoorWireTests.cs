@@ -11,8 +11,8 @@ public sealed class OllamaDoorWireTests(OllamaDoorGateway fixture)
 {
     private static string Unique(string what) => $"wire {what} {Guid.NewGuid():N}";
 
-    private static string Chat(string message, string extra = "") =>
-        $$"""{"model":"{{OllamaDoorGateway.Model}}","messages":[{"role":"user","content":"{{message}}"}]{{extra}}}""";
+    private static string Chat(string message, string extra = "", string model = OllamaDoorGateway.Model) =>
+        $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{message}}"}]{{extra}}}""";
 
     [Fact]
     public async Task A_chat_streams_NDJSON_by_default_ending_with_a_done_line_that_has_the_counts()
@@ -73,21 +73,91 @@ public sealed class OllamaDoorWireTests(OllamaDoorGateway fixture)
     }
 
     [Theory]
-    [InlineData("/api/chat", ""","format":"json" """, "format")]
-    [InlineData("/api/chat", ""","tools":[{"type":"function","function":{"name":"f"}}]""", "tools")]
+    [InlineData("/api/chat", ""","format":"xml" """, "format")]
+    [InlineData("/api/chat", ""","format":["json"]""", "format")]
+    [InlineData("/api/chat", ""","format":{"type":"object","properties":{"a":{"type":"no-such-type"}}}""", "format")]
+    [InlineData("/api/generate", ""","format":{"$ref":"#/$defs/missing"}""", "format")]
+    [InlineData("/api/chat", ""","tools":[{"type":"function","function":{"name":"get weather"}}]""", "tools[0].function.name")]
+    [InlineData("/api/chat", ""","tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]""", "tools[1].function.name")]
+    [InlineData("/api/chat", ""","tools":[{"type":"retrieval","function":{"name":"f"}}]""", "tools[0].type")]
+    [InlineData("/api/chat", ""","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"$ref":"#/$defs/a"}}}}}]""",
+        "tools[0].function.parameters")]
     [InlineData("/api/chat", ""","options":{"top_p":0}""", "options.top_p")]
     [InlineData("/api/chat", ""","options":{"num_predict":0}""", "options.num_predict")]
-    [InlineData("/api/generate", "", "suffix")]
-    public async Task What_the_gateway_does_not_do_is_refused_with_400_naming_the_field(string path, string extra, string field)
+    [InlineData("/api/generate", ""","suffix":"    return result" """, "suffix")]
+    public async Task What_cannot_be_right_is_refused_with_400_naming_the_field(string path, string extra, string field)
     {
         var message = Unique("refused");
-        var body = path == "/api/chat" ? Chat(message, extra)
-            : $$"""{"model":"{{OllamaDoorGateway.Model}}","prompt":"{{message}}","suffix":"    return result"}""";
+        var body = path == "/api/chat" ? Chat(message, extra, OllamaDoorGateway.ToolModel)
+            : $$"""{"model":"{{OllamaDoorGateway.ToolModel}}","prompt":"{{message}}"{{extra}}}""";
 
         using var response = await fixture.PostAsync(path, body);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains(field, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.StartsWith(field + " ", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.Equal(0, fixture.Ollama.CallsContaining(message));
+    }
+
+    [Theory]
+    [InlineData("""{"role":"tool","content":"11 degrees"}""", "messages[1]")]
+    [InlineData("""{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}""",
+        "messages[1].tool_calls[0].function.arguments")]
+    [InlineData("""{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{}}}]},{"role":"tool","content":"sunny","tool_call_id":"call_9"}""",
+        "messages[2].tool_call_id")]
+    [InlineData("""{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{}}}]},{"role":"tool","content":"sunny","tool_name":"get_time"}""",
+        "messages[2].tool_name")]
+    [InlineData("""{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{}}}]},{"role":"tool","content":"a"},{"role":"tool","content":"b"}""",
+        "messages[3]")]
+    public async Task A_tool_turn_that_answers_no_call_is_refused_with_400_naming_it(string turns, string field)
+    {
+        var message = Unique("tool turn");
+        var body = $$"""{"model":"{{OllamaDoorGateway.ToolModel}}","messages":[{"role":"user","content":"{{message}}"},{{turns}}]}""";
+
+        using var response = await fixture.PostAsync("/api/chat", body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.StartsWith(field + " ", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.Equal(0, fixture.Ollama.CallsContaining(message));
+    }
+
+    [Fact]
+    public async Task Tool_results_without_ids_or_names_answer_the_calls_in_order_and_the_same_history_hits_the_cache()
+    {
+        var message = Unique("history");
+        var body = $$"""
+            {"model":"{{OllamaDoorGateway.ToolModel}}","stream":false,
+             "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"} } } } },
+                      {"type":"function","function":{"name":"get_time"} }],
+             "messages":[{"role":"user","content":"{{message}}"},
+               {"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"} } },{"function":{"name":"get_time","arguments":{} } }]},
+               {"role":"tool","content":"sunny"},{"role":"tool","content":"noon"}]}
+            """;
+
+        using var first = await fixture.PostAsync("/api/chat", body);
+        using var second = await fixture.PostAsync("/api/chat", body);
+
+        Assert.True(first.StatusCode == HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+        Assert.Equal("echo: noon", JsonNode.Parse(await first.Content.ReadAsStringAsync())!["message"]!["content"]!.GetValue<string>());
+        var call = Assert.Single(fixture.Ollama.Calls, c => c.LastUserMessage == message);
+        Assert.Equal([("tool", "get_weather", "sunny"), ("tool", "get_time", "noon")],
+            call.Messages.Skip(2).Select(m => (m.Role, m.ToolName, m.Content)));
+        Assert.Equal(["get_weather", "get_time"], call.Messages[1].ToolCalls!.Select(c => c!["function"]!["name"]!.GetValue<string>()));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"city":"Paris"}"""), call.Messages[1].ToolCalls![0]!["function"]!["arguments"]));
+        Assert.Equal("hit", second.Headers.GetValues("x-opossum-cache").Single());
+    }
+
+    [Fact]
+    public async Task A_model_without_tools_or_schemas_is_not_asked_with_them()
+    {
+        var message = Unique("no tools");
+
+        using var tools = await fixture.PostAsync("/api/chat", Chat(message, ""","tools":[{"type":"function","function":{"name":"f"}}]"""));
+        using var format = await fixture.PostAsync("/api/chat", Chat(message, ""","format":"json" """));
+
+        Assert.Equal(HttpStatusCode.BadRequest, tools.StatusCode);
+        Assert.Contains("tools", JsonNode.Parse(await tools.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.BadRequest, format.StatusCode);
+        Assert.Contains("schema", JsonNode.Parse(await format.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
         Assert.Equal(0, fixture.Ollama.CallsContaining(message));
     }
 

@@ -1,45 +1,20 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Opossum.Tests.Support;
 
 namespace Opossum.Tests.OllamaDoor;
 
 /// <summary>
 /// The official <c>ollama</c> npm client, unmodified, run by Node against the gateway's Ollama door as an app runs it against
-/// an Ollama server (<c>host</c>: the gateway's URL; the key in its <c>headers</c>). One run of the script plays every scenario;
-/// each test asserts on what the client saw and on what the loopback backend was asked.
+/// an Ollama server (<c>host</c>: the gateway's URL; the key in its <c>headers</c>). One run of the script plays every scenario
+/// (<see cref="OllamaNpmRun"/>); each test asserts on what the client saw and on what the loopback backend was asked.
 /// </summary>
 [Collection(OllamaDoorCollection.Name)]
 public sealed class OllamaNpmClientTests(OllamaDoorGateway fixture)
 {
-    private static readonly NodeFolder Node = new("opossum-ollama-client", ["ollama@0.6.4"], "tests/Opossum.Tests/OllamaDoor/ollama-client.mjs");
+    private static readonly string Chat = OllamaNpmRun.Chat, Stream = OllamaNpmRun.Stream, Image = OllamaNpmRun.Image,
+        Parameters = OllamaNpmRun.Parameters, Cache = OllamaNpmRun.Cache, Concurrent = OllamaNpmRun.Concurrent, Cut = OllamaNpmRun.Cut,
+        Limited = OllamaNpmRun.Limited, Generate = OllamaNpmRun.Generate;
 
-    private static readonly string Run = Guid.NewGuid().ToString("N")[..8];
-    private static readonly string Chat = $"npm chat {Run}", Stream = $"npm stream of several words {Run}", Image = $"npm image {Run}",
-        Parameters = $"npm parameters {Run}", Cache = $"npm cache {Run}", Concurrent = $"npm concurrent {Run}", Cut = $"npm cut {Run}",
-        Limited = $"npm limited {Run}", Generate = $"npm generate {Run}";
-
-    private static Task<Dictionary<string, JsonNode>>? _results;
-
-    private Task<Dictionary<string, JsonNode>> Results() => LazyInitializer.EnsureInitialized(ref _results, RunAsync);
-
-    private async Task<Dictionary<string, JsonNode>> RunAsync()
-    {
-        fixture.Ollama.Delays[Concurrent] = TimeSpan.FromSeconds(1); // long enough for all 20 to be in flight together
-        fixture.Ollama.CutAfterChunks[Cut] = 2;
-        var spec = JsonSerializer.Serialize(new
-        {
-            host = fixture.Gateway.Http.BaseAddress!.ToString(), key = OllamaDoorGateway.NpmKey,
-            limitedHost = fixture.Limited.Http.BaseAddress!.ToString(), limitedKey = OllamaDoorGateway.LimitedNpmKey,
-            model = OllamaDoorGateway.Model, imageModel = OllamaDoorGateway.ImageModel, png = Convert.ToBase64String(Images.Png),
-            chat = Chat, stream = Stream, image = Image, parameters = Parameters, cache = Cache, concurrent = Concurrent, cut = Cut,
-            limited = Limited, generate = Generate,
-        });
-        var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromSeconds(120), "ollama-client.mjs", spec);
-        Assert.True(code == 0, $"node exited with {code}:\n{errors}\n{output}");
-        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)
-            .ToDictionary(r => r["scenario"]!.GetValue<string>());
-    }
+    private Task<Dictionary<string, JsonNode>> Results() => OllamaNpmRun.ResultsAsync(fixture);
 
     private async Task<JsonNode> ScenarioAsync(string name) => (await Results())[name];
 
@@ -179,8 +154,9 @@ public sealed class OllamaNpmClientTests(OllamaDoorGateway fixture)
         var results = await Results();
 
         var models = results["tags"]["models"]!.AsArray();
-        Assert.Equal([OllamaDoorGateway.Model, OllamaDoorGateway.ImageModel, OllamaDoorGateway.GeminiModel], models.Select(m => Text(m!["name"])));
-        Assert.Equal(["ollama", "ollama", "gemini"], models.Select(m => Text(m!["family"])));
+        Assert.Equal([OllamaDoorGateway.Model, OllamaDoorGateway.ImageModel, OllamaDoorGateway.GeminiModel, OllamaDoorGateway.ToolModel],
+            models.Select(m => Text(m!["name"])));
+        Assert.Equal(["ollama", "ollama", "gemini", "ollama"], models.Select(m => Text(m!["family"])));
         var generate = results["generate"];
         Assert.True(generate["error"] is null, generate.ToJsonString());
         Assert.Equal("echo: " + Generate, Text(generate["response"]));

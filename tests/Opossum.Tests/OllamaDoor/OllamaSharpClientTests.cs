@@ -212,8 +212,8 @@ public sealed class OllamaSharpClientTests(OllamaDoorGateway fixture)
         var client = Client();
 
         var models = (await client.ListLocalModelsAsync()).ToList();
-        Assert.Equal([OllamaDoorGateway.Model, OllamaDoorGateway.ImageModel, OllamaDoorGateway.GeminiModel], models.Select(m => m.Name));
-        Assert.Equal(["ollama", "ollama", "gemini"], models.Select(m => m.Details.Family));
+        Assert.Equal([OllamaDoorGateway.Model, OllamaDoorGateway.ImageModel, OllamaDoorGateway.GeminiModel, OllamaDoorGateway.ToolModel], models.Select(m => m.Name));
+        Assert.Equal(["ollama", "ollama", "gemini", "ollama"], models.Select(m => m.Details.Family));
 
         var prompt = Unique("generate");
         var generated = new List<GenerateResponseStream?>();

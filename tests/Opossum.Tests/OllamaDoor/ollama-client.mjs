@@ -125,3 +125,112 @@ await scenario('about', async () => {
   const ps = await ollama.ps();
   return { version: version.version, capabilities: show.capabilities, family: show.details.family, running: ps.models.length };
 });
+
+// Tools: the model calls get_weather, the app runs it and sends the result back as a `tool` message, the model answers.
+const weather = {
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+const runTool = call => `${spec.toolResult} in ${call.function.arguments.city}`;
+
+async function toolLoop(message, stream) {
+  const messages = user(message);
+  const steps = [];
+  for (let step = 0; step < 2; step++) {
+    let reply;
+    const lines = [];
+    if (stream) {
+      const calls = [];
+      let content = '';
+      for await (const part of await ollama.chat({ model: spec.toolModel, messages, tools: [weather], stream: true })) {
+        lines.push({ content: part.message.content, toolCalls: part.message.tool_calls ?? null, done: part.done, doneReason: part.done_reason ?? null });
+        content += part.message.content;
+        calls.push(...(part.message.tool_calls ?? []));
+      }
+      reply = { role: 'assistant', content, ...(calls.length ? { tool_calls: calls } : {}) };
+    } else {
+      const r = await ollama.chat({ model: spec.toolModel, messages, tools: [weather], stream: false });
+      lines.push({ content: r.message.content, toolCalls: r.message.tool_calls ?? null, done: r.done, doneReason: r.done_reason });
+      reply = r.message;
+    }
+    steps.push({ lines, content: reply.content, toolCalls: reply.tool_calls ?? null });
+    if (!reply.tool_calls?.length) break;
+    messages.push(reply);
+    for (const call of reply.tool_calls)
+      messages.push({ role: 'tool', content: runTool(call), tool_name: call.function.name });
+  }
+  return { steps };
+}
+
+await scenario('toolLoop', () => toolLoop(spec.tool, false));
+
+await scenario('toolLoopStream', () => toolLoop(spec.toolStream, true));
+
+// The same streamed tool call twice: the second comes from the cache and must stream the very same lines.
+await scenario('toolCached', async () => {
+  const runs = [];
+  for (let i = 0; i < 2; i++) {
+    const lines = [];
+    for await (const part of await ollama.chat({ model: spec.toolModel, messages: user(spec.toolCached), tools: [weather], stream: true }))
+      lines.push({ content: part.message.content, toolCalls: part.message.tool_calls ?? null, done: part.done, doneReason: part.done_reason ?? null });
+    runs.push(lines);
+  }
+  return { runs };
+});
+
+const reading = {
+  type: 'object',
+  properties: { city: { type: 'string' }, degrees: { type: 'integer' } },
+  required: ['city', 'degrees'],
+};
+
+await scenario('schema', async () => {
+  const r = await ollama.chat({ model: spec.toolModel, messages: user(spec.schema), format: reading, stream: false });
+  const parts = [];
+  for await (const part of await ollama.chat({ model: spec.toolModel, messages: user(spec.schema + ' streamed'), format: reading, stream: true }))
+    parts.push(part.message.content);
+  return { parsed: JSON.parse(r.message.content), streamed: JSON.parse(parts.join('')) };
+});
+
+await scenario('offSchema', async () => {
+  const r = await ollama.chat({ model: spec.toolModel, messages: user(spec.offSchema), format: reading, stream: false });
+  return { content: r.message.content };
+});
+
+await scenario('offSchemaStream', async () => {
+  const parts = [];
+  try {
+    for await (const part of await ollama.chat({ model: spec.toolModel, messages: user(spec.offSchema + ' streamed'), format: reading, stream: true }))
+      parts.push(part.message.content);
+  } catch (error) {
+    return { parts, ...failure(error) };
+  }
+  return { parts };
+});
+
+await scenario('jsonMode', async () => {
+  const r = await ollama.chat({ model: spec.toolModel, messages: user(spec.jsonMode), format: 'json', stream: false });
+  return { parsed: JSON.parse(r.message.content) };
+});
+
+await scenario('generateSchema', async () => {
+  const r = await ollama.generate({ model: spec.toolModel, prompt: spec.generateSchema, format: reading, stream: false });
+  const parts = [];
+  for await (const part of await ollama.generate({ model: spec.toolModel, prompt: spec.generateSchema + ' streamed', format: 'json', stream: true }))
+    parts.push(part.response);
+  return { parsed: JSON.parse(r.response), streamed: JSON.parse(parts.join('')) };
+});
+
+await scenario('badFormat', () =>
+  ollama.chat({ model: spec.toolModel, messages: user(spec.refused), format: { type: 'object', properties: { city: { $ref: '#/$defs/city' } } }, stream: false }));
+
+await scenario('badTool', () =>
+  ollama.chat({ model: spec.toolModel, messages: user(spec.refused), tools: [{ type: 'function', function: { name: 'get weather!', parameters: {} } }], stream: false }));
+
+await scenario('toolModel', async () => {
+  const show = await ollama.show({ model: spec.toolModel });
+  return { capabilities: show.capabilities };
+});
