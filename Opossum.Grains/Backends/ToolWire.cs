@@ -20,9 +20,6 @@ public static class ToolWire
         { } json => json.GetRawText(),
     };
 
-    /// <summary>Keeps the first call only when the client asked for no parallel calls, which no backend can be told.</summary>
-    public static bool Takes(GenerationOptions? options, List<ToolCall> read) => options?.ParallelToolCalls != false || read.Count == 0;
-
     /// <summary>The calls read since <paramref name="before"/>, or null when there are none.</summary>
     public static IReadOnlyList<ToolCall>? Since(List<ToolCall> calls, int before) =>
         calls.Count > before ? calls.GetRange(before, calls.Count - before) : null;

@@ -84,7 +84,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
                 text.Append(string.Concat(first?.Content?.Parts?.Select(p => p.Text) ?? []));
                 foreach (var call in first?.Content?.Parts?.Select(p => p.FunctionCall).OfType<GeminiFunctionCall>() ?? [])
                 {
-                    if (call.Name is { Length: > 0 } name && ToolWire.Takes(generation.Options, toolCalls))
+                    if (call.Name is { Length: > 0 } name)
                         toolCalls.Add(new ToolCall(call.Id is { Length: > 0 } id ? id : ToolWire.NewId(), name, ToolWire.Arguments(call.Args)));
                 }
                 if (first?.FinishReason is { Length: > 0 } reason)

@@ -55,7 +55,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         {
             var whole = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
             List<ToolCall> read = [];
-            Read(whole?.Message, options, read);
+            Read(whole?.Message, read);
             if (whole?.Message?.Content is null && read.Count == 0)
                 throw BackendFailures.Refused(BackendNames.Ollama, "the answer had no message.content");
             var content = whole!.Message?.Content ?? "";
@@ -82,7 +82,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
                 if (part.Error is { Length: > 0 } error)
                     throw BackendFailures.Unavailable(BackendNames.Ollama, BackendFailures.Truncate(error));
                 text.Append(part.Message?.Content);
-                Read(part.Message, options, toolCalls);
+                Read(part.Message, toolCalls);
                 last = part;
                 if (part.Done) break;
             }
@@ -151,11 +151,11 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     }
 
     // The calls of a message (a whole answer's, or a line's), each with Ollama's id or one made now, so it keeps it to the end.
-    private static void Read(OllamaMessage? message, GenerationOptions? options, List<ToolCall> calls)
+    private static void Read(OllamaMessage? message, List<ToolCall> calls)
     {
         foreach (var call in message?.ToolCalls ?? [])
         {
-            if (call.Function?.Name is not { Length: > 0 } name || !ToolWire.Takes(options, calls)) continue;
+            if (call.Function?.Name is not { Length: > 0 } name) continue;
             calls.Add(new ToolCall(call.Id is { Length: > 0 } id ? id : ToolWire.NewId(), name, ToolWire.Arguments(call.Function.Arguments)));
         }
     }

@@ -108,17 +108,6 @@ public sealed class OllamaToolTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Without_parallel_calls_only_the_first_call_is_given()
-    {
-        _ollama.ToolCallsPerAnswer = 2;
-
-        var chunks = await GenerateAsync(true, new GenerationOptions(Tools: [Weather, Time], ParallelToolCalls: false), new ChatMessage("user", "both"));
-
-        Assert.Equal("get_weather", Assert.Single(chunks.StreamedCalls()).Name);
-        Assert.Equal("get_weather", Assert.Single(chunks.Completed().ToolCalls!).Name);
-    }
-
-    [Fact]
     public async Task Tool_turns_reach_ollama_as_assistant_tool_calls_and_tool_messages()
     {
         var call = new ToolCall("call_1", "get_weather", """{"city":"Paris"}""");
