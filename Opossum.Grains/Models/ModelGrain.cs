@@ -169,7 +169,7 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
     }
 
     // The span says where the answer failed, never what it held: the caller's error has the words.
-    private static OpossumException OffSchema(Activity? activity, ModelDefinition model, AnswerProblems problems)
+    private static OpossumException OffSchema(Activity? activity, ModelDefinition model, SchemaProblems problems)
     {
         activity?.AddEvent(new ActivityEvent(Events.OutputCheckFailed, tags: new()
         {

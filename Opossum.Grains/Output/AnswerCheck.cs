@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Json.Schema;
 
 namespace Opossum.Grains.Output;
@@ -25,7 +24,7 @@ public sealed class AnswerCheck
     public static AnswerCheck? For(GenerationOptions? options) => options is { IsChecked: true } ? new AnswerCheck(options) : null;
 
     /// <summary>What in <paramref name="generation"/> does not conform, or null when it all does.</summary>
-    public AnswerProblems? Problems(Generation generation)
+    public SchemaProblems? Problems(Generation generation)
     {
         var words = new List<string>();
         var paths = new List<string>();
@@ -34,8 +33,8 @@ public sealed class AnswerCheck
         if (_format is not null && (calls.Count == 0 || !string.IsNullOrWhiteSpace(generation.Content))
             && JsonSchemas.Problems(_format, generation.Content) is { } content)
         {
-            words.Add($"the answer: {content}");
-            paths.AddRange(Locations(_format, generation.Content).Select(l => "content" + l));
+            words.Add($"the answer: {content.Words}");
+            paths.AddRange(content.Paths.Select(l => "content" + l));
         }
         for (var i = 0; i < calls.Count; i++)
         {
@@ -47,41 +46,10 @@ public sealed class AnswerCheck
             }
             else if (parameters is not null && JsonSchemas.Problems(parameters, call.Arguments) is { } arguments)
             {
-                words.Add($"the arguments of the call to '{call.Name}': {arguments}");
-                paths.AddRange(Locations(parameters, call.Arguments).Select(l => $"tool_calls[{i}].arguments{l}"));
+                words.Add($"the arguments of the call to '{call.Name}': {arguments.Words}");
+                paths.AddRange(arguments.Paths.Select(l => $"tool_calls[{i}].arguments{l}"));
             }
         }
-        return words.Count == 0 ? null : new AnswerProblems(string.Join("; ", words), paths.Distinct().ToList());
-    }
-
-    // Where in the JSON the schema failed, as JSON Pointers ("" for the whole value): for telemetry, which records no values.
-    private static IEnumerable<string> Locations(JsonSchema schema, string json)
-    {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(json);
-        }
-        catch (JsonException)
-        {
-            return [""];
-        }
-        using (document)
-        {
-            EvaluationResults results;
-            try
-            {
-                results = schema.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = Json.Schema.OutputFormat.List });
-            }
-            catch (JsonSchemaException)
-            {
-                return [""];
-            }
-            var failed = (results.Details ?? []).Where(d => d.Errors is { Count: > 0 }).Select(d => d.InstanceLocation.ToString()).Distinct().ToList();
-            return failed.Count == 0 ? [""] : failed.Select(l => l.TrimStart('#'));
-        }
+        return words.Count == 0 ? null : new SchemaProblems(string.Join("; ", words), paths.Distinct().ToList());
     }
 }
-
-/// <summary>What did not conform: <see cref="Words"/> for the caller, <see cref="Paths"/> (where, never what) for telemetry.</summary>
-public sealed record AnswerProblems(string Words, IReadOnlyList<string> Paths);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Json.Schema;
 
 namespace Opossum.Grains.Output;
@@ -41,8 +42,12 @@ public static class JsonSchemas
 
     }
 
-    /// <summary>What in <paramref name="json"/> does not match <paramref name="schema"/>, in words; null when it matches.</summary>
-    public static string? Problems(JsonSchema schema, string json)
+    /// <summary>
+    /// What in <paramref name="json"/> does not match <paramref name="schema"/>: in words for the caller, and where (JSON Pointers,
+    /// "" for the whole value; never values) for telemetry. Null when it matches. A pattern that takes longer than the process's
+    /// match timeout (<c>StartupGuard.RegexMatchTimeout</c>) is a mismatch: a schema cannot hold a core for ever.
+    /// </summary>
+    public static SchemaProblems? Problems(JsonSchema schema, string json)
     {
         JsonDocument document;
         try
@@ -51,7 +56,7 @@ public static class JsonSchemas
         }
         catch (JsonException ex)
         {
-            return $"it is not JSON ({ex.Message})";
+            return new SchemaProblems($"it is not JSON ({ex.Message})", [""]);
         }
         using (document)
         {
@@ -62,19 +67,21 @@ public static class JsonSchemas
             }
             catch (JsonSchemaException ex)
             {
-                return $"the schema could not be applied ({ex.Message})";
+                return new SchemaProblems($"the schema could not be applied ({ex.Message})", [""]);
+            }
+            catch (RegexMatchTimeoutException ex)
+            {
+                return new SchemaProblems($"a pattern of the schema took longer than {ex.MatchTimeout.TotalSeconds:0.#} s to match", [""]);
             }
             if (results.IsValid)
                 return null;
-            var problems = (results.Details ?? [])
-                .Where(d => d.Errors is { Count: > 0 })
-                .SelectMany(d => d.Errors!.Select(e => $"{Location(d.InstanceLocation.ToString())}: {e.Value}"))
-                .Distinct()
-                .ToList();
+            var failed = (results.Details ?? []).Where(d => d.Errors is { Count: > 0 }).ToList();
+            var problems = failed.SelectMany(d => d.Errors!.Select(e => $"{Location(d.InstanceLocation.ToString())}: {e.Value}")).Distinct().ToList();
+            var paths = failed.Select(d => d.InstanceLocation.ToString().TrimStart('#')).Distinct().DefaultIfEmpty("").ToList();
             if (problems.Count == 0)
-                return "it does not match the schema";
+                return new SchemaProblems("it does not match the schema", paths);
             var listed = string.Join("; ", problems.Take(ProblemsListed));
-            return problems.Count > ProblemsListed ? $"{listed}; and {problems.Count - ProblemsListed} more" : listed;
+            return new SchemaProblems(problems.Count > ProblemsListed ? $"{listed}; and {problems.Count - ProblemsListed} more" : listed, paths);
         }
     }
 
@@ -137,3 +144,6 @@ public static class JsonSchemas
         _ => "null",
     };
 }
+
+/// <summary>What did not match a schema: <see cref="Words"/> for the caller, <see cref="Paths"/> (JSON Pointers: where, never what) for telemetry.</summary>
+public sealed record SchemaProblems(string Words, IReadOnlyList<string> Paths);

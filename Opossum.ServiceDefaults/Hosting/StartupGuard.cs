@@ -19,8 +19,16 @@ public static class StartupGuard
     public const int ConfigurationError = 2;
     public const int StartFailure = 3;
 
+    /// <summary>
+    /// The longest any regular expression of the process may take to match: clients send JSON Schemas whose patterns are
+    /// matched against models' answers, and a pattern that backtracks without end must not hold a core.
+    /// </summary>
+    public static readonly TimeSpan RegexMatchTimeout = TimeSpan.FromSeconds(1);
+
     public static int Run(string processName, Func<WebApplication> build)
     {
+        // Before anything builds a regular expression: the default is read once, by the first one.
+        AppContext.SetData("REGEX_DEFAULT_MATCH_TIMEOUT", RegexMatchTimeout);
         WebApplication app;
         try
         {
