@@ -70,15 +70,16 @@ public sealed class ChatEngine(
     private readonly record struct OpenedAnswer(ModelDefinition Model, string? Key, GenerationChunk First,
         IAsyncEnumerator<GenerationChunk>? Rest, string? FallbackReason);
 
-    // The fallback: candidates in the router's order, each through the response cache unless bypassed (a copy on this silo,
-    // else the cache grain's answer), whole or streamed; a model that fails before its first chunk gives way to the next,
-    // and the reply says why.
+    // The fallback: candidates in the router's order (models that have what the request needs), each through the response cache
+    // unless bypassed (a copy on this silo, else the cache grain's answer), whole or streamed; a model that fails before its first
+    // chunk, or answers off a strict schema, gives way to the next, and the reply says why.
     private async ValueTask<OpenedAnswer> OpenAsync(ChatCommand command, IReadOnlyList<Turn> history, bool stream, CancellationToken cancellationToken)
     {
-        var candidates = router.Candidates(command.Model, command.Image is not null || command.History?.Any(m => m.Image is not null) == true);
         var messages = BuildContext(history, command);
         var sampling = command.Options is { IsEmpty: false } set ? set : null;
+        var candidates = router.Candidates(command.Model, ModelNeedsExtensions.Of(messages, sampling));
         var failures = new List<string>();
+        var offSchema = false;
         foreach (var model in candidates)
         {
             var request = new GenerationRequest(model.Name, messages, sampling);
@@ -108,14 +109,18 @@ public sealed class ChatEngine(
                 }
                 return new OpenedAnswer(model, key, first, rest, failures.Count == 0 ? null : string.Join("; ", failures));
             }
-            catch (OpossumException ex) when (ex.Code == ErrorCodes.BackendUnavailable)
+            catch (OpossumException ex) when (ex.Code is ErrorCodes.BackendUnavailable or ErrorCodes.InvalidModelOutput)
             {
                 if (rest is not null)
                     await rest.DisposeAsync();
-                failures.Add($"{model.Name} ({model.Backend}): {ex.Message}");
+                // An answer off the schema already names its model.
+                offSchema |= ex.Code == ErrorCodes.InvalidModelOutput;
+                failures.Add(ex.Code == ErrorCodes.InvalidModelOutput ? ex.Message : $"{model.Name} ({model.Backend}): {ex.Message}");
             }
         }
-        throw new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
+        throw offSchema
+            ? new OpossumException(ErrorCodes.InvalidModelOutput, $"No model gave an answer that matches the schema. Tried {string.Join("; ", failures)}")
+            : new OpossumException(ErrorCodes.BackendUnavailable, $"No backend could answer. Tried {string.Join("; ", failures)}");
     }
 
     private IAsyncEnumerable<GenerationChunk> Stream(GenerationRequest request, string? key, CancellationToken cancellationToken) =>

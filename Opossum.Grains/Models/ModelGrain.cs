@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Opossum.Grains.Backends;
+using Opossum.Grains.Output;
 using Opossum.Grains.Telemetry;
 using Orleans.Concurrency;
 using static Opossum.Grains.Telemetry.OpossumTelemetry;
@@ -14,6 +15,8 @@ namespace Opossum.Grains.Models;
 /// backend from the service grain, which bounds what each server runs at once cluster-wide, streams the
 /// answer from the server, and gives the slot back with what the call said about the server. A server
 /// that fails before the first chunk of the answer is avoided for a retry on another of the backend's servers.
+/// A checked request's answer (<see cref="GenerationOptions.IsChecked"/>) is asked for whole and given out only once it
+/// conforms, so that one that does not can still fall back to another model.
 /// </summary>
 [StatelessWorker(1), Reentrant]
 public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendRegistry backends, ILocalSiloDetails silo) : Grain, IModelGrain
@@ -31,6 +34,11 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
     {
         var model = catalog.Value.Find(this.GetPrimaryKeyString()) ?? throw OpossumException.ModelNotFound(this.GetPrimaryKeyString());
         var service = _service ??= GrainFactory.GetGrain<IServiceGrain>(model.Backend); // a model's backend does not change
+
+        var check = AnswerCheck.For(request.Options);
+        stream &= check is null;
+        var firstCallOnly = request.Options?.ParallelToolCalls == false;
+        var callsGiven = 0;
 
         using var activity = Source.StartActivity(Spans.ModelGenerate);
         activity?.SetTag(Tags.PromptLength, request.Messages.Sum(m => m.Content.Length));
@@ -114,10 +122,23 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
                         if (chunks++ == 0 && stream)
                             activity?.SetTag(Tags.GenAiTimeToFirstChunk, Stopwatch.GetElapsedTime(started).TotalSeconds);
                         length += chunk.Delta.Length;
+                        if (firstCallOnly && chunk.ToolCalls is { Count: > 0 } calls)
+                        {
+                            // parallel_tool_calls false: the first call of the answer is given out, never a second.
+                            chunk = chunk with { ToolCalls = callsGiven == 0 ? calls.Take(1).ToList() : null };
+                            callsGiven++;
+                        }
                         if (chunk.Completed is { } completed)
                         {
+                            // The server answered, whatever the check then says of the answer.
                             outcome = GenerationOutcome.Success;
-                            chunk = chunk with { Completed = completed with { Duration = Stopwatch.GetElapsedTime(started) } };
+                            if (firstCallOnly && completed.ToolCalls is { Count: > 1 } all)
+                                completed = completed with { ToolCalls = all.Take(1).ToList() };
+                            completed = completed with { Duration = Stopwatch.GetElapsedTime(started) };
+                            Describe(activity, completed);
+                            if (check?.Problems(completed) is { } problems)
+                                throw OffSchema(activity, model, problems);
+                            chunk = chunk with { Completed = completed };
                         }
                         yield return chunk;
                     }
@@ -137,5 +158,25 @@ public sealed class ModelGrain(IOptions<ModelCatalogOptions> catalog, BackendReg
             activity?.SetTag(Tags.ResponseChunks, chunks);
             activity?.SetTag(Tags.DurationSeconds, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
+    }
+
+    private static void Describe(Activity? activity, Generation generation)
+    {
+        if (activity is null) return;
+        if (generation.FinishReason is { } reason)
+            activity.SetTag(Tags.GenAiResponseFinishReasons, new[] { reason });
+        activity.SetTag(Tags.ResponseToolCalls, generation.ToolCalls?.Count ?? 0);
+    }
+
+    // The span says where the answer failed, never what it held: the caller's error has the words.
+    private static OpossumException OffSchema(Activity? activity, ModelDefinition model, AnswerProblems problems)
+    {
+        activity?.AddEvent(new ActivityEvent(Events.OutputCheckFailed, tags: new()
+        {
+            [Tags.ErrorType] = ErrorCodes.InvalidModelOutput,
+            [Tags.OutputFailedPaths] = problems.Paths.ToArray(),
+        }));
+        activity?.SetStatus(ActivityStatusCode.Error, "The answer does not match the caller's schema.");
+        return new OpossumException(ErrorCodes.InvalidModelOutput, $"{model.Name} ({model.Backend}) answered off the schema: {problems.Words}");
     }
 }

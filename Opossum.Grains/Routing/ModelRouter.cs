@@ -10,7 +10,7 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
     private static readonly string[] PreferredBackends = [BackendNames.Gemini, BackendNames.Ollama];
 
     private IReadOnlyList<ModelDefinition>? _order;
-    private readonly ConcurrentDictionary<(string?, bool), IReadOnlyList<ModelDefinition>> _candidates = new();
+    private readonly ConcurrentDictionary<(string?, ModelNeeds), IReadOnlyList<ModelDefinition>> _candidates = new();
 
     private ModelCatalogOptions Catalog => catalog.Value;
 
@@ -22,32 +22,34 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
 
     /// <summary>
     /// The first choice (the named model, else OPOSSUM_DEFAULT_MODEL, else the first model of an enabled
-    /// backend in fallback order) followed by at most <c>MaxFallbacks</c> others; image requests only
-    /// among models that support images.
+    /// backend in fallback order) followed by at most <c>MaxFallbacks</c> others; all of them models that have
+    /// what the request <paramref name="needs"/> (images, tools, schemas), else BAD_USER_INPUT naming what is missing.
     /// </summary>
-    public IReadOnlyList<ModelDefinition> Candidates(string? requested, bool hasImage) =>
+    public IReadOnlyList<ModelDefinition> Candidates(string? requested, ModelNeeds needs) =>
         // The catalog and the enabled backends are fixed for the process, so each answer is too;
         // only known models are cached (an unknown one throws), which bounds the cache by the catalog.
-        _candidates.GetOrAdd((requested, hasImage), static (key, router) => router.Choose(key.Item1, key.Item2), this);
+        _candidates.GetOrAdd((requested, needs), static (key, router) => router.Choose(key.Item1, key.Item2), this);
 
-    private IReadOnlyList<ModelDefinition> Choose(string? requested, bool hasImage)
+    private IReadOnlyList<ModelDefinition> Choose(string? requested, ModelNeeds needs)
     {
-        var order = Order.Where(m => !hasImage || m.SupportsImages).ToList();
-        if (hasImage && order.Count == 0)
-            throw OpossumException.BadInput("No configured model supports images.");
+        var order = Order.Where(m => m.Meets(needs)).ToList();
+        if (order.Count == 0)
+            throw OpossumException.BadInput(needs == ModelNeeds.Images
+                ? "No configured model supports images."
+                : $"No configured model takes {needs.Words()}.");
 
         ModelDefinition first;
         if (requested is not null)
         {
             first = Catalog.Find(requested) ?? throw OpossumException.ModelNotFound(requested);
-            if (hasImage && !first.SupportsImages)
+            if (!first.Meets(needs))
                 throw OpossumException.BadInput(
-                    $"Model '{first.Name}' does not take images. Models that do: {string.Join(", ", order.Select(m => m.Name))}.");
+                    $"Model '{first.Name}' does not take {first.Missing(needs)}. Models that do: {string.Join(", ", order.Select(m => m.Name))}.");
         }
         else
         {
             var preferred = Catalog.DefaultModel is { Length: > 0 } name ? Catalog.Find(name) : null;
-            first = preferred is not null && (!hasImage || preferred.SupportsImages)
+            first = preferred is not null && preferred.Meets(needs)
                 ? preferred
                 : order.FirstOrDefault(m => backends.IsEnabled(m.Backend)) ?? order[0];
         }

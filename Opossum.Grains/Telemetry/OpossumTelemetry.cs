@@ -90,6 +90,12 @@ public static class OpossumTelemetry
         public const string GenAiResponseFinishReasons = "gen_ai.response.finish_reasons";
         public const string GenAiTimeToFirstChunk = "gen_ai.response.time_to_first_chunk";
         public const string ResponseChunks = "response.chunks";
+        /// <summary>How many tool calls the answer gave out (after <see cref="GenerationOptions.ParallelToolCalls"/> false kept the first).</summary>
+        public const string ResponseToolCalls = "response.tool_calls";
+        /// <summary>The error code of a failure recorded as an event: <see cref="ErrorCodes"/>.</summary>
+        public const string ErrorType = "error.type";
+        /// <summary>Where an answer did not match its schema: JSON Pointers under <c>content</c> or <c>tool_calls[i].arguments</c>, never values.</summary>
+        public const string OutputFailedPaths = "output.failed_paths";
         public const string GenAiInputTokens = "gen_ai.usage.input_tokens";
         public const string GenAiOutputTokens = "gen_ai.usage.output_tokens";
         public const string GenAiTokenType = "gen_ai.token.type";
@@ -99,6 +105,13 @@ public static class OpossumTelemetry
         public const string ApiKeyName = "api_key.name";
         /// <summary>Why a request was refused: unauthenticated, forbidden, rate_limited, query_too_complex.</summary>
         public const string RefusalReason = "reason";
+    }
+
+    /// <summary>Span event names of the telemetry contract.</summary>
+    public static class Events
+    {
+        /// <summary>A checked answer did not match the caller's schema (<see cref="ErrorCodes.InvalidModelOutput"/>).</summary>
+        public const string OutputCheckFailed = "output_check_failed";
     }
 
     /// <summary>Span names of the telemetry contract.</summary>
