@@ -141,7 +141,7 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
             (range["name"]!.GetValue<string>(), range["status"]!.GetValue<int>(), range["param"]!.GetValue<string>(), range["type"]!.GetValue<string>()));
         var key = results["badKey"]!["error"]!;
         Assert.Equal(("AuthenticationError", 401), (key["name"]!.GetValue<string>(), key["status"]!.GetValue<int>()));
-        Assert.Equal([OpenAIGateway.Model], results["models"]!["ok"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        Assert.Equal(OpenAIGateway.Models, results["models"]!["ok"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
 
         var limit = results["limit"]!.AsArray();
         Assert.All(limit.Take(ProtectedGateway.ChatsPerMinute), r => Assert.NotNull(r!["ok"]));

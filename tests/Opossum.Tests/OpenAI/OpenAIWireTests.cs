@@ -36,14 +36,53 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
     [InlineData("""{"model": "gemma3:1b", "messages": [""", null, "not valid JSON")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}""", "temperature", "wrong type")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "n": 2}""", "n", "must be 1")]
-    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", "tools", "not supported yet")]
-    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}""", "response_format", "not supported yet")]
-    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}, {"role": "user", "content": "hi"}]}""", "messages[0].role", "not supported yet")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}""", "max_tokens", "at least 1")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}""", "stop", "at most 4")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "assistant", "content": "hi"}]}""", "messages", "must be the user's")]
-    public async Task A_request_the_door_cannot_answer_is_400_naming_the_param(string body, string? param, string says)
+    public async Task A_request_the_door_cannot_answer_is_400_naming_the_param(string body, string? param, string says) =>
+        await RefusedBeforeAnyBackendCall(body, param, says);
+
+    [Theory]
+    [InlineData("""{"tools": {"type": "function"}}""", "tools", "list of functions")]
+    [InlineData("""{"tools": [{"type": "custom", "custom": {"name": "f"}}]}""", "tools[0].type", "functions only")]
+    [InlineData("""{"tools": [{"type": "function"}]}""", "tools[0].function", "is required")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "look up"}}]}""", "tools[0].function.name", "1 to 64")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "f"}}]}""", "tools[1].function.name", "twice")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f", "parameters": "object"}}]}""", "tools[0].function.parameters", "JSON Schema")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f", "parameters": {"$ref": "#/$defs/city"}}}]}""", "tools[0].function.parameters", "$defs/city")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]}""", "tools[0].function.strict", "true or false")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "always"}""", "tool_choice", "'required'")]
+    [InlineData("""{"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}""", "tool_choice.function.name", "not among the tools")]
+    [InlineData("""{"tool_choice": "required"}""", "tool_choice", "needs tools")]
+    [InlineData("""{"functions": [{"name": "f"}]}""", "functions", "send tools")]
+    [InlineData("""{"response_format": {"type": "xml"}}""", "response_format.type", "json_schema")]
+    [InlineData("""{"response_format": {"type": "json_schema"}}""", "response_format.json_schema", "is required")]
+    [InlineData("""{"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}}""", "response_format.json_schema.name", "is required")]
+    [InlineData("""{"response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"$ref": "https://example.com/s.json"}}}}""", "response_format.json_schema.schema", "nothing is fetched")]
+    public async Task A_malformed_tool_or_format_is_400_naming_the_param(string extra, string param, string says)
     {
+        var body = JsonNode.Parse(extra)!.AsObject();
+        body["model"] = OpenAIGateway.ToolModel;
+        body["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "hi" });
+
+        await RefusedBeforeAnyBackendCall(body.ToJsonString(), param, says);
+    }
+
+    [Theory]
+    [InlineData("""[{"role": "tool", "content": "42"}, {"role": "user", "content": "hi"}]""", "messages[0].tool_call_id", "is required")]
+    [InlineData("""[{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c2", "content": "42"}]""", "messages[2].tool_call_id", "'c2'")]
+    [InlineData("""[{"role": "tool", "tool_call_id": "c1", "content": "42"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]""", "messages[0].tool_call_id", "earlier assistant message")]
+    [InlineData("""[{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{city"}}]}]""", "messages[1].tool_calls[0].function.arguments", "JSON object")]
+    [InlineData("""[{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]""", "messages[1].tool_calls[0].id", "is required")]
+    [InlineData("""[{"role": "user", "content": "hi", "tool_calls": []}]""", "messages[0].tool_calls", "only assistant")]
+    [InlineData("""[{"role": "function", "name": "f", "content": "42"}]""", "messages[0].role", "'tool' messages")]
+    public async Task A_malformed_tool_call_or_result_is_400_naming_the_param(string messages, string param, string says) =>
+        await RefusedBeforeAnyBackendCall($$"""{"model": "{{OpenAIGateway.ToolModel}}", "messages": {{messages}}}""", param, says);
+
+    private async Task RefusedBeforeAnyBackendCall(string body, string? param, string says)
+    {
+        var calls = (fixture.Ollama.Calls.Count, fixture.Gemini.Calls.Count);
+
         var (response, text) = await fixture.PostAsync(body);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
@@ -51,6 +90,7 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
         Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
         Assert.Equal(param, error["param"]?.GetValue<string>());
         Assert.Contains(says, error["message"]!.GetValue<string>());
+        Assert.Equal(calls, (fixture.Ollama.Calls.Count, fixture.Gemini.Calls.Count));
     }
 
     [Fact]
@@ -92,7 +132,8 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
         var missing = await fixture.Gateway.SendUntracedAsync(none);
 
         Assert.Equal("list", models["object"]!.GetValue<string>());
-        Assert.Equal(model.ToJsonString(), Assert.Single(models["data"]!.AsArray())!.ToJsonString());
+        Assert.Equal(OpenAIGateway.Models, models["data"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        Assert.Equal(model.ToJsonString(), models["data"]![0]!.ToJsonString());
         Assert.Equal(("gemma3:1b", "model", "ollama"), (model["id"]!.GetValue<string>(), model["object"]!.GetValue<string>(), model["owned_by"]!.GetValue<string>()));
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("model_not_found", OpenAIGateway.Error(await missing.Content.ReadAsStringAsync())["code"]!.GetValue<string>());
