@@ -11,6 +11,9 @@ namespace Opossum.Testing.Backends;
 /// <c>streamGenerateContent?alt=sse</c> a word per event, <c>GET /v1beta/models</c>), checks the
 /// <c>x-goog-api-key</c> header, and can be told to fail the ways Gemini does. Its <c>generationConfig</c> acts as Gemini's
 /// does (<see cref="Backends.Sampled"/>): <c>stopSequences</c> end the answer, <c>maxOutputTokens</c> cuts it (finishReason MAX_TOKENS).
+/// Offered <c>functionDeclarations</c> (mode not NONE) after a user's text, it calls them (<c>functionCall</c> parts, no ids,
+/// finishReason STOP, in one event when streamed); after a <c>functionResponse</c> it answers "echo: {response}"; asked
+/// <c>responseMimeType: application/json</c>, it answers JSON (<see cref="JsonAnswers"/>).
 /// </summary>
 public sealed class FakeGemini : IAsyncDisposable
 {
@@ -27,6 +30,15 @@ public sealed class FakeGemini : IAsyncDisposable
     public ConcurrentDictionary<string, GeminiBehaviour> Behaviours { get; } = new();
 
     public HttpStatusCode ModelsStatus { get; set; } = HttpStatusCode.OK;
+
+    /// <summary>The arguments (JSON object text) of the calls to the function named by the key; <c>{}</c> when absent.</summary>
+    public ConcurrentDictionary<string, string> ToolArguments { get; } = new();
+
+    /// <summary>How many function calls an answer makes, to the offered (or allowed) functions in order (cycling).</summary>
+    public int ToolCallsPerAnswer { get; set; } = 1;
+
+    /// <summary>The JSON answer (asked with <c>responseMimeType: application/json</c>) for a prompt containing the key; else <c>{"echo":"{prompt}"}</c>.</summary>
+    public ConcurrentDictionary<string, string> JsonAnswers { get; } = new();
 
     /// <summary>How long every answer takes unless a behaviour says otherwise.</summary>
     public TimeSpan Delay { get; set; }
@@ -177,15 +189,20 @@ public sealed class FakeGemini : IAsyncDisposable
     {
         var body = await JsonNode.ParseAsync(request.Body);
         var contents = body!["contents"]!.AsArray();
-        var last = contents[^1]!;
-        var parts = last["parts"]!.AsArray();
+        var parts = contents[^1]!["parts"]!.AsArray();
+        // The prompt: the last text the user wrote, which a turn of function responses does not change.
+        var prompt = contents.Where(c => c!["role"]?.GetValue<string>() is null or "user")
+            .SelectMany(c => c!["parts"]!.AsArray()).Where(p => p!["text"] is not null).Select(p => p!["text"]!.GetValue<string>()).LastOrDefault();
         var call = new GeminiCall(
             model,
             contents.Select(c => c!["role"]?.GetValue<string>() ?? "").ToList(),
-            parts.Where(p => p!["text"] is not null).Select(p => p!["text"]!.GetValue<string>()).LastOrDefault() ?? "",
+            prompt ?? "",
             parts.Where(p => p!["inline_data"] is not null).Select(p => p!["inline_data"]!["mime_type"]!.GetValue<string>()).ToList(),
             body["systemInstruction"]?["parts"]?[0]?["text"]?.GetValue<string>(),
-            body["generationConfig"]?.AsObject().DeepClone().AsObject());
+            body["generationConfig"]?.AsObject().DeepClone().AsObject(),
+            body["tools"]?.DeepClone(),
+            body["toolConfig"]?.DeepClone(),
+            contents.DeepClone().AsArray());
         _calls.Enqueue(call);
 
         var behaviour = Behaviours.Where(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal)).Select(b => b.Value).FirstOrDefault();
@@ -227,15 +244,43 @@ public sealed class FakeGemini : IAsyncDisposable
             GeminiFailure.EmptyCandidates => new OneEvent(new { candidates = Array.Empty<object>(), usageMetadata = new { promptTokenCount = 4 } }),
             GeminiFailure.Blocked => new OneEvent(new { promptFeedback = new { blockReason = "SAFETY" }, usageMetadata = new { promptTokenCount = 4 } }),
             GeminiFailure.Safety => new StreamedAnswer("gemini: ", new { promptTokenCount = 7, candidatesTokenCount = 2, totalTokenCount = 9 }, "SAFETY"),
-            _ => Sampled(call),
+            _ => (IResult?)FunctionCalls(call) ?? Sampled(call, TextOf(call)),
         };
     }
 
+    // After function responses: an answer that shows the last; asked for JSON: JSON; else the text as always.
+    private string TextOf(GeminiCall call) =>
+        call.Contents![^1]!["parts"]!.AsArray().LastOrDefault(p => p!["functionResponse"] is not null) is { } result
+            ? "echo: " + result["functionResponse"]!["response"]!.ToJsonString()
+            : call.GenerationConfig?["responseMimeType"]?.GetValue<string>() == "application/json" ? ToolAnswers.Json(call.LastUserText, JsonAnswers)
+            : "gemini: " + call.LastUserText;
+
+    // Offered functions (mode not NONE) after a user's text: functionCall parts as Gemini writes them, without ids; with
+    // mode ANY and allowedFunctionNames, only those are called.
+    private OneEvent? FunctionCalls(GeminiCall call)
+    {
+        var config = call.ToolConfig?["functionCallingConfig"];
+        var mode = config?["mode"]?.GetValue<string>() ?? "AUTO";
+        var offered = call.Tools?.AsArray().SelectMany(t => t!["functionDeclarations"]?.AsArray() ?? []).Select(f => f!["name"]!.GetValue<string>()).ToList();
+        var last = call.Contents![^1]!;
+        if (offered is not { Count: > 0 } || mode == "NONE" || last["role"]?.GetValue<string>() is not (null or "user")
+            || !last["parts"]!.AsArray().Any(p => p!["text"] is not null))
+            return null;
+        var allowed = mode == "ANY" ? config?["allowedFunctionNames"]?.AsArray().Select(n => n!.GetValue<string>()).ToList() : null;
+        var parts = ToolAnswers.Calls(allowed is { Count: > 0 } ? allowed : offered, ToolCallsPerAnswer, ToolArguments)
+            .Select(c => (JsonNode)new JsonObject { ["functionCall"] = new JsonObject { ["name"] = c.Name, ["args"] = c.Arguments } });
+        return new OneEvent(new
+        {
+            candidates = new[] { new { content = new { role = "model", parts = new JsonArray(parts.ToArray()) }, finishReason = "STOP" } },
+            usageMetadata = new { promptTokenCount = 7, candidatesTokenCount = 5, totalTokenCount = 12 },
+        });
+    }
+
     // generationConfig as Gemini honours it: stopSequences end the answer, maxOutputTokens cuts it (finishReason MAX_TOKENS).
-    private static StreamedAnswer Sampled(GeminiCall call)
+    private static StreamedAnswer Sampled(GeminiCall call, string answer)
     {
         var config = call.GenerationConfig;
-        var (text, cut) = Backends.Sampled.Answer("gemini: " + call.LastUserText,
+        var (text, cut) = Backends.Sampled.Answer(answer,
             config?["stopSequences"]?.AsArray().Select(s => s!.GetValue<string>()), config?["maxOutputTokens"]?.GetValue<int>());
         return cut
             ? new StreamedAnswer(text, new { promptTokenCount = 7, candidatesTokenCount = text.Length, totalTokenCount = 7 + text.Length }, "MAX_TOKENS")
@@ -248,22 +293,3 @@ public sealed class FakeGemini : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
-
-/// <summary>
-/// How the fake fails a request: <see cref="Blocked"/> refuses the prompt (promptFeedback.blockReason SAFETY); <see cref="Safety"/>
-/// stops the answer for safety (finishReason SAFETY): streamed after its first word, whole with no text.
-/// </summary>
-public enum GeminiFailure { None, ServerError, EmptyCandidates, Blocked, RateLimited, Safety }
-
-public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null)
-{
-    /// <summary>For <see cref="GeminiFailure.RateLimited"/>: the wait Gemini asks for.</summary>
-    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Also send the wait as a Retry-After header (Gemini itself puts it in the error's RetryInfo).</summary>
-    public bool RetryAfterHeader { get; init; }
-}
-
-/// <summary>One generateContent request as the fake received it; <see cref="GenerationConfig"/>: its <c>generationConfig</c> object as sent, if any.</summary>
-public sealed record GeminiCall(string Model, IReadOnlyList<string> Roles, string LastUserText, IReadOnlyList<string> ImageTypes, string? SystemInstruction,
-    JsonObject? GenerationConfig = null);

@@ -13,6 +13,8 @@ namespace Opossum.Testing.Backends;
 /// "echo: {last user message}" unless told otherwise, a word per chunk, and counts what it was asked,
 /// so tests and the benchmark assert on what the backend really saw. Its <c>options</c> act as Ollama's do
 /// (<see cref="Sampled"/>): <c>stop</c> ends the answer there, <c>num_predict</c> cuts it with <c>done_reason: "length"</c>.
+/// Offered <c>tools</c> after a user message, it calls them (<c>message.tool_calls</c>, no text, no ids, as Ollama does);
+/// after a tool's result it answers "echo: {result}"; asked a <c>format</c>, it answers JSON (<see cref="JsonAnswers"/>).
 /// </summary>
 public sealed class FakeOllama : IAsyncDisposable
 {
@@ -33,6 +35,15 @@ public sealed class FakeOllama : IAsyncDisposable
 
     /// <summary>The content of every answer; null (the default): "echo: {last user message}".</summary>
     public string? Answer { get; set; }
+
+    /// <summary>The arguments (JSON object text) of the calls to the function named by the key; <c>{}</c> when absent.</summary>
+    public ConcurrentDictionary<string, string> ToolArguments { get; } = new();
+
+    /// <summary>How many tool calls an answer makes, to the offered functions in order (cycling).</summary>
+    public int ToolCallsPerAnswer { get; set; } = 1;
+
+    /// <summary>The JSON answer (asked with <c>format</c>) for a chat whose last user message contains the key; else <c>{"echo":"{last user message}"}</c>.</summary>
+    public ConcurrentDictionary<string, string> JsonAnswers { get; } = new();
 
     /// <summary>Delay before answering a chat whose last user message contains the key.</summary>
     public ConcurrentDictionary<string, TimeSpan> Delays { get; } = new();
@@ -123,10 +134,12 @@ public sealed class FakeOllama : IAsyncDisposable
         var model = body?["model"]?.GetValue<string>() ?? throw new InvalidOperationException("model is required");
         var stream = body["stream"]?.GetValue<bool>() != false; // Ollama streams unless told not to
         var messages = body["messages"]!.AsArray()
-            .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]!.GetValue<string>()))
+            .Select(m => new FakeMessage(m!["role"]!.GetValue<string>(), m["content"]?.GetValue<string>() ?? "",
+                m["tool_calls"]?.DeepClone().AsArray(), m["tool_name"]?.GetValue<string>()))
             .ToList();
         var images = body["messages"]!.AsArray().Sum(m => m!["images"]?.AsArray().Count ?? 0);
-        var call = new ChatCall(model, messages, images, stream, body["options"]?.AsObject().DeepClone().AsObject());
+        var call = new ChatCall(model, messages, images, stream, body["options"]?.AsObject().DeepClone().AsObject(),
+            body["tools"]?.DeepClone().AsArray(), body["format"]?.DeepClone());
         _calls.Enqueue(call);
         Progressed(call);
 
@@ -149,7 +162,8 @@ public sealed class FakeOllama : IAsyncDisposable
                     return;
                 }
             }
-            var (content, cut) = Sampled.Answer(Answer ?? "echo: " + call.LastUserMessage,
+            var toolCalls = ToolCallsOf(call);
+            var (content, cut) = toolCalls is not null ? ("", false) : Sampled.Answer(TextOf(call),
                 call.Options?["stop"]?.AsArray().Select(s => s!.GetValue<string>()), call.Options?["num_predict"]?.GetValue<int>());
             var doneReason = cut ? "length" : "stop";
             var promptTokens = messages.Sum(m => m.Content.Length);
@@ -158,7 +172,7 @@ public sealed class FakeOllama : IAsyncDisposable
                 // One write with a Content-Length, as Ollama (Go's net/http) answers a non-streamed chat: not chunked.
                 var whole = JsonSerializer.SerializeToUtf8Bytes(new
                 {
-                    model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content },
+                    model, created_at = DateTime.UtcNow.ToString("O"), message = Message(content, toolCalls),
                     done = true, done_reason = doneReason, prompt_eval_count = promptTokens, eval_count = content.Length,
                 });
                 context.Response.ContentType = "application/json; charset=utf-8";
@@ -171,7 +185,9 @@ public sealed class FakeOllama : IAsyncDisposable
             var cutAfter = CutAfterChunks.Where(c => call.LastUserMessage.Contains(c.Key, StringComparison.Ordinal)).Select(c => (int?)c.Value).FirstOrDefault();
             context.Response.ContentType = "application/x-ndjson";
             var written = 0;
-            foreach (var piece in StreamedText.Pieces(content))
+            // Ollama streams tool calls whole, in a line of their own.
+            var lines = toolCalls is not null ? [Message("", toolCalls)] : StreamedText.Pieces(content).Select(piece => Message(piece, null));
+            foreach (var message in lines)
             {
                 if (written > 0 && ChunkDelay > TimeSpan.Zero)
                     await Task.Delay(ChunkDelay, aborted);
@@ -181,7 +197,7 @@ public sealed class FakeOllama : IAsyncDisposable
                     context.Abort();
                     return;
                 }
-                await WriteLineAsync(context.Response, new { model, created_at = DateTime.UtcNow.ToString("O"), message = new { role = "assistant", content = piece }, done = false }, aborted);
+                await WriteLineAsync(context.Response, new { model, created_at = DateTime.UtcNow.ToString("O"), message, done = false }, aborted);
                 written++;
                 call.Wrote();
                 Progressed(call);
@@ -206,6 +222,31 @@ public sealed class FakeOllama : IAsyncDisposable
         {
             _inFlight.AddOrUpdate(model, 0, (_, n) => n - 1);
         }
+    }
+
+    // After a tool's result: an answer that shows the result; asked a format: JSON; else the text as always.
+    private string TextOf(ChatCall call) =>
+        call.Messages is [.., { Role: "tool" } result] ? "echo: " + result.Content
+        : call.Format is not null ? ToolAnswers.Json(call.LastUserMessage, JsonAnswers)
+        : Answer ?? "echo: " + call.LastUserMessage;
+
+    // Offered tools after a user message: calls as Ollama writes them, arguments an object and no id.
+    private JsonArray? ToolCallsOf(ChatCall call)
+    {
+        if (call.Tools is not { Count: > 0 } tools || call.Messages is not [.., { Role: "user" }])
+            return null;
+        var functions = tools.Select(t => t!["function"]!["name"]!.GetValue<string>()).ToList();
+        return new JsonArray(ToolAnswers.Calls(functions, ToolCallsPerAnswer, ToolArguments)
+            .Select(c => (JsonNode)new JsonObject { ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = c.Arguments } })
+            .ToArray());
+    }
+
+    private static JsonObject Message(string content, JsonArray? toolCalls)
+    {
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = content };
+        if (toolCalls is not null)
+            message["tool_calls"] = toolCalls.DeepClone();
+        return message;
     }
 
     private void Progressed(ChatCall call)
@@ -236,10 +277,15 @@ public sealed class FakeOllama : IAsyncDisposable
     }
 }
 
-public sealed record FakeMessage(string Role, string Content);
+/// <summary>A message as sent: an assistant's <see cref="ToolCalls"/> (its <c>tool_calls</c>), a tool's result's <see cref="ToolName"/> (its <c>tool_name</c>).</summary>
+public sealed record FakeMessage(string Role, string Content, JsonArray? ToolCalls = null, string? ToolName = null);
 
-/// <summary>One /api/chat request as the fake received it; <see cref="Options"/>: its <c>options</c> object as sent (temperature, top_p, num_predict, stop, seed), if any.</summary>
-public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false, JsonObject? Options = null)
+/// <summary>
+/// One /api/chat request as the fake received it; <see cref="Options"/>: its <c>options</c> object as sent (temperature, top_p,
+/// num_predict, stop, seed), if any; <see cref="Tools"/> and <see cref="Format"/>: its <c>tools</c> and <c>format</c> as sent, if any.
+/// </summary>
+public sealed record ChatCall(string Model, IReadOnlyList<FakeMessage> Messages, int Images = 0, bool Streamed = false, JsonObject? Options = null,
+    JsonArray? Tools = null, JsonNode? Format = null)
 {
     private int _chunksWritten;
 
