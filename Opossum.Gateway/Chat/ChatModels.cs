@@ -17,6 +17,7 @@ public sealed class ChatInput
     public int? MaxTokens { get; set; }
     public List<string>? Stop { get; set; }
     public long? Seed { get; set; }
+    public string? JsonSchema { get; set; }
 }
 
 /// <summary>

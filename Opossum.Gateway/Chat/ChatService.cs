@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Opossum.Gateway.Protection;
 using Opossum.Grains;
 using Opossum.Grains.Conversations;
+using Opossum.Grains.Output;
 
 namespace Opossum.Gateway.Chat;
 
@@ -75,6 +76,12 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         Validate(input);
         var image = input.ImageBase64 is null ? null : ImageInput.Parse(input.ImageBase64);
         var options = Sampling.Options(input.Temperature, input.TopP, input.MaxTokens, input.Stop, input.Seed, Sampling.GraphQLNames);
+        if (input.JsonSchema is { } schema)
+        {
+            // Refused now if it is not a schema; the answer is always checked against it.
+            JsonSchemas.Parse(schema, "jsonSchema");
+            options = (options ?? new GenerationOptions()) with { Format = new OutputFormat(schema, Strict: true) };
+        }
         var tokens = await limiter.AdmitAsync(caller, input.Message.Length + (input.System?.Length ?? 0), cancellationToken);
         var conversationId = input.ConversationId ?? ConversationIds.New();
         var command = new ChatCommand(input.Message, input.Model, input.NoCache ?? false, input.ConversationId is null, image, RequestIds.New(),
@@ -185,6 +192,8 @@ public sealed class ChatService(IGrainFactory grains, IOptions<ModelCatalogOptio
         CheckSize(input.Message, "message");
         if (input.System is not null)
             CheckSize(input.System, "system");
+        if (input.JsonSchema is not null)
+            CheckSize(input.JsonSchema, "jsonSchema");
         if (input.ConversationId is not null)
             ValidateConversationId(input.ConversationId);
         if (input.Model is not null)

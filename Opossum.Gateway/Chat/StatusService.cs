@@ -39,7 +39,7 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
     {
         var services = (await ServicesAsync()).ToDictionary(s => s.Name);
         return Catalog.Models
-            .Select(m => new ModelView(m.Name, m.Backend, m.ApiName, services.TryGetValue(m.Backend, out var h) && h.Available, m.SupportsImages))
+            .Select(m => new ModelView(m.Name, m.Backend, m.ApiName, services.TryGetValue(m.Backend, out var h) && h.Available, m.SupportsImages, m.SupportsTools, m.SupportsSchemas))
             .ToArray();
     }
 
@@ -50,4 +50,4 @@ public sealed class StatusService(IGrainFactory grains, IOptions<ModelCatalogOpt
 public sealed record ServiceStatusView(bool OllamaAvailable, bool GeminiAvailable, bool AllServicesAvailable, DateTime? LastChecked);
 
 /// <summary>The <c>ModelInfo</c> of the GraphQL schema.</summary>
-public sealed record ModelView(string Name, string Backend, string ApiName, bool Available, bool SupportsImages);
+public sealed record ModelView(string Name, string Backend, string ApiName, bool Available, bool SupportsImages, bool SupportsTools, bool SupportsSchemas);

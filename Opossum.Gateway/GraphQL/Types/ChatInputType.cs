@@ -19,5 +19,7 @@ public sealed class ChatInputType : InputObjectGraphType<ChatInput>
         Field(x => x.MaxTokens, nullable: true).Description("Most tokens the answer may have (at least 1); an answer cut there has finishReason \"length\".");
         Field(x => x.Stop, type: typeof(ListGraphType<NonNullGraphType<StringGraphType>>)).Description("Up to 4 sequences at which the model stops writing.");
         Field(x => x.Seed, type: typeof(IntGraphType)).Description("Asks the model to sample deterministically (where its backend supports it).");
+        Field(x => x.JsonSchema, nullable: true).Description(
+            "A JSON Schema (as a string) the answer must match: only models that take schemas answer, and an answer that does not match is never given out (the next model is tried, else INVALID_MODEL_OUTPUT).");
     }
 }

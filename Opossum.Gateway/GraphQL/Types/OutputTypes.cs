@@ -121,6 +121,8 @@ public sealed class ModelInfoType : ObjectGraphType<ModelView>
         Field(x => x.ApiName);
         Field(x => x.Available);
         Field(x => x.SupportsImages);
+        Field(x => x.SupportsTools).Description("Takes tool definitions and calls (the OpenAI and Ollama doors' tools); a request with tools goes only to such models.");
+        Field(x => x.SupportsSchemas).Description("Takes a JSON Schema for its answer (jsonSchema); a request with one goes only to such models.");
     }
 }
 
