@@ -94,6 +94,109 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
     }
 
     [Fact]
+    public async Task A_streamed_tool_call_asked_twice_replays_the_same_fragments_from_the_cache()
+    {
+        var prompt = Unique("cached tool calls");
+        fixture.Ollama.ToolArguments["find_train"] = """{"from":"Oslo","to":"Bergen"}""";
+        var body = Chat(prompt, new
+        {
+            model = OpenAIGateway.ToolModel,
+            stream = true,
+            tools = new[] { Function("find_train"), Function("find_ferry") },
+        });
+
+        fixture.Ollama.ToolCallsPerAnswer = 2;
+        List<string> first, second;
+        HttpResponseMessage fresh, cached;
+        try
+        {
+            (fresh, var freshBody) = await fixture.PostAsync(body);
+            (cached, var cachedBody) = await fixture.PostAsync(body);
+            (first, second) = (Deltas(freshBody), Deltas(cachedBody));
+        }
+        finally
+        {
+            fixture.Ollama.ToolCallsPerAnswer = 1;
+        }
+
+        Assert.Equal(["miss", "hit"], new[] { fresh, cached }.Select(r => r.Headers.GetValues("x-opossum-cache").Single()));
+        Assert.Equal(1, fixture.Ollama.CallsContaining(prompt));
+        Assert.Equal(first, second);
+        var fragments = first.Select(d => JsonNode.Parse(d)!["delta"]!["tool_calls"]?[0]).OfType<JsonNode>().ToList();
+        Assert.Equal(fragments.Count + 1, first.Count); // the fragments, then the finish reason
+        Assert.Equal([0, 0, 1, 1], fragments.Select(f => f["index"]!.GetValue<int>()));
+        Assert.Equal(["find_train", null, "find_ferry", null], fragments.Select(f => f["function"]!["name"]?.GetValue<string>()));
+        Assert.Equal(["", """{"from":"Oslo","to":"Bergen"}""", "", "{}"], fragments.Select(f => f["function"]!["arguments"]!.GetValue<string>()));
+        Assert.Equal(2, fragments.Select(f => f["id"]?.GetValue<string>()).OfType<string>().Distinct().Count());
+        Assert.Equal("tool_calls", JsonNode.Parse(first[^1])!["finish_reason"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_strict_schema_answered_off_the_schema_is_502_invalid_model_output_without_the_answer(bool stream)
+    {
+        var prompt = Unique("off schema");
+        const string offSchema = """{"town":"Tromso-off-schema"}""";
+        fixture.Ollama.JsonAnswers[prompt] = offSchema;
+        fixture.Gemini.JsonAnswers[prompt] = offSchema;
+
+        var (response, body) = await fixture.PostAsync(Chat(prompt, new { model = OpenAIGateway.ToolModel, stream, response_format = Place(strict: true) }));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var error = OpenAIGateway.Error(body);
+        Assert.Equal(("server_error", "invalid_model_output"), (error["type"]!.GetValue<string>(), error["code"]!.GetValue<string>()));
+        Assert.DoesNotContain("Tromso-off-schema", body);
+        // Every model that takes schemas was asked, and none answered on the schema.
+        Assert.Equal((1, 1), (fixture.Ollama.CallsContaining(prompt), fixture.Gemini.CallsContaining(prompt)));
+    }
+
+    [Fact]
+    public async Task A_schema_that_is_not_strict_and_JSON_mode_reach_the_backend_as_its_format_and_the_answer_is_given_as_written()
+    {
+        var schema = Unique("loose schema");
+        var json = Unique("json mode");
+        fixture.Ollama.JsonAnswers[schema] = """{"town":"Tromso"}""";
+
+        var (loose, looseBody) = await fixture.PostAsync(Chat(schema, new { model = OpenAIGateway.ToolModel, response_format = Place(strict: false) }));
+        var (mode, modeBody) = await fixture.PostAsync(Chat(json, new { model = OpenAIGateway.ToolModel, response_format = new { type = "json_object" } }));
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (loose.StatusCode, mode.StatusCode));
+        Assert.Equal("""{"town":"Tromso"}""", Content(looseBody));
+        Assert.Equal("city", Assert.Single(fixture.Ollama.Calls, c => c.LastUserMessage == schema).Format!["required"]![0]!.GetValue<string>());
+        Assert.Equal("json", Assert.Single(fixture.Ollama.Calls, c => c.LastUserMessage == json).Format!.GetValue<string>());
+        Assert.Equal(json, JsonNode.Parse(Content(modeBody))!["echo"]!.GetValue<string>());
+    }
+
+    private static object Function(string name) => new
+    {
+        type = "function",
+        function = new { name, parameters = new { type = "object", properties = new { from = new { type = "string" }, to = new { type = "string" } } } },
+    };
+
+    private static object Place(bool strict) => new
+    {
+        type = "json_schema",
+        json_schema = new
+        {
+            name = "place", strict,
+            schema = new { type = "object", properties = new { city = new { type = "string" } }, required = new[] { "city" }, additionalProperties = false },
+        },
+    };
+
+    private static string Content(string completion) => JsonNode.Parse(completion)!["choices"]![0]!["message"]!["content"]!.GetValue<string>();
+
+    // The choice (delta and finish reason) of each event with a piece of a tool call or the finish reason, as JSON text: what
+    // differs between two answers is their id and time, not these. (Text from the cache comes in one piece, not as it was written.)
+    private static List<string> Deltas(string events) => events.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
+        .Select(e => e["data: ".Length..])
+        .Where(d => d != "[DONE]")
+        .Select(d => JsonNode.Parse(d)!["choices"]!.AsArray().SingleOrDefault())
+        .Where(c => c?["delta"]?["tool_calls"] is not null || c?["finish_reason"] is not null)
+        .Select(c => c!.ToJsonString())
+        .ToList();
+
+    [Fact]
     public async Task Unknown_fields_are_ignored_and_response_format_text_is_accepted()
     {
         var prompt = Unique("extras");
