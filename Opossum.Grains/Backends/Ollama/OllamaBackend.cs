@@ -36,7 +36,9 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     private async IAsyncEnumerable<GenerationChunk> ReadAsync(Uri url, ModelDefinition model, GenerationRequest generation, bool stream,
         BackendSpan span, [EnumeratorCancellation] CancellationToken token)
     {
-        var body = new OllamaChatRequest(model.ApiName, generation.Messages.Select(ToWire).ToList(), stream, ToWire(generation.Options));
+        var options = generation.Options;
+        var body = new OllamaChatRequest(model.ApiName, generation.Messages.Select(ToWire).ToList(), stream, ToWire(options), Tools(options),
+            options?.Format is { } format ? ToolWire.Json(format.Schema ?? "\"json\"") : null);
         // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
@@ -52,18 +54,25 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         if (!stream)
         {
             var whole = await response.Content.ReadFromJsonAsync(OllamaJsonContext.Default.OllamaChatResponse, token);
-            if (whole?.Message?.Content is not { } content)
+            List<ToolCall> read = [];
+            Read(whole?.Message, options, read);
+            if (whole?.Message?.Content is null && read.Count == 0)
                 throw BackendFailures.Refused(BackendNames.Ollama, "the answer had no message.content");
+            var content = whole!.Message?.Content ?? "";
+            var calls = ToolWire.Since(read, 0);
             yield return new GenerationChunk(content, new Generation(content, BackendNames.Ollama, model.Name, whole.PromptEvalCount, whole.EvalCount,
-                FinishReason(whole.DoneReason)));
+                FinishReason(whole.DoneReason, calls), ToolCalls: calls), ToolCalls: calls);
             yield break;
         }
 
         await using var answer = await response.Content.ReadAsStreamAsync(token);
         var text = new StringBuilder();
+        // Ollama writes each call whole, in any line of the stream; each is given out with the chunk of its line.
+        List<ToolCall> toolCalls = [];
         await foreach (var lines in LineBatches.ReadAsync(answer, token))
         {
             var start = text.Length;
+            var before = toolCalls.Count;
             OllamaChatResponse? last = null;
             foreach (var line in lines)
             {
@@ -73,18 +82,21 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
                 if (part.Error is { Length: > 0 } error)
                     throw BackendFailures.Unavailable(BackendNames.Ollama, BackendFailures.Truncate(error));
                 text.Append(part.Message?.Content);
+                Read(part.Message, options, toolCalls);
                 last = part;
                 if (part.Done) break;
             }
             var delta = text.ToString(start, text.Length - start);
+            var finished = ToolWire.Since(toolCalls, before);
             if (last is { Done: true })
             {
+                var calls = ToolWire.Since(toolCalls, 0);
                 yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Ollama, model.Name, last.PromptEvalCount, last.EvalCount,
-                    FinishReason(last.DoneReason)));
+                    FinishReason(last.DoneReason, calls), ToolCalls: calls), ToolCalls: finished);
                 yield break;
             }
-            if (delta.Length > 0)
-                yield return new GenerationChunk(delta);
+            if (delta.Length > 0 || finished is not null)
+                yield return new GenerationChunk(delta, ToolCalls: finished);
         }
         throw BackendFailures.Cut(BackendNames.Ollama, text.Length == 0 ? "the stream ended before any text" : $"the stream ended after {text.Length} characters, before done");
     }
@@ -109,16 +121,44 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         ? null
         : new(options.Temperature, options.TopP, options.MaxTokens, options.Stop is { Count: > 0 } stop ? stop : null, options.Seed);
 
-    // Ollama says "stop" (done, or a stop sequence) or "length" (num_predict reached); "load" and "unload" end no answer.
-    private static string? FinishReason(string? doneReason) => doneReason switch
+    // Ollama says "stop" (done, a stop sequence, or calls made) or "length" (num_predict reached); "load" and "unload" end no answer.
+    private static string? FinishReason(string? doneReason, IReadOnlyList<ToolCall>? calls) => doneReason switch
     {
+        _ when calls is not null => FinishReasons.ToolCalls,
         null or "" => null,
         "length" => FinishReasons.Length,
         _ => FinishReasons.Stop,
     };
 
+    // An assistant's calls with their arguments as objects; a tool's result named by its function (Ollama has no call ids to match).
     private static OllamaMessage ToWire(ChatMessage message) =>
-        new(message.Role, message.Content, message.Image is { } image ? [Convert.ToBase64String(image.Data)] : null);
+        new(message.Role, message.Content, message.Image is { } image ? [Convert.ToBase64String(image.Data)] : null,
+            message.ToolCalls is { Count: > 0 } calls
+                ? calls.Select(c => new OllamaToolCall(new OllamaFunctionCall(c.Name, ToolWire.Json(c.Arguments)))).ToList()
+                : null,
+            message.Role == "tool" ? message.ToolName : null);
+
+    // Ollama has no tool choice: under "none" it is offered no tools, under a named function only that one; it cannot be made to call one.
+    private static List<OllamaTool>? Tools(GenerationOptions? options)
+    {
+        if (options is not { HasTools: true } || options.ToolChoice?.Mode == ToolChoice.Modes.None)
+            return null;
+        var offered = options.ToolChoice is { Mode: ToolChoice.Modes.Function, Function: { } only }
+            ? options.Tools!.Where(t => t.Name == only)
+            : options.Tools!;
+        var tools = offered.Select(t => new OllamaTool("function", new OllamaFunction(t.Name, t.Description, ToolWire.Json(t.Parameters)))).ToList();
+        return tools.Count > 0 ? tools : null;
+    }
+
+    // The calls of a message (a whole answer's, or a line's), each with Ollama's id or one made now, so it keeps it to the end.
+    private static void Read(OllamaMessage? message, GenerationOptions? options, List<ToolCall> calls)
+    {
+        foreach (var call in message?.ToolCalls ?? [])
+        {
+            if (call.Function?.Name is not { Length: > 0 } name || !ToolWire.Takes(options, calls)) continue;
+            calls.Add(new ToolCall(call.Id is { Length: > 0 } id ? id : ToolWire.NewId(), name, ToolWire.Arguments(call.Function.Arguments)));
+        }
+    }
 
     private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {

@@ -37,6 +37,9 @@ public sealed class FakeGemini : IAsyncDisposable
     /// <summary>How many function calls an answer makes, to the offered (or allowed) functions in order (cycling).</summary>
     public int ToolCallsPerAnswer { get; set; } = 1;
 
+    /// <summary>Each call carries an <c>id</c> (<c>gemini_call_{n}</c>), as some Gemini models write them; none by default.</summary>
+    public bool ToolCallIds { get; set; }
+
     /// <summary>The JSON answer (asked with <c>responseMimeType: application/json</c>) for a prompt containing the key; else <c>{"echo":"{prompt}"}</c>.</summary>
     public ConcurrentDictionary<string, string> JsonAnswers { get; } = new();
 
@@ -268,7 +271,10 @@ public sealed class FakeGemini : IAsyncDisposable
             return null;
         var allowed = mode == "ANY" ? config?["allowedFunctionNames"]?.AsArray().Select(n => n!.GetValue<string>()).ToList() : null;
         var parts = ToolAnswers.Calls(allowed is { Count: > 0 } ? allowed : offered, ToolCallsPerAnswer, ToolArguments)
-            .Select(c => (JsonNode)new JsonObject { ["functionCall"] = new JsonObject { ["name"] = c.Name, ["args"] = c.Arguments } });
+            .Select((c, i) => (JsonNode)new JsonObject
+            {
+                ["functionCall"] = FakeOllama.With(new JsonObject { ["name"] = c.Name, ["args"] = c.Arguments }, "id", ToolCallIds ? $"gemini_call_{i}" : null),
+            });
         return new OneEvent(new
         {
             candidates = new[] { new { content = new { role = "model", parts = new JsonArray(parts.ToArray()) }, finishReason = "STOP" } },

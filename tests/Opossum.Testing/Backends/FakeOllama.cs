@@ -42,6 +42,9 @@ public sealed class FakeOllama : IAsyncDisposable
     /// <summary>How many tool calls an answer makes, to the offered functions in order (cycling).</summary>
     public int ToolCallsPerAnswer { get; set; } = 1;
 
+    /// <summary>Each call carries an <c>id</c> (<c>ollama_call_{n}</c>), as newer Ollama versions write them; none by default.</summary>
+    public bool ToolCallIds { get; set; }
+
     /// <summary>The JSON answer (asked with <c>format</c>) for a chat whose last user message contains the key; else <c>{"echo":"{last user message}"}</c>.</summary>
     public ConcurrentDictionary<string, string> JsonAnswers { get; } = new();
 
@@ -237,16 +240,20 @@ public sealed class FakeOllama : IAsyncDisposable
             return null;
         var functions = tools.Select(t => t!["function"]!["name"]!.GetValue<string>()).ToList();
         return new JsonArray(ToolAnswers.Calls(functions, ToolCallsPerAnswer, ToolArguments)
-            .Select(c => (JsonNode)new JsonObject { ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = c.Arguments } })
+            .Select((c, i) => (JsonNode)With(new JsonObject { ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = c.Arguments } },
+                "id", ToolCallIds ? $"ollama_call_{i}" : null))
             .ToArray());
     }
 
-    private static JsonObject Message(string content, JsonArray? toolCalls)
+    private static JsonObject Message(string content, JsonArray? toolCalls) =>
+        With(new JsonObject { ["role"] = "assistant", ["content"] = content }, "tool_calls", toolCalls?.DeepClone());
+
+    /// <summary><paramref name="json"/> with the field, when there is a value: as Ollama and Gemini leave out fields they have no value for.</summary>
+    internal static JsonObject With(JsonObject json, string field, JsonNode? value)
     {
-        var message = new JsonObject { ["role"] = "assistant", ["content"] = content };
-        if (toolCalls is not null)
-            message["tool_calls"] = toolCalls.DeepClone();
-        return message;
+        if (value is not null)
+            json[field] = value;
+        return json;
     }
 
     private void Progressed(ChatCall call)
