@@ -93,9 +93,11 @@ public static class OpenAIRequests
             null => throw OpossumException.BadInput($"{param}.role is required.", $"{param}.role"),
             var other => throw OpossumException.BadInput($"{param}.role must be system, developer, user, assistant or tool, not '{other}'.", $"{param}.role"),
         };
-        var made = message.ToolCalls is { ValueKind: not JsonValueKind.Null } toolCalls
-            ? role == "assistant" ? OpenAITools.Calls(toolCalls, $"{param}.tool_calls") : throw OpossumException.BadInput($"{param}.tool_calls: only assistant messages carry tool calls.", $"{param}.tool_calls")
-            : null;
+        List<ToolCall>? made = null;
+        if (message.ToolCalls is { ValueKind: not JsonValueKind.Null } toolCalls)
+            made = role == "assistant"
+                ? OpenAITools.Calls(toolCalls, $"{param}.tool_calls")
+                : throw OpossumException.BadInput($"{param}.tool_calls: only assistant messages carry tool calls.", $"{param}.tool_calls");
         var content = message.Content ?? default;
         var read = content.ValueKind switch
         {
