@@ -47,7 +47,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(ToWire(generation), GeminiJsonContext.Default.GeminiRequest)),
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(GeminiRequests.ToWire(generation), GeminiJsonContext.Default.GeminiRequest)),
         };
         request.Content.Headers.ContentType = new("application/json") { CharSet = "utf-8" };
         request.Headers.Add(KeyHeader, Options.ApiKey);
@@ -58,6 +58,8 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
 
         await using var body = await response.Content.ReadAsStreamAsync(token);
         var text = new StringBuilder();
+        // Gemini writes each call whole, as a part; each is given out with the chunk it came in.
+        List<ToolCall> toolCalls = [];
         GeminiUsage? usage = null;
         var candidates = false;
         var events = new ServerSentEvents();
@@ -66,6 +68,7 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         await foreach (var lines in batches)
         {
             var start = text.Length;
+            var before = toolCalls.Count;
             string? finished = null;
             foreach (var data in events.Read(lines))
             {
@@ -79,6 +82,11 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
                 var first = part.Candidates is { Count: > 0 } some ? some[0] : null;
                 candidates |= first is not null;
                 text.Append(string.Concat(first?.Content?.Parts?.Select(p => p.Text) ?? []));
+                foreach (var call in first?.Content?.Parts?.Select(p => p.FunctionCall).OfType<GeminiFunctionCall>() ?? [])
+                {
+                    if (call.Name is { Length: > 0 } name && ToolWire.Takes(generation.Options, toolCalls))
+                        toolCalls.Add(new ToolCall(call.Id is { Length: > 0 } id ? id : ToolWire.NewId(), name, ToolWire.Arguments(call.Args)));
+                }
                 if (first?.FinishReason is { Length: > 0 } reason)
                 {
                     finished = reason;
@@ -86,18 +94,21 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
                 }
             }
             var delta = text.ToString(start, text.Length - start);
+            var calls = ToolWire.Since(toolCalls, before);
             if (finished is not null)
             {
-                var reason = FinishReason(finished);
+                var all = ToolWire.Since(toolCalls, 0);
+                // Gemini says STOP when it calls functions; the client is told it waits for their results.
+                var reason = all is null ? FinishReason(finished) : FinishReasons.ToolCalls;
                 // An answer withheld or cut before its first word is still an answer that says why; one that just stopped empty is not.
                 if (text.Length == 0 && reason == FinishReasons.Stop)
                     throw Failure($"the candidate had no text (finishReason {finished})", serviceFault: false);
                 yield return new GenerationChunk(delta, new Generation(text.ToString(), BackendNames.Gemini, model.Name,
-                    usage?.PromptTokenCount, usage?.CandidatesTokenCount, reason));
+                    usage?.PromptTokenCount, usage?.CandidatesTokenCount, reason, ToolCalls: all), ToolCalls: calls);
                 yield break;
             }
-            if (delta.Length > 0)
-                yield return new GenerationChunk(delta);
+            if (delta.Length > 0 || calls is not null)
+                yield return new GenerationChunk(delta, ToolCalls: calls);
         }
         if (!candidates)
             throw Failure("the answer had no candidates", serviceFault: false);
@@ -129,24 +140,6 @@ public sealed class GeminiBackend(HttpClient http, IOptions<GeminiOptions> optio
         "SAFETY" or "RECITATION" or "BLOCKLIST" or "PROHIBITED_CONTENT" or "SPII" => FinishReasons.ContentFilter,
         _ => FinishReasons.Stop,
     };
-
-    // Every system message in one systemInstruction, in order; Gemini takes a 32-bit seed, so a larger one is folded to 32 bits.
-    private static GeminiRequest ToWire(GenerationRequest request)
-    {
-        var messages = request.Messages;
-        var system = string.Join("\n\n", messages.Where(m => m.Role == "system").Select(m => m.Content));
-        var contents = messages.Where(m => m.Role != "system").Select(m =>
-        {
-            List<GeminiPart> parts = [new GeminiPart(m.Content)];
-            if (m.Image is { } image)
-                parts.Add(new GeminiPart(InlineData: new GeminiInlineData(image.MimeType, Convert.ToBase64String(image.Data))));
-            return new GeminiContent(m.Role == "assistant" ? "model" : "user", parts);
-        }).ToList();
-        var options = request.Options is { IsEmpty: false } set ? set : null;
-        var config = options is null ? null : new GeminiGenerationConfig(options.Temperature, options.TopP, options.MaxTokens,
-            options.Stop is { Count: > 0 } stop ? stop : null, options.Seed is { } seed ? unchecked((int)seed) : null);
-        return new GeminiRequest(contents, messages.Any(m => m.Role == "system") ? new GeminiContent(null, [new GeminiPart(system)]) : null, config);
-    }
 
     private static async IAsyncEnumerable<List<string>> WholeAsync(Stream body, [EnumeratorCancellation] CancellationToken token)
     {
