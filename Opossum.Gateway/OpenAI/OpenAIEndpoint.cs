@@ -259,8 +259,8 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
         {
             foreach (var call in calls)
             {
-                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, new FunctionFragment("", call.Name), call.Id)]), null, cancellationToken);
-                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, new FunctionFragment(call.Arguments))]), null, cancellationToken);
+                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, call.Id, new FunctionFragment(call.Name, ""))]), null, cancellationToken);
+                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, null, new FunctionFragment(null, call.Arguments))]), null, cancellationToken);
                 given++;
             }
             return given;

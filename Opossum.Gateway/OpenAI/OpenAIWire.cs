@@ -79,9 +79,9 @@ public sealed record AssistantMessage(
 /// <summary>A call the model made: <see cref="FunctionCall.Arguments"/> is the JSON object as text.</summary>
 public sealed record MessageToolCall(
     [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("function")] FunctionCall Function)
+    [property: JsonPropertyName("function"), JsonPropertyOrder(2)] FunctionCall Function)
 {
-    [JsonPropertyName("type"), JsonPropertyOrder(-1)] public string Type => "function";
+    [JsonPropertyName("type"), JsonPropertyOrder(1)] public string Type => "function";
 }
 
 public sealed record FunctionCall(
@@ -124,16 +124,16 @@ public sealed record ChunkDelta(
 /// </summary>
 public sealed record ToolCallFragment(
     [property: JsonPropertyName("index")] int Index,
-    [property: JsonPropertyName("function")] FunctionFragment Function,
-    [property: JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyOrder(-1)] string? Id = null)
+    [property: JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
+    [property: JsonPropertyName("function"), JsonPropertyOrder(2)] FunctionFragment Function)
 {
-    [JsonPropertyName("type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyOrder(-1)]
+    [JsonPropertyName("type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyOrder(1)]
     public string? Type => Id is null ? null : "function";
 }
 
 public sealed record FunctionFragment(
-    [property: JsonPropertyName("arguments")] string Arguments,
-    [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null);
+    [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    [property: JsonPropertyName("arguments")] string Arguments);
 
 /// <summary>The <c>{"error": {...}}</c> body of a refusal or failure, and the data of the event that ends a cut stream.</summary>
 public sealed record ErrorResponse([property: JsonPropertyName("error")] ErrorDetail Error);
