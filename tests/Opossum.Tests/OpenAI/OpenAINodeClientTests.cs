@@ -54,7 +54,6 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
         });
         var (code, output, errors) = await Node.NodeAsync(TimeSpan.FromMinutes(3), "openai-client.mjs", spec);
         Assert.True(code == 0, $"node exited with {code}:\n{errors}\n{output}");
-        File.WriteAllText("/tmp/openai-node-results.json", output); // DEBUG
         return JsonNode.Parse(output)!;
     }
 
