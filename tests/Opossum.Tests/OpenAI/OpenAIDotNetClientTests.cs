@@ -208,6 +208,29 @@ public sealed class OpenAIDotNetClientTests(OpenAIGateway fixture) : IDisposable
         Assert.Contains("14:05 in Tromso", result.Content);
     }
 
+    [Fact]
+    public async Task Streamed_the_function_invoking_chat_client_joins_the_call_from_its_fragments_and_streams_the_answer()
+    {
+        var prompt = Unique("streamed function");
+        fixture.Ollama.ToolArguments["get_tide"] = """{"harbour":"Bodo"}""";
+        var asked = new ConcurrentQueue<string>();
+        var tide = AIFunctionFactory.Create((string harbour) =>
+        {
+            asked.Enqueue(harbour);
+            return $"high tide at 09:12 in {harbour}";
+        }, "get_tide", "The next high tide in a harbour.");
+        using var client = new ChatClientBuilder(Client(OpenAIGateway.ToolModel)).UseFunctionInvocation().Build();
+
+        var texts = new List<string>();
+        await foreach (var update in client.GetStreamingResponseAsync(prompt, new ChatOptions { Tools = [tide] }))
+            texts.Add(update.Text);
+
+        Assert.Equal(["Bodo"], asked);
+        Assert.StartsWith("echo: ", string.Concat(texts));
+        Assert.Contains("high tide at 09:12 in Bodo", string.Concat(texts));
+        Assert.All(fixture.Ollama.Calls.Where(c => c.LastUserMessage == prompt), c => Assert.True(c.Streamed));
+    }
+
     /// <summary>Passes every request on unchanged and keeps the headers of each response.</summary>
     private sealed class HeaderRecorder() : DelegatingHandler(new HttpClientHandler())
     {

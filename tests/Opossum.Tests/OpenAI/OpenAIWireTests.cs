@@ -131,6 +131,26 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
         Assert.Equal("tool_calls", JsonNode.Parse(first[^1])!["finish_reason"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task Tool_choice_names_the_function_the_model_must_call_or_forbids_calls()
+    {
+        var chosen = Unique("chosen function");
+        var none = Unique("no calls");
+        var tools = new[] { Function("find_train"), Function("find_ferry") };
+
+        var (_, called) = await fixture.PostAsync(Chat(chosen, new
+        {
+            model = OpenAIGateway.GeminiModel, tools, tool_choice = new { type = "function", function = new { name = "find_ferry" } },
+        }));
+        var (_, answered) = await fixture.PostAsync(Chat(none, new { model = OpenAIGateway.GeminiModel, tools, tool_choice = "none" }));
+
+        var call = Assert.Single(JsonNode.Parse(called)!["choices"]![0]!["message"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal("find_ferry", call["function"]!["name"]!.GetValue<string>());
+        var choice = JsonNode.Parse(answered)!["choices"]![0]!;
+        Assert.Equal(("stop", "gemini: " + none), (choice["finish_reason"]!.GetValue<string>(), choice["message"]!["content"]!.GetValue<string>()));
+        Assert.Null(choice["message"]!["tool_calls"]);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
