@@ -142,8 +142,9 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
     /// <summary>
     /// Server-sent events as OpenAI sends them: a chunk with the role, chunks with text or pieces of tool calls, one with the
     /// finish reason, the usage chunk when asked, then <c>[DONE]</c>. Each chunk's calls are given out as it comes, and at the end
-    /// the reply's calls that no chunk carried: a cached answer (one chunk and the reply) streams the same pieces as a fresh one. The first chunk is read before anything is written, so that a refusal or a
-    /// failure before it is an HTTP error; a cut after it ends the stream with an error event and no <c>[DONE]</c>.
+    /// the reply's calls that no chunk carried: a cached answer (one chunk and the reply) streams the same pieces as a fresh one.
+    /// The first chunk is read before anything is written, so that a refusal or a failure before it is an HTTP error; a cut after
+    /// it ends the stream with an error event and no <c>[DONE]</c>.
     /// </summary>
     private async Task StreamAsync(HttpContext context, OpenAIChat request, Caller caller, long started)
     {
