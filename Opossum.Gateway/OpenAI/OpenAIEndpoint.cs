@@ -131,15 +131,20 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
             return;
         }
         ChatHeaders.Write(context.Response, reply.Backend, reply.Model, reply.Cached, reply.Joined, started, reply.GenerationTime);
+        var calls = reply.ToolCalls is { Count: > 0 } made ? made.Select(c => new MessageToolCall(c.Id, new FunctionCall(c.Name, c.Arguments))).ToList() : null;
+        // An answer that is only calls has no content, as OpenAI's.
+        var message = new AssistantMessage("assistant", calls is not null && reply.Message.Length == 0 ? null : reply.Message, calls);
         var completion = new ChatCompletion(NewId(), Clock.GetUtcNow().ToUnixTimeSeconds(), request.Chat.Model,
-            [new CompletionChoice(0, new AssistantMessage("assistant", reply.Message), reply.FinishReason ?? FinishReasons.Stop)], Usage(reply));
+            [new CompletionChoice(0, message, FinishReason(reply))], Usage(reply));
         await context.Response.WriteAsJsonAsync(completion, OpenAIJsonContext.Default.ChatCompletion, contentType: null, context.RequestAborted);
     }
 
     /// <summary>
-    /// Server-sent events as OpenAI sends them: a chunk with the role, chunks with text, one with the finish reason, the usage
-    /// chunk when asked, then <c>[DONE]</c>. The first chunk is read before anything is written, so that a refusal or a
-    /// failure before it is an HTTP error; a cut after it ends the stream with an error event and no <c>[DONE]</c>.
+    /// Server-sent events as OpenAI sends them: a chunk with the role, chunks with text or pieces of tool calls, one with the
+    /// finish reason, the usage chunk when asked, then <c>[DONE]</c>. Each chunk's calls are given out as it comes, and at the end
+    /// the reply's calls that no chunk carried: a cached answer (one chunk and the reply) streams the same pieces as a fresh one.
+    /// The first chunk is read before anything is written, so that a refusal or a failure before it is an HTTP error; a cut after
+    /// it ends the stream with an error event and no <c>[DONE]</c>.
     /// </summary>
     private async Task StreamAsync(HttpContext context, OpenAIChat request, Caller caller, long started)
     {
@@ -185,13 +190,16 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
             {
                 await events.WriteAsync(new ChunkDelta(Role: "assistant", Content: ""), null, aborted);
                 var chunk = first;
+                var given = 0;
                 while (true)
                 {
                     if (chunk.Delta.Length > 0)
                         await events.WriteAsync(new ChunkDelta(Content: chunk.Delta), null, aborted);
+                    given = await events.WriteCallsAsync(chunk.ToolCalls ?? [], given, aborted);
                     if (chunk.Reply is { } reply)
                     {
-                        await events.WriteAsync(new ChunkDelta(), reply.FinishReason ?? FinishReasons.Stop, aborted);
+                        given = await events.WriteCallsAsync(reply.ToolCalls?.Skip(given).ToList() ?? [], given, aborted);
+                        await events.WriteAsync(new ChunkDelta(), FinishReason(reply), aborted);
                         if (request.IncludeUsage)
                             await events.WriteUsageAsync(Usage(reply), aborted);
                         await events.WriteDoneAsync(aborted);
@@ -227,6 +235,10 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
         context.Abort();
     }
 
+    // A backend that says "stop" after calling tools means what OpenAI says with "tool_calls", which clients act on.
+    private static string FinishReason(ChatReply reply) =>
+        reply.ToolCalls is { Count: > 0 } && reply.FinishReason is null or FinishReasons.Stop ? FinishReasons.ToolCalls : reply.FinishReason ?? FinishReasons.Stop;
+
     private static CompletionUsage Usage(ChatReply reply)
     {
         int input = reply.InputTokens ?? 0, output = reply.OutputTokens ?? 0;
@@ -242,6 +254,18 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
 
         public ValueTask WriteAsync(ChunkDelta delta, string? finishReason, CancellationToken cancellationToken) =>
             WriteAsync(new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, delta, finishReason)]), cancellationToken);
+
+        /// <summary>Each call as OpenAI streams one: its id, type and name, then its arguments; numbered on from <paramref name="given"/>.</summary>
+        public async ValueTask<int> WriteCallsAsync(IReadOnlyList<ToolCall> calls, int given, CancellationToken cancellationToken)
+        {
+            foreach (var call in calls)
+            {
+                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, call.Id, new FunctionFragment(call.Name, ""))]), null, cancellationToken);
+                await WriteAsync(new ChunkDelta(ToolCalls: [new ToolCallFragment(given, null, new FunctionFragment(null, call.Arguments))]), null, cancellationToken);
+                given++;
+            }
+            return given;
+        }
 
         public ValueTask WriteUsageAsync(CompletionUsage usage, CancellationToken cancellationToken) =>
             WriteAsync(new ChatCompletionChunk(id, created, model, [], usage), cancellationToken);

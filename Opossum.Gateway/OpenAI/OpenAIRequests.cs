@@ -10,9 +10,9 @@ namespace Opossum.Gateway.OpenAI;
 public sealed record OpenAIChat(StatelessChat Chat, bool Stream, bool IncludeUsage);
 
 /// <summary>
-/// Reads a Chat Completions request into a <see cref="StatelessChat"/>: roles, content parts and images, the sampling
-/// parameters under OpenAI's names. What the gateway cannot do yet (tools, structured output, several choices) is refused,
-/// naming the parameter, rather than quietly answered without it. Sizes, the model and the last message are the pipeline's to check.
+/// Reads a Chat Completions request into a <see cref="StatelessChat"/>: roles, content parts and images, tool calls and results,
+/// the sampling parameters under OpenAI's names, tools and the answer's format (<see cref="OpenAITools"/>). What the gateway
+/// cannot do (several choices, other content parts) is refused, naming the parameter, rather than quietly answered without it. Sizes, the model and the last message are the pipeline's to check.
 /// </summary>
 public static class OpenAIRequests
 {
@@ -47,20 +47,40 @@ public static class OpenAIRequests
             throw OpossumException.BadInput("messages is required and must not be empty.", "messages");
         if (request.N is { } n && n != 1)
             throw OpossumException.BadInput($"n must be 1: the gateway answers with one choice, not {n}.", "n");
-        NotYet(request.Tools is { ValueKind: not JsonValueKind.Null } tools && !(tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() == 0), "tools");
-        NotYet(request.ToolChoice is { ValueKind: not JsonValueKind.Null } choice && !(choice.ValueKind == JsonValueKind.String && choice.GetString() is "none" or "auto"), "tool_choice");
-        NotYet(request.Functions is { ValueKind: not JsonValueKind.Null }, "functions");
-        NotYet(request.FunctionCall is { ValueKind: not JsonValueKind.Null }, "function_call");
-        NotYet(request.ResponseFormat is { ValueKind: not JsonValueKind.Null } format && !IsTextFormat(format), "response_format");
+        Legacy(request.Functions, "functions");
+        Legacy(request.FunctionCall, "function_call");
 
+        var tools = OpenAITools.Tools(request.Tools);
+        var choice = OpenAITools.Choice(request.ToolChoice, tools);
+        var format = OpenAITools.Format(request.ResponseFormat);
         var names = request.MaxCompletionTokens is null ? Names : CompletionTokenNames;
-        var options = Sampling.Options(request.Temperature, request.TopP, request.MaxCompletionTokens ?? request.MaxTokens, Stop(request.Stop), request.Seed, names);
-        var chat = new StatelessChat(messages.Select(Message).ToList(), request.Model, options, noCache);
+        var sampling = Sampling.Options(request.Temperature, request.TopP, request.MaxCompletionTokens ?? request.MaxTokens, Stop(request.Stop), request.Seed, names);
+        // parallel_tool_calls says nothing without tools: dropped then, so it neither changes the cache key nor asks for tools.
+        var options = (sampling ?? new GenerationOptions()) with
+        {
+            Tools = tools, ToolChoice = choice, ParallelToolCalls = tools is null ? null : request.ParallelToolCalls, Format = format,
+        };
+        var chat = new StatelessChat(Messages(messages), request.Model, options.IsEmpty ? null : options, noCache);
         var stream = request.Stream ?? false;
         return new OpenAIChat(chat, stream, stream && request.StreamOptions?.IncludeUsage == true);
     }
 
-    private static ChatMessage Message(RequestMessage message, int index)
+    // A tool's result names its call by id only; the function's name, which Gemini needs, comes from the assistant message that made the call.
+    private static List<ChatMessage> Messages(List<RequestMessage> messages)
+    {
+        var calls = new Dictionary<string, string>(StringComparer.Ordinal);
+        var read = new List<ChatMessage>(messages.Count);
+        for (var index = 0; index < messages.Count; index++)
+        {
+            var message = Message(messages[index], index, calls);
+            foreach (var call in message.ToolCalls ?? [])
+                calls[call.Id] = call.Name;
+            read.Add(message);
+        }
+        return read;
+    }
+
+    private static ChatMessage Message(RequestMessage message, int index, Dictionary<string, string> calls)
     {
         var param = $"messages[{index}]";
         var role = message.Role switch
@@ -68,23 +88,31 @@ public static class OpenAIRequests
             "system" or "developer" => "system",
             "user" => "user",
             "assistant" => "assistant",
-            "tool" or "function" => throw NotSupportedYet($"{param}.role", $"'{message.Role}' messages"),
+            "tool" => "tool",
+            "function" => throw OpossumException.BadInput($"{param}.role: 'function' messages are OpenAI's deprecated form; send 'tool' messages with tool_call_id.", $"{param}.role"),
             null => throw OpossumException.BadInput($"{param}.role is required.", $"{param}.role"),
-            var other => throw OpossumException.BadInput($"{param}.role must be system, developer, user or assistant, not '{other}'.", $"{param}.role"),
+            var other => throw OpossumException.BadInput($"{param}.role must be system, developer, user, assistant or tool, not '{other}'.", $"{param}.role"),
         };
-        NotYet(message.ToolCalls is { ValueKind: JsonValueKind.Array } calls && calls.GetArrayLength() > 0, $"{param}.tool_calls");
+        List<ToolCall>? made = null;
+        if (message.ToolCalls is { ValueKind: not JsonValueKind.Null } toolCalls)
+            made = role == "assistant"
+                ? OpenAITools.Calls(toolCalls, $"{param}.tool_calls")
+                : throw OpossumException.BadInput($"{param}.tool_calls: only assistant messages carry tool calls.", $"{param}.tool_calls");
         var content = message.Content ?? default;
-        switch (content.ValueKind)
+        var read = content.ValueKind switch
         {
-            case JsonValueKind.String:
-                return new ChatMessage(role, content.GetString()!);
-            case JsonValueKind.Undefined or JsonValueKind.Null when role == "assistant":
-                return new ChatMessage(role, "");
-            case JsonValueKind.Array:
-                return Parts(role, content, $"{param}.content");
-            default:
-                throw OpossumException.BadInput($"{param}.content must be a string or a list of content parts.", $"{param}.content");
-        }
+            JsonValueKind.String => new ChatMessage(role, content.GetString()!),
+            JsonValueKind.Undefined or JsonValueKind.Null when role == "assistant" => new ChatMessage(role, ""),
+            JsonValueKind.Array => Parts(role, content, $"{param}.content"),
+            _ => throw OpossumException.BadInput($"{param}.content must be a string or a list of content parts.", $"{param}.content"),
+        };
+        if (role != "tool")
+            return made is { Count: > 0 } ? read with { ToolCalls = made } : read;
+        if (string.IsNullOrEmpty(message.ToolCallId))
+            throw OpossumException.BadInput($"{param}.tool_call_id is required: the id of the call this message answers.", $"{param}.tool_call_id");
+        if (!calls.TryGetValue(message.ToolCallId, out var name))
+            throw OpossumException.BadInput($"{param}.tool_call_id '{message.ToolCallId}' is not the id of a tool call in an earlier assistant message.", $"{param}.tool_call_id");
+        return read with { ToolCallId = message.ToolCallId, ToolName = name };
     }
 
     // Text parts are joined into one text; an image part carries a data: URL, decoded and checked like every door's image.
@@ -148,13 +176,10 @@ public static class OpenAIRequests
         }
     }
 
-    private static bool IsTextFormat(JsonElement format) =>
-        format.ValueKind == JsonValueKind.Object && format.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "text";
-
-    private static void NotYet(bool sent, string param)
+    private static void Legacy(JsonElement? sent, string param)
     {
-        if (sent)
-            throw NotSupportedYet(param, param);
+        if (sent is { ValueKind: not JsonValueKind.Null })
+            throw OpossumException.BadInput($"{param} is OpenAI's deprecated form of tools: send tools and tool_choice instead.", param);
     }
 
     private static OpossumException NotSupportedYet(string param, string what) =>

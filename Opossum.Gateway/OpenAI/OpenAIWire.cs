@@ -6,7 +6,10 @@ namespace Opossum.Gateway.OpenAI;
 // OpenAI's Chat Completions wire format (https://platform.openai.com/docs/api-reference/chat). Fields the door does not
 // read are left out of the request: System.Text.Json skips them, as OpenAI's API ignores extras many clients send.
 
-/// <summary>A <c>POST /v1/chat/completions</c> body; what may take several shapes (content, stop) is read as JSON and checked by <see cref="OpenAIRequests"/>.</summary>
+/// <summary>
+/// A <c>POST /v1/chat/completions</c> body; what may take several shapes (content, stop, tools, tool_choice, response_format) is read
+/// as JSON and checked by <see cref="OpenAIRequests"/> and <see cref="OpenAITools"/>.
+/// </summary>
 public sealed class ChatCompletionRequest
 {
     [JsonPropertyName("model")] public string? Model { get; init; }
@@ -22,6 +25,7 @@ public sealed class ChatCompletionRequest
     [JsonPropertyName("n")] public int? N { get; init; }
     [JsonPropertyName("tools")] public JsonElement? Tools { get; init; }
     [JsonPropertyName("tool_choice")] public JsonElement? ToolChoice { get; init; }
+    [JsonPropertyName("parallel_tool_calls")] public bool? ParallelToolCalls { get; init; }
     [JsonPropertyName("functions")] public JsonElement? Functions { get; init; }
     [JsonPropertyName("function_call")] public JsonElement? FunctionCall { get; init; }
     [JsonPropertyName("response_format")] public JsonElement? ResponseFormat { get; init; }
@@ -32,12 +36,16 @@ public sealed class StreamOptions
     [JsonPropertyName("include_usage")] public bool? IncludeUsage { get; init; }
 }
 
-/// <summary>One of <c>messages</c>: its content a string or a list of parts (<c>text</c>, <c>image_url</c>).</summary>
+/// <summary>
+/// One of <c>messages</c>: its content a string or a list of parts (<c>text</c>, <c>image_url</c>); an assistant's may carry
+/// <c>tool_calls</c>, and a <c>tool</c> message answers the call <c>tool_call_id</c>.
+/// </summary>
 public sealed class RequestMessage
 {
     [JsonPropertyName("role")] public string? Role { get; init; }
     [JsonPropertyName("content")] public JsonElement? Content { get; init; }
     [JsonPropertyName("tool_calls")] public JsonElement? ToolCalls { get; init; }
+    [JsonPropertyName("tool_call_id")] public string? ToolCallId { get; init; }
 }
 
 /// <summary>A <c>chat.completion</c> object: the whole answer.</summary>
@@ -59,12 +67,26 @@ public sealed record CompletionChoice(
     [JsonPropertyName("logprobs")] public string? Logprobs => null;
 }
 
+/// <summary>The answer: its text, null when the model only called tools, and the calls it made.</summary>
 public sealed record AssistantMessage(
     [property: JsonPropertyName("role")] string Role,
-    [property: JsonPropertyName("content")] string Content)
+    [property: JsonPropertyName("content")] string? Content,
+    [property: JsonPropertyName("tool_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<MessageToolCall>? ToolCalls = null)
 {
     [JsonPropertyName("refusal")] public string? Refusal => null;
 }
+
+/// <summary>A call the model made: <see cref="FunctionCall.Arguments"/> is the JSON object as text.</summary>
+public sealed record MessageToolCall(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("function"), JsonPropertyOrder(2)] FunctionCall Function)
+{
+    [JsonPropertyName("type"), JsonPropertyOrder(1)] public string Type => "function";
+}
+
+public sealed record FunctionCall(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("arguments")] string Arguments);
 
 public sealed record CompletionUsage(
     [property: JsonPropertyName("prompt_tokens")] int PromptTokens,
@@ -90,10 +112,28 @@ public sealed record ChunkChoice(
     [JsonPropertyName("logprobs")] public string? Logprobs => null;
 }
 
-/// <summary>What a chunk adds: the role in the first one, text in the next ones, nothing in the last.</summary>
+/// <summary>What a chunk adds: the role in the first one, text or a fragment of a tool call in the next ones, nothing in the last.</summary>
 public sealed record ChunkDelta(
     [property: JsonPropertyName("role"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role = null,
-    [property: JsonPropertyName("content"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content = null);
+    [property: JsonPropertyName("content"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content = null,
+    [property: JsonPropertyName("tool_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCallFragment>? ToolCalls = null);
+
+/// <summary>
+/// A piece of a streamed tool call, which clients join by <see cref="Index"/>: the first piece of a call has its id, type and
+/// the function's name, the next ones pieces of the arguments.
+/// </summary>
+public sealed record ToolCallFragment(
+    [property: JsonPropertyName("index")] int Index,
+    [property: JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
+    [property: JsonPropertyName("function"), JsonPropertyOrder(2)] FunctionFragment Function)
+{
+    [JsonPropertyName("type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonPropertyOrder(1)]
+    public string? Type => Id is null ? null : "function";
+}
+
+public sealed record FunctionFragment(
+    [property: JsonPropertyName("name"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name,
+    [property: JsonPropertyName("arguments")] string Arguments);
 
 /// <summary>The <c>{"error": {...}}</c> body of a refusal or failure, and the data of the event that ends a cut stream.</summary>
 public sealed record ErrorResponse([property: JsonPropertyName("error")] ErrorDetail Error);

@@ -180,6 +180,57 @@ public sealed class OpenAIDotNetClientTests(OpenAIGateway fixture) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_function_invoking_chat_client_calls_a_CSharp_function_and_answers_with_its_result()
+    {
+        var prompt = Unique("function");
+        fixture.Ollama.ToolArguments["get_local_time"] = """{"city":"Tromso"}""";
+        var asked = new ConcurrentQueue<string>();
+        var localTime = AIFunctionFactory.Create((string city) =>
+        {
+            asked.Enqueue(city);
+            return $"14:05 in {city}";
+        }, "get_local_time", "The local time in a city.");
+        using var client = new ChatClientBuilder(Client(OpenAIGateway.ToolModel)).UseFunctionInvocation().Build();
+
+        var response = await client.GetResponseAsync(prompt, new ChatOptions { Tools = [localTime] });
+
+        Assert.Equal(["Tromso"], asked);
+        Assert.StartsWith("echo: ", response.Text); // the loopback Ollama echoes the tool's result it was sent
+        Assert.Contains("14:05 in Tromso", response.Text);
+        var call = Assert.Single(response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
+        Assert.Equal("get_local_time", call.Name);
+        var backend = fixture.Ollama.Calls.Where(c => c.LastUserMessage == prompt).ToList();
+        Assert.Equal(2, backend.Count);
+        Assert.Equal("get_local_time", Assert.Single(backend[0].Tools!)!["function"]!["name"]!.GetValue<string>());
+        var result = backend[1].Messages[^1];
+        Assert.Equal(("tool", "get_local_time"), (result.Role, result.ToolName));
+        Assert.Contains("14:05 in Tromso", result.Content);
+    }
+
+    [Fact]
+    public async Task Streamed_the_function_invoking_chat_client_joins_the_call_from_its_fragments_and_streams_the_answer()
+    {
+        var prompt = Unique("streamed function");
+        fixture.Ollama.ToolArguments["get_tide"] = """{"harbour":"Bodo"}""";
+        var asked = new ConcurrentQueue<string>();
+        var tide = AIFunctionFactory.Create((string harbour) =>
+        {
+            asked.Enqueue(harbour);
+            return $"high tide at 09:12 in {harbour}";
+        }, "get_tide", "The next high tide in a harbour.");
+        using var client = new ChatClientBuilder(Client(OpenAIGateway.ToolModel)).UseFunctionInvocation().Build();
+
+        var texts = new List<string>();
+        await foreach (var update in client.GetStreamingResponseAsync(prompt, new ChatOptions { Tools = [tide] }))
+            texts.Add(update.Text);
+
+        Assert.Equal(["Bodo"], asked);
+        Assert.StartsWith("echo: ", string.Concat(texts));
+        Assert.Contains("high tide at 09:12 in Bodo", string.Concat(texts));
+        Assert.All(fixture.Ollama.Calls.Where(c => c.LastUserMessage == prompt), c => Assert.True(c.Streamed));
+    }
+
     /// <summary>Passes every request on unchanged and keeps the headers of each response.</summary>
     private sealed class HeaderRecorder() : DelegatingHandler(new HttpClientHandler())
     {

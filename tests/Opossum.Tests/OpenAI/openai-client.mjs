@@ -1,6 +1,8 @@
 // The official openai npm client, unmodified, pointed at the gateway's OpenAI door. Runs every scenario the test gives
 // (argv[2], JSON) and prints one JSON object with what the client saw in each.
 import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 
 const spec = JSON.parse(process.argv[2]);
 const client = new OpenAI({ baseURL: spec.baseURL, apiKey: spec.key, maxRetries: 0 });
@@ -85,5 +87,52 @@ for (let i = 0; i < 2; i++) {
   });
   results.cut.push({ chunks, ...outcome });
 }
+
+// A function the model may call, and the app's code that runs it.
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'lookup_weather', description: 'The weather in a city now.',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  },
+};
+const lookupWeather = ({ city }) => `sunny in ${city}`;
+
+// The loop a tool-using app runs: ask, run each call the model makes, send the results back, until it answers in words.
+// Streamed, with the SDK's stream helper, which joins the delta.tool_calls fragments by index.
+async function toolLoop(model, prompt, stream) {
+  const messages = user(prompt);
+  const steps = [];
+  for (let round = 0; round < 3; round++) {
+    let completion, chunks = null;
+    if (stream) {
+      const runner = client.chat.completions.stream({ model, messages, tools: [weatherTool] });
+      chunks = await readStream(runner);
+      completion = await runner.finalChatCompletion();
+    } else {
+      completion = await client.chat.completions.create({ model, messages, tools: [weatherTool], parallel_tool_calls: false });
+    }
+    steps.push({ completion, chunks });
+    const message = completion.choices[0].message;
+    if (!message.tool_calls?.length) break;
+    messages.push(message);
+    for (const call of message.tool_calls)
+      messages.push({ role: 'tool', tool_call_id: call.id, content: lookupWeather(JSON.parse(call.function.arguments)) });
+  }
+  return steps;
+}
+
+results.toolLoop = await attempt(() => toolLoop(spec.toolModel, spec.prompts.toolLoop, false));
+results.toolStream = await attempt(() => toolLoop(spec.toolModel, spec.prompts.toolStream, true));
+results.geminiLoop = await attempt(() => toolLoop(spec.geminiModel, spec.prompts.geminiLoop, false));
+
+// The SDK's schema helper: a zod schema as a strict json_schema response_format, the answer parsed into message.parsed.
+const Weather = z.object({ city: z.string(), temperature: z.number() });
+const parse = (prompt) => client.chat.completions.parse({ model: spec.toolModel, messages: user(prompt), response_format: zodResponseFormat(Weather, 'weather') });
+results.parse = await attempt(async () => {
+  const completion = await parse(spec.prompts.parse);
+  return { parsed: completion.choices[0].message.parsed, content: completion.choices[0].message.content };
+});
+results.offSchema = await attempt(() => parse(spec.prompts.offSchema));
 
 console.log(JSON.stringify(results));
