@@ -1,7 +1,6 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Opossum.Grains;
-using Opossum.Grains.Output;
+using Opossum.Gateway.Chat;
 
 namespace Opossum.Gateway.Ollama;
 
@@ -9,14 +8,8 @@ namespace Opossum.Gateway.Ollama;
 /// Ollama's <c>tools</c>, <c>tool_calls</c> and <c>format</c> read into the pipeline's contracts, and calls written back as Ollama
 /// sends them: each checked here, naming the field, so that a bad one is refused before any backend call.
 /// </summary>
-public static partial class OllamaTools
+public static class OllamaTools
 {
-    /// <summary>The parameters of a function that declares none: an object without properties.</summary>
-    private const string NoParameters = """{"type":"object","properties":{}}""";
-
-    [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$")]
-    private static partial Regex FunctionName();
-
     /// <summary>The functions of <c>tools</c>; null when there are none.</summary>
     public static List<ToolDefinition>? Definitions(List<OllamaTool>? tools)
     {
@@ -31,10 +24,11 @@ public static partial class OllamaTools
             if (tool.Type is not (null or "function"))
                 throw OpossumException.BadInput($"{at}.type must be 'function', not '{tool.Type}'.", $"{at}.type");
             var function = tool.Function ?? throw OpossumException.BadInput($"{at}.function is required.", $"{at}.function");
-            var name = Name(function.Name, $"{at}.function.name");
+            var name = ToolInput.Name(function.Name, $"{at}.function.name");
             if (definitions.Any(d => d.Name == name))
                 throw OpossumException.BadInput($"{at}.function.name is already the name of another function.", $"{at}.function.name");
-            definitions.Add(new ToolDefinition(name, function.Description, Parameters(function.Parameters, $"{at}.function.parameters")));
+            definitions.Add(new ToolDefinition(name, function.Description, function.Parameters is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } parameters
+                ? ToolInput.Schema(parameters, $"{at}.function.parameters") : ToolInput.NoParameters));
         }
         return definitions;
     }
@@ -54,9 +48,7 @@ public static partial class OllamaTools
             case JsonValueKind.String when value.GetString() is "json":
                 return new OutputFormat(null);
             case JsonValueKind.Object:
-                var schema = value.GetRawText();
-                JsonSchemas.Parse(schema, "format");
-                return new OutputFormat(schema, null, Strict: true);
+                return new OutputFormat(ToolInput.Schema(value, "format"), null, Strict: true);
             default:
                 throw OpossumException.BadInput("format must be \"json\" or a JSON Schema object.", "format");
         }
@@ -75,7 +67,7 @@ public static partial class OllamaTools
         {
             var call = $"{at}.tool_calls[{i}]";
             var function = calls[i]?.Function ?? throw OpossumException.BadInput($"{call}.function is required.", $"{call}.function");
-            var name = Name(function.Name, $"{call}.function.name");
+            var name = ToolInput.Name(function.Name, $"{call}.function.name");
             var arguments = function.Arguments is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } given ? given : (JsonElement?)null;
             if (arguments is { ValueKind: not JsonValueKind.Object })
                 throw OpossumException.BadInput($"{call}.function.arguments must be an object.", $"{call}.function.arguments");
@@ -93,24 +85,5 @@ public static partial class OllamaTools
     {
         using var document = JsonDocument.Parse(json);
         return document.RootElement.Clone();
-    }
-
-    private static string Name(string? name, string param) => name switch
-    {
-        null or "" => throw OpossumException.BadInput($"{param} is required.", param),
-        _ when !FunctionName().IsMatch(name) => throw OpossumException.BadInput(
-            $"{param} must be 1 to 64 letters, digits, underscores or dashes.", param),
-        _ => name,
-    };
-
-    private static string Parameters(JsonElement? parameters, string param)
-    {
-        if (parameters is not { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } schema)
-            return NoParameters;
-        if (schema.ValueKind != JsonValueKind.Object)
-            throw OpossumException.BadInput($"{param} must be a JSON Schema object.", param);
-        var text = schema.GetRawText();
-        JsonSchemas.Parse(text, param);
-        return text;
     }
 }

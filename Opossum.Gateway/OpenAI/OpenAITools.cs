@@ -1,7 +1,6 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Opossum.Grains;
-using Opossum.Grains.Output;
+using Opossum.Gateway.Chat;
 
 namespace Opossum.Gateway.OpenAI;
 
@@ -10,11 +9,8 @@ namespace Opossum.Gateway.OpenAI;
 /// <c>response_format</c>, and the <c>tool_calls</c> of assistant messages. Each malformed field is refused naming it, and every
 /// schema is built here, so that none reaches a backend unchecked.
 /// </summary>
-public static partial class OpenAITools
+public static class OpenAITools
 {
-    /// <summary>The parameters of a function that declares none: an object without properties, as OpenAI takes it.</summary>
-    public const string NoParameters = """{"type":"object","properties":{}}""";
-
     /// <summary>The functions offered, or null when none is.</summary>
     public static List<ToolDefinition>? Tools(JsonElement? tools)
     {
@@ -37,7 +33,7 @@ public static partial class OpenAITools
             var name = Name(function, $"{at}.function.name");
             if (offered.Any(t => t.Name == name))
                 throw OpossumException.BadInput($"{at}.function.name: '{name}' is offered twice.", $"{at}.function.name");
-            var parameters = Schema(function, "parameters", $"{at}.function.parameters") ?? NoParameters;
+            var parameters = Schema(function, "parameters", $"{at}.function.parameters") ?? ToolInput.NoParameters;
             offered.Add(new ToolDefinition(name, String(function, "description", $"{at}.function.description"), parameters,
                 Bool(function, "strict", $"{at}.function.strict")));
         }
@@ -130,27 +126,10 @@ public static partial class OpenAITools
         return made;
     }
 
-    private static string Name(JsonElement owner, string param)
-    {
-        var name = String(owner, "name", param);
-        if (name is null)
-            throw OpossumException.BadInput($"{param} is required.", param);
-        if (!NamePattern().IsMatch(name))
-            throw OpossumException.BadInput($"{param} must be 1 to 64 letters, digits, underscores or dashes.", param);
-        return name;
-    }
+    private static string Name(JsonElement owner, string param) => ToolInput.Name(String(owner, "name", param), param);
 
-    // A schema is kept as the client wrote it, once JsonSchema.Net has built it: what reaches the backend is what was checked.
-    private static string? Schema(JsonElement owner, string property, string param)
-    {
-        if (!owner.TryGetProperty(property, out var schema) || schema.ValueKind == JsonValueKind.Null)
-            return null;
-        if (schema.ValueKind != JsonValueKind.Object)
-            throw OpossumException.BadInput($"{param} must be a JSON Schema object.", param);
-        var text = schema.GetRawText();
-        JsonSchemas.Parse(text, param);
-        return text;
-    }
+    private static string? Schema(JsonElement owner, string property, string param) =>
+        !owner.TryGetProperty(property, out var schema) || schema.ValueKind == JsonValueKind.Null ? null : ToolInput.Schema(schema, param);
 
     private static string? String(JsonElement owner, string property, string param) =>
         !owner.TryGetProperty(property, out var value) || value.ValueKind == JsonValueKind.Null ? null
@@ -177,7 +156,4 @@ public static partial class OpenAITools
             return false;
         }
     }
-
-    [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$")]
-    private static partial Regex NamePattern();
 }
