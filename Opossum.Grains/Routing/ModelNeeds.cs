@@ -17,13 +17,14 @@ public enum ModelNeeds
 public static class ModelNeedsExtensions
 {
     /// <summary>What answering <paramref name="messages"/> with <paramref name="options"/> needs.</summary>
-    public static ModelNeeds Of(IEnumerable<ChatMessage> messages, GenerationOptions? options)
+    public static ModelNeeds Of(IReadOnlyList<ChatMessage> messages, GenerationOptions? options)
     {
         var needs = ModelNeeds.None;
         if (options?.HasTools == true) needs |= ModelNeeds.Tools;
         if (options?.Format is not null) needs |= ModelNeeds.Schemas;
-        foreach (var message in messages)
+        for (var i = 0; i < messages.Count; i++)
         {
+            var message = messages[i];
             if (message.Image is not null) needs |= ModelNeeds.Images;
             if (message.ToolCalls is { Count: > 0 } || message.Role == "tool") needs |= ModelNeeds.Tools;
         }
