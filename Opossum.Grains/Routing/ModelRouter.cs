@@ -44,7 +44,7 @@ public sealed class ModelRouter(IOptions<ModelCatalogOptions> catalog, IOptions<
             first = Catalog.Find(requested) ?? throw OpossumException.ModelNotFound(requested);
             if (!first.Meets(needs))
                 throw OpossumException.BadInput(
-                    $"Model '{first.Name}' does not take {first.Missing(needs)}. Models that do: {string.Join(", ", order.Select(m => m.Name))}.");
+                    $"Model '{first.Name}' does not take {first.Missing(needs)}. Models that do: {string.Join(", ", order.Select(m => m.Name))}.", "model");
         }
         else
         {

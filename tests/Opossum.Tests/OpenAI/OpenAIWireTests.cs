@@ -39,6 +39,7 @@ public sealed class OpenAIWireTests(OpenAIGateway fixture)
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}""", "max_tokens", "at least 1")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}""", "stop", "at most 4")]
     [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "assistant", "content": "hi"}]}""", "messages", "must be the user's")]
+    [InlineData("""{"model": "gemma3:1b", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", "model", "does not take tools")]
     public async Task A_request_the_door_cannot_answer_is_400_naming_the_param(string body, string? param, string says) =>
         await RefusedBeforeAnyBackendCall(body, param, says);
 
