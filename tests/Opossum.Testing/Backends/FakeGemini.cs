@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
@@ -208,13 +209,20 @@ public sealed class FakeGemini : IAsyncDisposable
             contents.DeepClone().AsArray());
         _calls.Enqueue(call);
 
-        var behaviour = Behaviours.Where(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal)).Select(b => b.Value).FirstOrDefault();
+        var (tag, behaviour) = Behaviours.FirstOrDefault(b => call.LastUserText.Contains(b.Key, StringComparison.Ordinal));
         var now = Interlocked.Increment(ref _inFlight);
         for (int max; now > (max = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max;) { }
         try
         {
             var delay = behaviour?.Delay ?? Delay;
-            if (delay > TimeSpan.Zero)
+            if (behaviour is { HoldUntilCalls: > 0 } hold)
+            {
+                // Held until that many calls for the tag are here (at most the delay): all in flight at once, however slow the machine.
+                var held = Stopwatch.StartNew();
+                while (CallsContaining(tag) < hold.HoldUntilCalls && held.Elapsed < delay)
+                    await Task.Delay(10, request.HttpContext.RequestAborted);
+            }
+            else if (delay > TimeSpan.Zero)
                 await Task.Delay(delay, request.HttpContext.RequestAborted);
         }
         finally

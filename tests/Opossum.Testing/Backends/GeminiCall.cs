@@ -15,6 +15,9 @@ public sealed record GeminiBehaviour(GeminiFailure Kind, TimeSpan? Delay = null)
 
     /// <summary>Also send the wait as a Retry-After header (Gemini itself puts it in the error's RetryInfo).</summary>
     public bool RetryAfterHeader { get; init; }
+
+    /// <summary>Each call waits until this many calls for its prompt have arrived, at most <see cref="Delay"/>, then answers.</summary>
+    public int HoldUntilCalls { get; init; }
 }
 
 /// <summary>

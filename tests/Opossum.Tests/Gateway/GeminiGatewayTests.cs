@@ -15,7 +15,8 @@ public sealed class GeminiGatewayTests(GeminiGatewayFixture fixture) : IClassFix
     {
         // A cloud API takes many requests at once: nothing between the clients and it holds them to a few.
         var tag = $"capacity {Guid.NewGuid():N}";
-        fixture.Gemini.Behaviours[tag] = new(GeminiFailure.None, Delay: TimeSpan.FromMilliseconds(500));
+        // Each call is answered once all 64 are at the API (at most 30 s): only a gateway that holds some back keeps them apart.
+        fixture.Gemini.Behaviours[tag] = new(GeminiFailure.None, Delay: TimeSpan.FromSeconds(30)) { HoldUntilCalls = 64 };
 
         var replies = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Gateway.ChatAsync(new { message = $"{tag} #{i}", model = "gemini-thinking" })));
 
