@@ -79,11 +79,5 @@ public static class OllamaTools
 
     /// <summary>Calls as Ollama writes them in an answer: an id, the function's place among the answer's calls, arguments as an object.</summary>
     public static List<OllamaToolCall> Written(IEnumerable<ToolCall> calls, int first) =>
-        calls.Select((call, i) => new OllamaToolCall(call.Id, new OllamaToolCallFunction(first + i, call.Name, Arguments(call.Arguments)))).ToList();
-
-    private static JsonElement Arguments(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.Clone();
-    }
+        calls.Select((call, i) => new OllamaToolCall(call.Id, new OllamaToolCallFunction(first + i, call.Name, JsonElement.Parse(call.Arguments)))).ToList();
 }

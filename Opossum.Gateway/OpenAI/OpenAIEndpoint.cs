@@ -235,9 +235,8 @@ public sealed class OpenAIEndpoint(ChatService chats, ApiKeys keys, OpenAIErrors
         context.Abort();
     }
 
-    // A backend that says "stop" after calling tools means what OpenAI says with "tool_calls", which clients act on.
-    private static string FinishReason(ChatReply reply) =>
-        reply.ToolCalls is { Count: > 0 } && reply.FinishReason is null or FinishReasons.Stop ? FinishReasons.ToolCalls : reply.FinishReason ?? FinishReasons.Stop;
+    // The backends say "tool_calls" for an answer with calls, as OpenAI does.
+    private static string FinishReason(ChatReply reply) => reply.FinishReason ?? FinishReasons.Stop;
 
     private static CompletionUsage Usage(ChatReply reply)
     {

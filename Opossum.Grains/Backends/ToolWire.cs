@@ -3,14 +3,11 @@ using System.Text.Json;
 
 namespace Opossum.Grains.Backends;
 
-/// <summary>What every backend does the same with tools: JSON text onto the wire and back, and ids for calls that came without one.</summary>
+/// <summary>What every backend does the same with tools: a call's arguments read back as JSON text, and ids for calls that came without one.</summary>
 public static class ToolWire
 {
     /// <summary>An id for a call its backend gave none: <c>call_</c> and 24 random hex digits, made once, when the call is read.</summary>
     public static string NewId() => "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-
-    /// <summary>JSON text (a schema, a call's arguments) as it goes onto the wire, unchanged.</summary>
-    public static JsonElement Json(string text) => JsonElement.Parse(text);
 
     /// <summary>A call's arguments as JSON text: an object as written; a string (a backend that sends the text itself) as it is.</summary>
     public static string Arguments(JsonElement? arguments) => arguments switch

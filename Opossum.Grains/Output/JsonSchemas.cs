@@ -19,10 +19,8 @@ public static class JsonSchemas
     {
         try
         {
-            // The schema keeps the elements it was built from: a clone outlives the parsed document.
-            JsonElement root;
-            using (var document = JsonDocument.Parse(text))
-                root = document.RootElement.Clone();
+            // The schema keeps the elements it was built from: an element parsed on its own has no document to outlive.
+            var root = JsonElement.Parse(text);
             if (root.ValueKind is not (JsonValueKind.Object or JsonValueKind.True or JsonValueKind.False))
                 throw OpossumException.BadInput($"{param} must be a JSON Schema: an object (or true/false), not {Describe(root.ValueKind)}.", param);
             // References resolve when the schema is used: each is checked now, so that one that cannot resolve is the request's error.

@@ -40,7 +40,7 @@ internal static class GeminiRequests
         if (message.Image is { } image)
             parts.Add(new GeminiPart(InlineData: new GeminiInlineData(image.MimeType, Convert.ToBase64String(image.Data))));
         foreach (var call in message.ToolCalls ?? [])
-            parts.Add(new GeminiPart(FunctionCall: new GeminiFunctionCall(call.Name, ToolWire.Json(call.Arguments), call.Id)));
+            parts.Add(new GeminiPart(FunctionCall: new GeminiFunctionCall(call.Name, JsonElement.Parse(call.Arguments), call.Id)));
         return new GeminiContent(message.Role == "assistant" ? "model" : "user", parts);
     }
 
@@ -60,7 +60,7 @@ internal static class GeminiRequests
         {
             // Not JSON: text, wrapped below.
         }
-        return ToolWire.Json(new JsonObject { ["content"] = content }.ToJsonString());
+        return JsonElement.Parse(new JsonObject { ["content"] = content }.ToJsonString());
     }
 
     private static GeminiGenerationConfig? Config(GenerationOptions? options)
@@ -71,11 +71,11 @@ internal static class GeminiRequests
         var format = options.Format;
         return new GeminiGenerationConfig(options.Temperature, options.TopP, options.MaxTokens, options.Stop is { Count: > 0 } stop ? stop : null,
             options.Seed is { } seed ? unchecked((int)seed) : null,
-            format is null ? null : "application/json", format?.Schema is { } schema ? ToolWire.Json(schema) : null);
+            format is null ? null : "application/json", format?.Schema is { } schema ? JsonElement.Parse(schema) : null);
     }
 
     private static List<GeminiTool>? Tools(GenerationOptions? options) => options is { HasTools: true }
-        ? [new GeminiTool(options.Tools!.Select(t => new GeminiFunctionDeclaration(t.Name, t.Description, ToolWire.Json(t.Parameters))).ToList())]
+        ? [new GeminiTool(options.Tools!.Select(t => new GeminiFunctionDeclaration(t.Name, t.Description, JsonElement.Parse(t.Parameters))).ToList())]
         : null;
 
     // OpenAI's tool choice in Gemini's modes: "required" is ANY, one function is ANY limited to it.

@@ -38,7 +38,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     {
         var options = generation.Options;
         var body = new OllamaChatRequest(model.ApiName, generation.Messages.Select(ToWire).ToList(), stream, ToWire(options), Tools(options),
-            options?.Format is { } format ? ToolWire.Json(format.Schema ?? "\"json\"") : null);
+            options?.Format is { } format ? JsonElement.Parse(format.Schema ?? "\"json\"") : null);
         // Buffered, so the request carries Content-Length: some proxies in front of Ollama refuse chunked bodies.
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
@@ -134,7 +134,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
     private static OllamaMessage ToWire(ChatMessage message) =>
         new(message.Role, message.Content, message.Image is { } image ? [Convert.ToBase64String(image.Data)] : null,
             message.ToolCalls is { Count: > 0 } calls
-                ? calls.Select(c => new OllamaToolCall(new OllamaFunctionCall(c.Name, ToolWire.Json(c.Arguments)))).ToList()
+                ? calls.Select(c => new OllamaToolCall(new OllamaFunctionCall(c.Name, JsonElement.Parse(c.Arguments)))).ToList()
                 : null,
             message.Role == "tool" ? message.ToolName : null);
 
@@ -146,7 +146,7 @@ public sealed class OllamaBackend(HttpClient http, IOptions<OllamaOptions> optio
         var offered = options.ToolChoice is { Mode: ToolChoice.Modes.Function, Function: { } only }
             ? options.Tools!.Where(t => t.Name == only)
             : options.Tools!;
-        var tools = offered.Select(t => new OllamaTool("function", new OllamaFunction(t.Name, t.Description, ToolWire.Json(t.Parameters)))).ToList();
+        var tools = offered.Select(t => new OllamaTool("function", new OllamaFunction(t.Name, t.Description, JsonElement.Parse(t.Parameters)))).ToList();
         return tools.Count > 0 ? tools : null;
     }
 
